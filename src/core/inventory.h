@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include "block_stack.h"
+#include "system_paths.h"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace thintrim {
+
+// Why a mount is not trimmed. The order is the order of the checks: the first
+// that applies is reported.
+enum class SkipReason {
+    NoTrimOption,    // X-fstrim.notrim in fstab
+    Pseudo,          // proc, sysfs, cgroup2, tmpfs...
+    Network,         // nfs, cifs...: cannot pass discards
+    Autofs,          // an automount trigger, not a filesystem
+    NotBlockDevice,  // overlay, fuse...: no block device under it
+    UnsupportedType, // a block filesystem without FITRIM (iso9660, squashfs...)
+    Hidden,          // over-mounted: not reachable by its path
+    Duplicate,       // the same filesystem is listed under another mount point
+    ReadOnly,        // every mount of this filesystem is read-only
+};
+
+// Short machine name ("read-only", "pseudo", ...), used in JSON.
+[[nodiscard]] std::string_view skipReasonName(SkipReason reason);
+
+// One line of mountinfo with the inventory's decision on it.
+struct Mount {
+    int mountId = 0;
+    int parentId = 0;
+    std::string mountPoint; // unescaped
+    std::string root;       // the subtree mounted ("/", "/sub", "/@a")
+    std::string source;     // "/dev/sda2", "tmpfs", "server:/export"
+    std::string fsType;
+    std::string vfsOptions; // per-mount: "rw,relatime"
+    std::string fsOptions;  // superblock: "rw,errors=remount-ro"
+    // From mountinfo: the st_dev a stat() of the mount point returns (an
+    // anonymous 0:N for btrfs). The trim engine checks it before FITRIM.
+    DeviceNumber mountDevice;
+    // The block devices holding the filesystem: mountDevice for most, every
+    // member from sys/fs/btrfs/<uuid>/devices for btrfs. Empty if none.
+    std::vector<DeviceNumber> blockDevices;
+    std::string uuid;  // filesystem UUID (libblkid; sysfs for btrfs), may be empty
+    std::string label; // filesystem label, may be empty
+
+    std::optional<SkipReason> skipReason; // nullopt: managed
+    // For a person: "read-only mount", "same filesystem as /mnt/plain", ...
+    std::string skipDetail;
+
+    [[nodiscard]] bool isManaged() const { return !skipReason.has_value(); }
+    // The stable identity used for history: the UUID, or the source without one.
+    [[nodiscard]] std::string identity() const { return uuid.empty() ? source : uuid; }
+};
+
+struct Inventory {
+    std::vector<Mount> mounts; // in mountinfo order, managed and skipped
+
+    [[nodiscard]] std::vector<const Mount*> managed() const;
+    // The mount with this mount point that is reachable (not hidden), or
+    // nullptr. Trailing slashes are ignored.
+    [[nodiscard]] const Mount* find(std::string_view mountPoint) const;
+};
+
+// Reads paths.mountinfo with libmount and decides on every mount; fstab from
+// paths.fstab (missing is fine), UUIDs with libblkid under paths.devRoot.
+// Throws Error(System) if the mountinfo cannot be read or parsed.
+[[nodiscard]] Inventory readInventory(const SystemPaths& paths);
+
+// Filesystem types whose kernel driver implements FITRIM.
+[[nodiscard]] bool fsTypeSupportsFitrim(std::string_view fsType);
+
+} // namespace thintrim
