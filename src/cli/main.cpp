@@ -1,1 +1,291 @@
-int main() { return 0; }
+// SPDX-License-Identifier: GPL-2.0-or-later
+// thintrim: the command-line client. Local mode reads the system directly and
+// trims in-process; every failure ends in main()'s single error boundary.
+#include "catalog.h"
+#include "build_config.h"
+#include "error.h"
+#include "render.h"
+#include "trim.h"
+#include "units.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <optional>
+#include <thread>
+
+namespace thintrim::cli {
+
+namespace {
+
+// fstrim's exit codes, so scripts written for it keep working.
+enum ExitCode : int {
+    kExitOk = 0,
+    kExitError = 1,
+    kExitUsage = 2,
+    kExitAllFailed = 32,
+    kExitSomeFailed = 64,
+};
+
+struct GlobalOptions {
+    SystemPaths paths;
+    bool json = false;
+    RenderOptions render;
+};
+
+struct TrimCommand {
+    std::vector<std::string> mountPoints;
+    bool all = false;
+    bool local = false;
+    bool dryRun = false;
+    std::string minimum;
+    std::string rate;
+    std::string chunk;
+};
+
+void printJson(const nlohmann::json& json) { fmt::print("{}\n", json.dump(2)); }
+
+std::vector<CatalogEntry> readCatalog(const GlobalOptions& options) {
+    return buildCatalog(options.paths, readInventory(options.paths));
+}
+
+int runList(const GlobalOptions& options, bool all) {
+    auto catalog = readCatalog(options);
+    if (options.json) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const CatalogEntry& entry : catalog) {
+            if (all || entry.mount.isManaged())
+                list.push_back(entryJson(entry));
+        }
+        printJson({{"source", "local"}, {"filesystems", list}});
+        return kExitOk;
+    }
+    printList(stdout, catalog, all, options.render);
+    return kExitOk;
+}
+
+int runStack(const GlobalOptions& options, const std::string& target) {
+    auto catalog = readCatalog(options);
+    std::string title;
+    std::optional<BlockStack> stack;
+    nlohmann::json json;
+    if (const CatalogEntry* entry = findEntry(catalog, target)) {
+        const Mount& mount = entry->mount;
+        if (!entry->stack)
+            throw Error(ErrorCode::NotEligible,
+                        fmt::format("{} ({}) is not on a block device: {}", mount.mountPoint,
+                                    mount.fsType, entry->reason()));
+        stack = entry->stack;
+        title = fmt::format("{} ({} on {})", mount.mountPoint, mount.fsType, mount.source);
+        json = entryJson(*entry);
+    } else if (auto device = deviceNumberOf(options.paths, target)) {
+        stack = walkBlockStack(options.paths, {*device});
+        title = fmt::format("{} ({})", target, device->toString());
+        json = {{"device", device->toString()}, {"source", target}};
+    } else {
+        throw Error(ErrorCode::InvalidArgument,
+                    fmt::format("{} is neither a mount point nor a block device", target));
+    }
+    if (options.json) {
+        json.update(stackJson(*stack));
+        printJson(json);
+        return kExitOk;
+    }
+    printStack(stdout, title, *stack, options.render);
+    return kExitOk;
+}
+
+TrimOptions trimOptionsFrom(const TrimCommand& command) {
+    TrimOptions options;
+    options.dryRun = command.dryRun;
+    if (!command.minimum.empty())
+        options.minimumExtent = parseSize(command.minimum, "--minimum");
+    if (!command.rate.empty())
+        options.rateLimit = parseRate(command.rate, "--rate");
+    if (!command.chunk.empty())
+        options.chunkSize = parseSize(command.chunk, "--chunk");
+    return options;
+}
+
+// Ctrl-C and SIGTERM stop the running trim at the next chunk boundary, so the
+// report still says how far it got.
+void cancelOnSignals(CancelToken& cancel) {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::thread([&cancel, signals] {
+        int received = 0;
+        sigwait(&signals, &received);
+        cancel.cancel();
+    }).detach();
+}
+
+int runTrimLocal(const GlobalOptions& options, const TrimCommand& command) {
+    TrimOptions trimOptions = trimOptionsFrom(command);
+    if (command.mountPoints.empty() && !command.all)
+        throw Error(ErrorCode::InvalidArgument, "name the mount points to trim, or use --all");
+    if (geteuid() != 0 && !trimOptions.dryRun)
+        throw Error(ErrorCode::AccessDenied,
+                    "trim --local needs root: the kernel allows FITRIM only with CAP_SYS_ADMIN");
+
+    auto catalog = readCatalog(options);
+    // Like the daemon's Trim: resolve every named mount first, trim nothing
+    // if one of them cannot be trimmed.
+    std::vector<const CatalogEntry*> targets;
+    if (command.all) {
+        for (const CatalogEntry& entry : catalog) {
+            if (entry.mount.isManaged())
+                targets.push_back(&entry);
+        }
+    }
+    for (const std::string& mountPoint : command.mountPoints) {
+        const CatalogEntry* entry = findEntry(catalog, mountPoint);
+        if (entry == nullptr)
+            throw Error(ErrorCode::NotManaged, fmt::format("{} is not a mount point", mountPoint));
+        if (!entry->mount.isManaged())
+            throw Error(ErrorCode::NotManaged,
+                        fmt::format("{} is not trimmed: {}", mountPoint, entry->reason()));
+        if (!entry->eligible())
+            throw Error(ErrorCode::NotEligible,
+                        fmt::format("{} cannot pass discards: {}", mountPoint, entry->reason()));
+        if (std::find(targets.begin(), targets.end(), entry) == targets.end())
+            targets.push_back(entry);
+    }
+
+    CancelToken cancel;
+    cancelOnSignals(cancel);
+    bool showProgress = !options.json && isatty(STDOUT_FILENO);
+    nlohmann::json results = nlohmann::json::array();
+    int attempted = 0;
+    int failed = 0;
+    for (const CatalogEntry* entry : targets) {
+        const std::string& mountPoint = entry->mount.mountPoint;
+        TrimReport report;
+        if (!entry->eligible()) {
+            report.outcome = TrimOutcome::Skipped;
+            report.message = "not eligible: " + entry->reason();
+        } else if (cancel.isCancelled()) {
+            report.outcome = TrimOutcome::Cancelled;
+            report.message = "not started";
+        } else {
+            std::optional<ProgressBar> bar;
+            if (showProgress)
+                bar.emplace(stdout, mountPoint);
+            report = trimFilesystem(entry->mount, trimOptions, cancel,
+                                    [&bar](const TrimProgress& progress) {
+                                        if (bar)
+                                            bar->update(progress);
+                                    });
+            ++attempted;
+            // Unsupported is not a failure with --all (fstrim -A agrees); it is
+            // when the user named the mount point.
+            bool named = !command.all;
+            if (report.outcome == TrimOutcome::Failed ||
+                (named && report.outcome == TrimOutcome::Unsupported))
+                ++failed;
+        }
+        if (options.json)
+            results.push_back(reportJson(mountPoint, report));
+        else
+            printReport(stdout, mountPoint, report);
+        std::fflush(stdout);
+    }
+    if (options.json)
+        printJson({{"results", results}});
+    if (cancel.isCancelled())
+        return kExitError;
+    if (failed == 0)
+        return kExitOk;
+    return failed == attempted ? kExitAllFailed : kExitSomeFailed;
+}
+
+int runTrim(const GlobalOptions& options, const TrimCommand& command) {
+    if (command.local)
+        return runTrimLocal(options, command);
+    throw Error(ErrorCode::InvalidArgument,
+                "trimming through thintrimd is not available in this build; use --local");
+}
+
+} // namespace
+
+int run(int argc, char** argv) {
+    CLI::App app{"thintrim: keep thin-provisioned virtual disks thin"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string(THINTRIM_VERSION));
+    GlobalOptions options;
+    std::string sysfsRoot = options.paths.sysfsRoot;
+    std::string mountinfo = options.paths.mountinfo;
+    std::string fstab = options.paths.fstab;
+    app.add_option("--sysfs-root", sysfsRoot, "Read sysfs under DIR/sys (for tests and captures)")
+        ->group("Testing");
+    app.add_option("--mountinfo", mountinfo, "Read mounts from FILE instead of the kernel's")
+        ->group("Testing");
+    app.add_option("--fstab", fstab, "Read fstab options from FILE")->group("Testing");
+
+    auto addReadFlags = [&options](CLI::App* command) {
+        command->add_flag("--json", options.json, "Print JSON");
+        command->add_flag("--bytes", options.render.exactBytes, "Print sizes in bytes");
+    };
+
+    bool listAll = false;
+    CLI::App* list = app.add_subcommand("list", "List the filesystems thintrim would trim");
+    list->add_flag("--all", listAll, "Also list the mounts that are skipped, and why");
+    addReadFlags(list);
+
+    std::string stackTarget;
+    CLI::App* stack = app.add_subcommand(
+        "stack", "Show the block stack under a mount point or device and which layer drops discards");
+    stack->add_option("target", stackTarget, "Mount point or block device")->required();
+    addReadFlags(stack);
+
+    TrimCommand trimCommand;
+    CLI::App* trim = app.add_subcommand("trim", "Trim filesystems");
+    trim->add_option("mountpoints", trimCommand.mountPoints, "Mount points to trim");
+    trim->add_flag("--all", trimCommand.all, "Trim every eligible filesystem");
+    trim->add_flag("--local", trimCommand.local, "Trim in this process, without the daemon (root)");
+    trim->add_flag("--dry-run", trimCommand.dryRun, "Check and plan, but do not discard");
+    trim->add_option("--minimum", trimCommand.minimum,
+                     "Skip free extents smaller than SIZE (like fstrim --minimum)");
+    trim->add_option("--rate", trimCommand.rate, "Trim at most SIZE per second (e.g. 200M/s)");
+    trim->add_option("--chunk", trimCommand.chunk,
+                     "Filesystem range per FITRIM call (default 1G; 0 = one call)");
+    trim->add_flag("--json", options.json, "Print results as JSON");
+    trim->footer("Trimmed bytes are what the kernel reports: ext4 counts space freed since its "
+                 "last trim of a block group; xfs and btrfs count all free space every time.");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int code = app.exit(e);
+        return code == 0 ? kExitOk : kExitUsage;
+    }
+    options.paths.sysfsRoot = sysfsRoot;
+    options.paths.mountinfo = mountinfo;
+    options.paths.fstab = fstab;
+
+    if (list->parsed())
+        return runList(options, listAll);
+    if (stack->parsed())
+        return runStack(options, stackTarget);
+    return runTrim(options, trimCommand);
+}
+
+} // namespace thintrim::cli
+
+int main(int argc, char** argv) {
+    try {
+        return thintrim::cli::run(argc, argv);
+    } catch (const thintrim::Error& e) {
+        fmt::print(stderr, "thintrim: {}\n", e.what());
+        return thintrim::cli::kExitError;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "thintrim: unexpected error: {}\n", e.what());
+        return thintrim::cli::kExitError;
+    }
+}

@@ -1,2 +1,556 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "inventory.h"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include <blkid.h>
+#include <fcntl.h>
+#include <libmount.h>
+#include <sys/stat.h>
+
+#include "error.h"
+#include "unique_fd.h"
+
+namespace thintrim {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// std::unique_ptr deleter calling the C library's own release function.
+template <auto release>
+struct ReleaseWith {
+    template <typename T>
+    void operator()(T* handle) const {
+        release(handle);
+    }
+};
+
+using MountTablePtr = std::unique_ptr<libmnt_table, ReleaseWith<mnt_unref_table>>;
+using MountIterPtr = std::unique_ptr<libmnt_iter, ReleaseWith<mnt_free_iter>>;
+using ProbePtr = std::unique_ptr<std::remove_pointer_t<blkid_probe>, ReleaseWith<blkid_free_probe>>;
+
+std::string stringOrEmpty(const char* text) {
+    return text != nullptr ? text : "";
+}
+
+// Calls `visit` on every entry of a libmount table, in file order.
+template <typename Visit>
+void forEachEntry(libmnt_table* table, Visit&& visit) {
+    MountIterPtr iter(mnt_new_iter(MNT_ITER_FORWARD));
+    if (!iter)
+        throwSystemError("cannot allocate a libmount iterator", ENOMEM);
+    libmnt_fs* entry = nullptr;
+    while (mnt_table_next_fs(table, iter.get(), &entry) == 0)
+        visit(entry);
+}
+
+MountTablePtr newMountTable() {
+    MountTablePtr table(mnt_new_table());
+    if (!table)
+        throwSystemError("cannot allocate a libmount table", ENOMEM);
+    return table;
+}
+
+// libmount skips a line it cannot parse unless told otherwise. In a mount
+// table written by the kernel such a line means the file is not a mount table
+// at all, and an inventory silently missing mounts is worse than none.
+int stopAtBadLine(libmnt_table* table, const char* /*filename*/, int line) {
+    *static_cast<int*>(mnt_table_get_userdata(table)) = line;
+    return -EINVAL;
+}
+
+MountTablePtr parseMountinfo(const fs::path& path) {
+    MountTablePtr table = newMountTable();
+    int badLine = 0;
+    mnt_table_set_userdata(table.get(), &badLine);
+    mnt_table_set_parser_errcb(table.get(), stopAtBadLine);
+    const int rc = mnt_table_parse_file(table.get(), path.c_str());
+    if (badLine != 0)
+        throw Error(ErrorCode::System, "cannot parse mount table " + path.string() + ": line " +
+                                           std::to_string(badLine) + " is not a mountinfo line");
+    if (rc < 0)
+        throwSystemError("cannot read mount table " + path.string(), -rc);
+
+    // fstab and /proc/mounts lines parse too, but lack the mount ids and
+    // device numbers every later decision depends on.
+    forEachEntry(table.get(), [&](libmnt_fs* entry) {
+        if (!mnt_fs_is_kernel(entry))
+            throw Error(ErrorCode::System, "cannot parse mount table " + path.string() +
+                                               ": not in /proc/self/mountinfo format");
+    });
+    return table;
+}
+
+// nullptr when there is no fstab: a system without one has no fstab options.
+MountTablePtr parseFstab(const fs::path& path) {
+    std::error_code ec;
+    if (!fs::exists(path, ec))
+        return nullptr;
+    MountTablePtr table = newMountTable();
+    // mnt_table_parse_fstab() refuses anything but a file or a directory;
+    // `--fstab /dev/null` is the usual way to say "no fstab".
+    const int rc = fs::is_character_file(path, ec)
+                       ? mnt_table_parse_file(table.get(), path.c_str())
+                       : mnt_table_parse_fstab(table.get(), path.c_str());
+    // Ignoring an unreadable fstab would ignore the X-fstrim.notrim in it.
+    if (rc < 0)
+        throwSystemError("cannot read fstab " + path.string(), -rc);
+    return table;
+}
+
+// The first line of a small sysfs attribute, nullopt if it cannot be read.
+std::optional<std::string> readAttribute(const fs::path& path) {
+    std::ifstream file(path);
+    std::string line;
+    if (!file || !std::getline(file, line))
+        return std::nullopt;
+    return line;
+}
+
+// A btrfs filesystem as sys/fs/btrfs/<uuid> describes it.
+struct BtrfsFilesystem {
+    std::string uuid;
+    std::string label;
+    std::vector<std::pair<std::string, DeviceNumber>> members; // kernel name, number
+};
+
+std::vector<BtrfsFilesystem> readBtrfsFilesystems(const SystemPaths& paths) {
+    std::vector<BtrfsFilesystem> filesystems;
+    std::error_code ec;
+    for (const auto& fsDir : fs::directory_iterator(paths.sys("fs/btrfs"), ec)) {
+        // Skips "features", the one entry that is not a filesystem.
+        if (!fs::is_directory(fsDir.path() / "devices", ec))
+            continue;
+        BtrfsFilesystem filesystem;
+        filesystem.uuid = fsDir.path().filename().string();
+        filesystem.label = readAttribute(fsDir.path() / "label").value_or("");
+        for (const auto& member : fs::directory_iterator(fsDir.path() / "devices", ec)) {
+            const std::optional<std::string> dev = readAttribute(member.path() / "dev");
+            if (dev)
+                filesystem.members.emplace_back(member.path().filename().string(),
+                                                DeviceNumber::parse(*dev));
+        }
+        std::sort(filesystem.members.begin(), filesystem.members.end(),
+                  [](const auto& a, const auto& b) { return a.second < b.second; });
+        filesystems.push_back(std::move(filesystem));
+    }
+    return filesystems;
+}
+
+// The filesystem with `source` as a member. mountinfo names one member, the
+// one btrfs picked, whichever device was given to mount.
+const BtrfsFilesystem* findBtrfsFilesystem(const SystemPaths& paths,
+                                           const std::vector<BtrfsFilesystem>& filesystems,
+                                           const std::string& source) {
+    const std::string name = fs::path(source).filename().string();
+    for (const BtrfsFilesystem& filesystem : filesystems) {
+        for (const auto& member : filesystem.members) {
+            if (member.first == name)
+                return &filesystem;
+        }
+    }
+    // /dev/mapper/<name> is listed under its kernel name (dm-N): match by number.
+    const std::optional<DeviceNumber> number = deviceNumberOf(paths, source);
+    for (const BtrfsFilesystem& filesystem : filesystems) {
+        for (const auto& member : filesystem.members) {
+            if (number && member.second == *number)
+                return &filesystem;
+        }
+    }
+    return nullptr;
+}
+
+struct FilesystemNames {
+    std::string uuid;
+    std::string label;
+};
+
+// Reads UUID and LABEL from the superblock on `device`. nullopt when the node
+// is absent (fixture trees have no /dev) or holds nothing libblkid knows.
+std::optional<FilesystemNames> probeFilesystemNames(const SystemPaths& paths, DeviceNumber device,
+                                                    const std::string& source) {
+    std::vector<fs::path> nodes = {paths.devRoot / "dev/block" / device.toString()};
+    if (source.starts_with("/dev/"))
+        nodes.push_back(paths.devRoot / fs::path(source).relative_path());
+
+    for (const fs::path& node : nodes) {
+        UniqueFd fd(::open(node.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fd.isValid())
+            continue;
+        struct stat info {};
+        if (::fstat(fd.get(), &info) != 0)
+            continue;
+        // A node left behind by a renamed device would name another
+        // filesystem. Regular files are accepted so that a test can stand an
+        // image in for the device.
+        if (S_ISBLK(info.st_mode) ? info.st_rdev != device.toDev() : !S_ISREG(info.st_mode))
+            continue;
+
+        ProbePtr probe(blkid_new_probe());
+        if (!probe || blkid_probe_set_device(probe.get(), fd.get(), 0, 0) != 0)
+            continue;
+        blkid_probe_enable_superblocks(probe.get(), 1);
+        blkid_probe_set_superblocks_flags(probe.get(), BLKID_SUBLKS_UUID | BLKID_SUBLKS_LABEL);
+        if (blkid_do_safeprobe(probe.get()) != 0)
+            continue;
+        FilesystemNames names;
+        const char* value = nullptr;
+        if (blkid_probe_lookup_value(probe.get(), "UUID", &value, nullptr) == 0)
+            names.uuid = value;
+        if (blkid_probe_lookup_value(probe.get(), "LABEL", &value, nullptr) == 0)
+            names.label = value;
+        return names;
+    }
+    return std::nullopt;
+}
+
+bool hasOption(const std::string& options, const char* name) {
+    return mnt_optstr_get_option(options.c_str(), name, nullptr, nullptr) == 0;
+}
+
+// libmount counts these as pseudo because no device backs them, but they hold
+// a person's files: "pseudo" would misdescribe them, and the not-on-a-block-
+// device check explains them better.
+bool holdsFilesWithoutDevice(std::string_view fsType) {
+    return fsType == "overlay" || fsType == "fuse" || fsType.starts_with("fuse.") ||
+           fsType == "virtiofs" || fsType == "vboxsf";
+}
+
+// Network filesystems libmount's mnt_fs_is_netfs() does not know.
+bool isNetworkTypeUnknownToLibmount(std::string_view fsType) {
+    static constexpr std::array types = {
+        std::string_view("ceph"),           std::string_view("fuse.ceph"),
+        std::string_view("fuse.glusterfs"), std::string_view("sshfs"),
+        std::string_view("davfs"),          std::string_view("lustre")};
+    return std::find(types.begin(), types.end(), fsType) != types.end();
+}
+
+// "/" for "/", "/mnt/a" for "/mnt/a//", empty for empty.
+std::string_view withoutTrailingSlashes(std::string_view path) {
+    while (path.size() > 1 && path.back() == '/')
+        path.remove_suffix(1);
+    return path;
+}
+
+// Mounts with the same key show the same filesystem: bind mounts share a
+// device; btrfs subvolumes share the fs UUID.
+std::string filesystemKey(const Mount& mount) {
+    if (mount.fsType == "btrfs" && !mount.uuid.empty())
+        return "btrfs:" + mount.uuid;
+    return mount.mountDevice.toString();
+}
+
+Mount describe(libmnt_fs* entry) {
+    Mount mount;
+    mount.mountId = mnt_fs_get_id(entry);
+    mount.parentId = mnt_fs_get_parent_id(entry);
+    mount.mountPoint = stringOrEmpty(mnt_fs_get_target(entry));
+    mount.root = stringOrEmpty(mnt_fs_get_root(entry));
+    mount.source = stringOrEmpty(mnt_fs_get_source(entry));
+    mount.fsType = stringOrEmpty(mnt_fs_get_fstype(entry));
+    mount.vfsOptions = stringOrEmpty(mnt_fs_get_vfs_options(entry));
+    mount.fsOptions = stringOrEmpty(mnt_fs_get_fs_options(entry));
+    mount.mountDevice = DeviceNumber::fromDev(mnt_fs_get_devno(entry));
+    return mount;
+}
+
+void fillStorage(const SystemPaths& paths, const std::vector<BtrfsFilesystem>& btrfsFilesystems,
+                 Mount& mount) {
+    if (mount.fsType == "btrfs") {
+        const BtrfsFilesystem* filesystem =
+            findBtrfsFilesystem(paths, btrfsFilesystems, mount.source);
+        if (filesystem == nullptr)
+            return;
+        mount.uuid = filesystem->uuid;
+        mount.label = filesystem->label;
+        for (const auto& member : filesystem->members)
+            mount.blockDevices.push_back(member.second);
+        return;
+    }
+    // Pseudo and network filesystems live in the anonymous range: they never
+    // get here, so nothing is probed for them.
+    if (mount.mountDevice.isAnonymous())
+        return;
+    mount.blockDevices = {mount.mountDevice};
+    if (std::optional<FilesystemNames> names =
+            probeFilesystemNames(paths, mount.mountDevice, mount.source)) {
+        mount.uuid = std::move(names->uuid);
+        mount.label = std::move(names->label);
+    }
+}
+
+// Finds the mounts that their own mount point does not lead to. Path lookup
+// walks down from "/" and, at a mount point, continues on the mount stacked
+// last there; a mount is hidden when that walk cannot end on it.
+class HiddenMountFinder {
+public:
+    explicit HiddenMountFinder(const std::vector<Mount>& mounts)
+        : mounts_(mounts), blocked_(mounts.size()), state_(mounts.size(), State::Unknown) {
+        for (std::size_t i = 0; i < mounts.size(); ++i) {
+            byParentAndPath_[{mounts[i].parentId, mounts[i].mountPoint}] = i;
+            byId_[mounts[i].mountId] = i;
+        }
+    }
+
+    // Why mount `index` is hidden, for a person; nullopt when it is reachable.
+    [[nodiscard]] std::optional<std::string> reason(std::size_t index) {
+        if (std::optional<std::string> top = overMounted(index))
+            return top;
+        return pathBlocked(index);
+    }
+
+private:
+    enum class State { Unknown, InProgress, Known };
+
+    [[nodiscard]] std::string describe(std::size_t index) const {
+        return "mount " + std::to_string(mounts_[index].mountId) + " (" + mounts_[index].source +
+               ")";
+    }
+
+    // Another mount stacked on the same mount point, on top of this one.
+    [[nodiscard]] std::optional<std::string> overMounted(std::size_t index) const {
+        const Mount& mount = mounts_[index];
+        auto top = byParentAndPath_.find({mount.mountId, mount.mountPoint});
+        if (top == byParentAndPath_.end())
+            return std::nullopt;
+        return "over-mounted: " + describe(top->second) + " is on top of it";
+    }
+
+    // A sibling mounted later on a directory above this mount point: lookup
+    // enters the sibling and never comes down to this mount.
+    [[nodiscard]] std::optional<std::string> coveredBySibling(std::size_t index) const {
+        const Mount& mount = mounts_[index];
+        for (std::string_view above = mount.mountPoint; above.size() > 1;) {
+            above = withoutTrailingSlashes(above.substr(0, above.rfind('/') + 1));
+            auto cover = byParentAndPath_.find({mount.parentId, above});
+            if (cover != byParentAndPath_.end() && cover->second != index)
+                return "over-mounted: " + describe(cover->second) + " is mounted on " +
+                       std::string(above) + ", above it";
+        }
+        return std::nullopt;
+    }
+
+    // Whether lookup of the mount point fails to reach this mount's place in
+    // the stack, whatever is on top of it.
+    const std::optional<std::string>& pathBlocked(std::size_t index) {
+        if (state_[index] == State::Known)
+            return blocked_[index];
+        // A loop in parent ids (not from a real kernel): stop, call it reachable.
+        if (state_[index] == State::InProgress)
+            return blocked_[index];
+        state_[index] = State::InProgress;
+        blocked_[index] = coveredBySibling(index);
+        auto parent = byId_.find(mounts_[index].parentId);
+        if (!blocked_[index] && parent != byId_.end() && parent->second != index) {
+            const std::size_t p = parent->second;
+            // Mounted on top of its parent, it is what the parent's mount
+            // point leads to, hidden only if that path is blocked. Anywhere
+            // inside its parent, it is hidden whenever the parent is.
+            const bool stackedOnParent = mounts_[index].mountPoint == mounts_[p].mountPoint;
+            const bool parentHidden =
+                stackedOnParent ? pathBlocked(p).has_value() : reason(p).has_value();
+            if (parentHidden)
+                blocked_[index] = "mounted on the hidden mount " + mounts_[p].mountPoint +
+                                  " (mount " + std::to_string(mounts_[p].mountId) + ")";
+        }
+        state_[index] = State::Known;
+        return blocked_[index];
+    }
+
+    const std::vector<Mount>& mounts_;
+    std::map<std::pair<int, std::string_view>, std::size_t> byParentAndPath_;
+    std::map<int, std::size_t> byId_;
+    std::vector<std::optional<std::string>> blocked_;
+    std::vector<State> state_;
+};
+
+void skip(Mount& mount, SkipReason reason, std::string detail) {
+    mount.skipReason = reason;
+    mount.skipDetail = std::move(detail);
+}
+
+bool isReadOnly(const Mount& mount) {
+    return hasOption(mount.vfsOptions, "ro") || hasOption(mount.fsOptions, "ro");
+}
+
+// Checks 1 to 7: everything decided by the mount alone. Duplicate and
+// read-only need the whole filesystem and come after.
+void applyPerMountChecks(std::vector<Mount>& mounts, libmnt_table* fstab,
+                         const std::vector<std::optional<std::string>>& hidden,
+                         const fs::path& fstabPath) {
+    // X-fstrim.notrim is about the filesystem: a bind mount of it elsewhere
+    // must not trim it behind the user's back.
+    std::map<std::string, std::string> noTrimFilesystems; // key -> fstab mount point
+    if (fstab != nullptr) {
+        for (const Mount& mount : mounts) {
+            libmnt_fs* entry =
+                mnt_table_find_target(fstab, mount.mountPoint.c_str(), MNT_ITER_BACKWARD);
+            if (entry != nullptr &&
+                mnt_fs_get_option(entry, "X-fstrim.notrim", nullptr, nullptr) == 0)
+                noTrimFilesystems.emplace(filesystemKey(mount), mount.mountPoint);
+        }
+    }
+
+    for (std::size_t i = 0; i < mounts.size(); ++i) {
+        Mount& mount = mounts[i];
+        const bool libmountPseudo = mnt_fstype_is_pseudofs(mount.fsType.c_str()) != 0;
+        if (auto noTrim = noTrimFilesystems.find(filesystemKey(mount));
+            noTrim != noTrimFilesystems.end()) {
+            skip(mount, SkipReason::NoTrimOption,
+                 noTrim->second == mount.mountPoint
+                     ? "X-fstrim.notrim is set for it in " + fstabPath.string()
+                     : "X-fstrim.notrim is set in " + fstabPath.string() + " for " +
+                           noTrim->second + ", the same filesystem");
+        } else if (libmountPseudo && mount.fsType != "autofs" &&
+                   !holdsFilesWithoutDevice(mount.fsType)) {
+            skip(mount, SkipReason::Pseudo,
+                 "pseudo filesystem (" + mount.fsType + "): no storage to trim");
+        } else if (mnt_fstype_is_netfs(mount.fsType.c_str()) != 0 ||
+                   isNetworkTypeUnknownToLibmount(mount.fsType)) {
+            skip(mount, SkipReason::Network,
+                 "network filesystem: discards cannot pass over the network");
+        } else if (mount.fsType == "autofs") {
+            skip(mount, SkipReason::Autofs,
+                 "automount trigger: the filesystem is listed itself once mounted");
+        } else if (mount.mountDevice.isAnonymous() && mount.fsType != "btrfs") {
+            skip(mount, SkipReason::NotBlockDevice,
+                 "not on a block device (" + mount.fsType + "): nothing below it takes discards");
+        } else if (!fsTypeSupportsFitrim(mount.fsType)) {
+            skip(mount, SkipReason::UnsupportedType,
+                 mount.fsType + " does not support FITRIM (discarding free space)");
+        } else if (hidden[i]) {
+            skip(mount, SkipReason::Hidden, *hidden[i]);
+        }
+    }
+}
+
+// Checks 8 and 9: one mount represents each filesystem; the rest are
+// duplicates, and a filesystem reachable only read-only is left alone.
+void applyFilesystemChecks(std::vector<Mount>& mounts) {
+    std::map<std::string, std::vector<std::size_t>> byFilesystem;
+    for (std::size_t i = 0; i < mounts.size(); ++i) {
+        if (mounts[i].isManaged())
+            byFilesystem[filesystemKey(mounts[i])].push_back(i);
+    }
+    for (const auto& [key, indices] : byFilesystem) {
+        // FITRIM on any mount trims the whole filesystem, so the choice only
+        // matters for what is shown: a writable mount of the whole tree, under
+        // the shortest path, reads most naturally.
+        auto preference = [&](std::size_t index) {
+            const Mount& mount = mounts[index];
+            return std::tuple(isReadOnly(mount), mount.root != "/", mount.mountPoint.size(), index);
+        };
+        const std::size_t representative =
+            *std::min_element(indices.begin(), indices.end(), [&](std::size_t a, std::size_t b) {
+                return preference(a) < preference(b);
+            });
+        for (std::size_t index : indices) {
+            if (index != representative)
+                skip(mounts[index], SkipReason::Duplicate,
+                     "same filesystem as " + mounts[representative].mountPoint);
+        }
+
+        Mount& chosen = mounts[representative];
+        if (hasOption(chosen.vfsOptions, "ro"))
+            skip(chosen, SkipReason::ReadOnly, "mounted read-only");
+        else if (hasOption(chosen.fsOptions, "ro"))
+            // Typically errors=remount-ro having fired: not the moment to
+            // discard what the filesystem believes is free.
+            skip(chosen, SkipReason::ReadOnly,
+                 "the filesystem itself is read-only (ro superblock)");
+    }
+}
+
+} // namespace
+
+std::string_view skipReasonName(SkipReason reason) {
+    switch (reason) {
+    case SkipReason::NoTrimOption:
+        return "notrim";
+    case SkipReason::Pseudo:
+        return "pseudo";
+    case SkipReason::Network:
+        return "network";
+    case SkipReason::Autofs:
+        return "autofs";
+    case SkipReason::NotBlockDevice:
+        return "not-block-device";
+    case SkipReason::UnsupportedType:
+        return "unsupported-type";
+    case SkipReason::Hidden:
+        return "hidden";
+    case SkipReason::Duplicate:
+        return "duplicate";
+    case SkipReason::ReadOnly:
+        return "read-only";
+    }
+    return "unknown";
+}
+
+bool fsTypeSupportsFitrim(std::string_view fsType) {
+    static constexpr std::array types = {
+        std::string_view("ext2"),  std::string_view("ext3"),     std::string_view("ext4"),
+        std::string_view("xfs"),   std::string_view("btrfs"),    std::string_view("f2fs"),
+        std::string_view("vfat"),  std::string_view("exfat"),    std::string_view("ntfs3"),
+        std::string_view("jfs"),   std::string_view("nilfs2"),   std::string_view("gfs2"),
+        std::string_view("ocfs2"), std::string_view("bcachefs"),
+    };
+    return std::find(types.begin(), types.end(), fsType) != types.end();
+}
+
+std::vector<const Mount*> Inventory::managed() const {
+    std::vector<const Mount*> result;
+    for (const Mount& mount : mounts) {
+        if (mount.isManaged())
+            result.push_back(&mount);
+    }
+    return result;
+}
+
+const Mount* Inventory::find(std::string_view mountPoint) const {
+    const std::string_view wanted = withoutTrailingSlashes(mountPoint);
+    // The last match: were two visible, the later mount is the one on top.
+    const Mount* found = nullptr;
+    for (const Mount& mount : mounts) {
+        if (!mount.hidden && !wanted.empty() && mount.mountPoint == wanted)
+            found = &mount;
+    }
+    return found;
+}
+
+Inventory readInventory(const SystemPaths& paths) {
+    const MountTablePtr mountinfo = parseMountinfo(paths.mountinfo);
+    const MountTablePtr fstab = parseFstab(paths.fstab);
+    const std::vector<BtrfsFilesystem> btrfsFilesystems = readBtrfsFilesystems(paths);
+
+    Inventory inventory;
+    forEachEntry(mountinfo.get(), [&](libmnt_fs* entry) {
+        Mount mount = describe(entry);
+        fillStorage(paths, btrfsFilesystems, mount);
+        inventory.mounts.push_back(std::move(mount));
+    });
+
+    std::vector<std::optional<std::string>> hidden;
+    HiddenMountFinder hiddenMounts(inventory.mounts);
+    for (std::size_t i = 0; i < inventory.mounts.size(); ++i) {
+        hidden.push_back(hiddenMounts.reason(i));
+        inventory.mounts[i].hidden = hidden.back().has_value();
+    }
+
+    applyPerMountChecks(inventory.mounts, fstab.get(), hidden, paths.fstab);
+    applyFilesystemChecks(inventory.mounts);
+    return inventory;
+}
+
+} // namespace thintrim

@@ -46,6 +46,9 @@ struct Mount {
     std::vector<DeviceNumber> blockDevices;
     std::string uuid;  // filesystem UUID (libblkid; sysfs for btrfs), may be empty
     std::string label; // filesystem label, may be empty
+    // Over-mounted, or inside an over-mounted mount: its path leads to another
+    // filesystem. Set whatever skipReason says (a hidden tmpfs is "pseudo").
+    bool hidden = false;
 
     std::optional<SkipReason> skipReason; // nullopt: managed
     // For a person: "read-only mount", "same filesystem as /mnt/plain", ...

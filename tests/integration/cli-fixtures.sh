@@ -1,2 +1,83 @@
 #!/bin/bash
-exit 77
+# The CLI on captured sysfs trees: what a user reads from `thintrim stack` and
+# `thintrim list` about real stacks, and the exit codes scripts rely on.
+set -uo pipefail
+: "${THINTRIM:?path of the thintrim binary}" "${THINTRIM_FIXTURES:?extracted fixtures}"
+
+failures=0
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+
+# on FIXTURE ARGS...: run thintrim against a capture; sets OUT and RC.
+on() {
+    local root=$THINTRIM_FIXTURES/$1
+    shift
+    OUT=$("$THINTRIM" --sysfs-root "$root" --mountinfo "$root/proc/self/mountinfo" \
+        --fstab /dev/null "$@" 2>&1)
+    RC=$?
+}
+
+expect_rc() { [ "$RC" -eq "$1" ] || fail "$2: exit $RC, expected $1; output:"$'\n'"$OUT"; }
+expect_out() { grep -qE -- "$1" <<<"$OUT" || fail "$2: output lacks /$1/:"$'\n'"$OUT"; }
+
+on crypt-nodiscard stack /mnt/root
+expect_rc 0 "stack on LUKS without discards"
+expect_out '^Not eligible: .*dm-0' "names the crypt layer"
+expect_out 'crypttab' "says how to fix it"
+expect_out 'NO  <- drops discards' "marks the culprit row"
+expect_out '└─sda' "draws the tree down to the disks"
+
+on seed-stack stack /mnt/root
+expect_rc 0 "stack on the seed stack"
+expect_out '^Eligible' "seed stack passes discards"
+
+on nodiscard-disk stack /mnt/nd-scsi
+expect_out "Proxmox" "a disk without discard names the hypervisor setting"
+expect_out "discard='unmap'" "and libvirt's"
+
+on nodiscard-disk stack /dev/sdb
+expect_rc 0 "stack on a device path"
+expect_out 'sdb' "the device tree"
+
+on raid5 stack /mnt/r5
+expect_out 'devices_handle_discard_safely' "raid5 names the module parameter"
+
+on mixed list --all --json
+expect_rc 0 "list --all --json"
+for pair in '/mnt/ro read-only' '/mnt/tmp pseudo' '/mnt/ovl not-block-device' \
+    '/mnt/twice2 duplicate' '/proc pseudo'; do
+    set -- $pair
+    python3 -c 'import json,sys
+d=json.load(sys.stdin)
+m=[f for f in d["filesystems"] if f["mount_point"]==sys.argv[1]]
+sys.exit(0 if any(f["skip_reason"]==sys.argv[2] for f in m) else 1)' "$1" "$2" <<<"$OUT" ||
+        fail "list --all --json: $1 should be skipped as $2"
+done
+
+on mixed list
+expect_out '^/mnt/twice1 ' "the managed mount is listed"
+grep -q '^/mnt/tmp ' <<<"$OUT" && fail "list without --all hides skipped mounts"
+expect_out 'mounts skipped; --all shows them' "and says so"
+
+on mixed stack /mnt/nowhere
+expect_rc 1 "stack on an unknown path"
+expect_out '/mnt/nowhere is neither a mount point nor a block device' "says what is wrong"
+
+on mixed trim --local --chunk 12Q /mnt/twice1
+expect_rc 1 "a bad size"
+expect_out '--chunk: invalid value "12Q"' "names the option and the value"
+
+on mixed trim --local --dry-run /mnt/tmp
+expect_rc 1 "trimming a skipped mount"
+expect_out '/mnt/tmp is not trimmed: ' "says why"
+
+on mixed frobnicate
+expect_rc 2 "an unknown command is a usage error"
+
+if [ $failures -ne 0 ]; then
+    echo "$failures check(s) failed"
+    exit 1
+fi
+echo "all CLI fixture checks passed"

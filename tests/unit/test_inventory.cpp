@@ -1,2 +1,330 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
 #include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include "error.h"
+#include "fixture_paths.h"
+#include "inventory.h"
+
+using namespace thintrim;
+using thintrim::test::fixturePaths;
+using thintrim::test::testData;
+
+namespace {
+
+// A hand-written mountinfo (and optional fstab) from tests/data. sysfs and
+// /dev point at paths that do not exist, so nothing of the host is read.
+SystemPaths dataPaths(const std::string& mountinfo, const std::string& fstab = "absent.fstab") {
+    SystemPaths paths;
+    paths.mountinfo = testData(mountinfo);
+    paths.fstab = testData(fstab);
+    paths.sysfsRoot = testData("absent-root");
+    paths.devRoot = testData("absent-root");
+    return paths;
+}
+
+// The mount with this id; fails the test when there is none.
+const Mount& byId(const Inventory& inventory, int mountId) {
+    auto it = std::find_if(inventory.mounts.begin(), inventory.mounts.end(),
+                           [&](const Mount& mount) { return mount.mountId == mountId; });
+    REQUIRE(it != inventory.mounts.end());
+    return *it;
+}
+
+// The visible mount at this path; fails the test when there is none.
+const Mount& at(const Inventory& inventory, std::string_view mountPoint) {
+    const Mount* mount = inventory.find(mountPoint);
+    INFO("mount point " << mountPoint);
+    REQUIRE(mount != nullptr);
+    return *mount;
+}
+
+std::string reasonOf(const Mount& mount) {
+    return mount.skipReason ? std::string(skipReasonName(*mount.skipReason)) : "managed";
+}
+
+std::vector<std::string> managedMountPoints(const Inventory& inventory) {
+    std::vector<std::string> points;
+    for (const Mount* mount : inventory.managed())
+        points.push_back(mount->mountPoint);
+    return points;
+}
+
+} // namespace
+
+TEST_CASE("mixed: read-only, hidden, pseudo, overlay and a filesystem mounted twice",
+          "[inventory]") {
+    const Inventory inventory = readInventory(fixturePaths("mixed"));
+
+    const Mount& readOnly = at(inventory, "/mnt/ro");
+    CHECK(reasonOf(readOnly) == "read-only");
+    CHECK(readOnly.skipDetail == "mounted read-only");
+    CHECK(readOnly.mountDevice == DeviceNumber{8, 1});
+    CHECK(readOnly.blockDevices == std::vector<DeviceNumber>{{8, 1}});
+    CHECK(readOnly.source == "/dev/sda1");
+    CHECK(readOnly.vfsOptions == "ro,relatime");
+    CHECK(readOnly.fsOptions == "ro");
+
+    const Mount& under = byId(inventory, 136);
+    CHECK(under.hidden);
+    CHECK(reasonOf(under) == "hidden");
+    CHECK(under.skipDetail.find("141") != std::string::npos);
+    const Mount& onTop = at(inventory, "/mnt/h");
+    CHECK(onTop.mountId == 141);
+    CHECK(onTop.parentId == 136);
+    CHECK(onTop.isManaged());
+    CHECK(onTop.source == "/dev/sda3");
+
+    const Mount& tmp = at(inventory, "/mnt/tmp");
+    CHECK(reasonOf(tmp) == "pseudo");
+    CHECK(tmp.blockDevices.empty());
+    const Mount& overlay = at(inventory, "/mnt/ovl");
+    CHECK(reasonOf(overlay) == "not-block-device");
+    CHECK(overlay.mountDevice == DeviceNumber{0, 36});
+
+    CHECK(at(inventory, "/mnt/twice1").isManaged());
+    const Mount& twice2 = at(inventory, "/mnt/twice2");
+    CHECK(reasonOf(twice2) == "duplicate");
+    CHECK(twice2.skipDetail == "same filesystem as /mnt/twice1");
+
+    for (const char* system : {"/sys", "/proc", "/dev", "/dev/pts", "/run", "/sys/fs/cgroup",
+                               "/sys/fs/bpf", "/sys/kernel/config", "/sys/fs/fuse/connections",
+                               "/run/credentials/systemd-sysctl.service"}) {
+        INFO(system);
+        CHECK(reasonOf(at(inventory, system)) == "pseudo");
+    }
+
+    CHECK(managedMountPoints(inventory) ==
+          std::vector<std::string>{"/", "/trimtest", "/mnt/h", "/mnt/twice1"});
+    // Fixture trees have no /dev: nothing to probe, and no error for it.
+    CHECK(at(inventory, "/").uuid.empty());
+}
+
+TEST_CASE("seed-stack: a bind mount is a duplicate of the whole mount", "[inventory]") {
+    const Inventory inventory = readInventory(fixturePaths("seed-stack"));
+
+    const Mount& bind = at(inventory, "/mnt/bind");
+    CHECK(bind.root == "/sub");
+    CHECK(reasonOf(bind) == "duplicate");
+    CHECK(bind.skipDetail == "same filesystem as /mnt/plain");
+    CHECK(at(inventory, "/mnt/plain").isManaged());
+
+    const Mount& root = at(inventory, "/mnt/root");
+    CHECK(root.isManaged());
+    CHECK(root.source == "/dev/mapper/vgseed-root");
+    CHECK(root.blockDevices == std::vector<DeviceNumber>{{252, 1}});
+    const Mount& data = at(inventory, "/mnt/data");
+    CHECK(data.isManaged());
+    CHECK(data.fsType == "xfs");
+    CHECK(data.blockDevices == std::vector<DeviceNumber>{{252, 2}});
+}
+
+TEST_CASE("btrfs-multi: one filesystem, three mounts, two members", "[inventory]") {
+    const SystemPaths paths = fixturePaths("btrfs-multi");
+    std::string uuid;
+    for (const auto& entry : std::filesystem::directory_iterator(paths.sys("fs/btrfs"))) {
+        if (std::filesystem::is_directory(entry.path() / "devices"))
+            uuid = entry.path().filename().string();
+    }
+    REQUIRE(uuid.size() == 36);
+
+    const Inventory inventory = readInventory(paths);
+    const Mount& top = at(inventory, "/mnt/top");
+    CHECK(top.isManaged());
+    CHECK(top.root == "/");
+    CHECK(top.mountDevice == DeviceNumber{0, 35});
+    CHECK(top.uuid == uuid);
+    CHECK(top.identity() == uuid);
+    CHECK(top.blockDevices == std::vector<DeviceNumber>{{8, 0}, {8, 16}});
+
+    for (const char* subvolume : {"/mnt/a", "/mnt/b"}) {
+        INFO(subvolume);
+        const Mount& mount = at(inventory, subvolume);
+        CHECK(reasonOf(mount) == "duplicate");
+        CHECK(mount.skipDetail == "same filesystem as /mnt/top");
+        CHECK(mount.uuid == uuid);
+        CHECK(mount.blockDevices == top.blockDevices);
+    }
+    CHECK(at(inventory, "/mnt/b").root == "/@b");
+}
+
+TEST_CASE("raid5: a loop device is a block device like any other", "[inventory]") {
+    const Inventory inventory = readInventory(fixturePaths("raid5"));
+    const Mount& loop = at(inventory, "/mnt/loop");
+    CHECK(loop.isManaged());
+    CHECK(loop.source == "/dev/loop0");
+    CHECK(loop.blockDevices == std::vector<DeviceNumber>{{7, 0}});
+    CHECK(at(inventory, "/mnt/r5").blockDevices == std::vector<DeviceNumber>{{9, 0}});
+}
+
+TEST_CASE("network, autofs and FITRIM-less types are skipped", "[inventory]") {
+    const Inventory inventory = readInventory(dataPaths("skipped-types.mountinfo"));
+
+    for (const char* network : {"/mnt/nfs", "/mnt/cifs", "/mnt/ceph", "/mnt/sshfs"}) {
+        INFO(network);
+        const Mount& mount = at(inventory, network);
+        CHECK(reasonOf(mount) == "network");
+        CHECK(mount.skipDetail == "network filesystem: discards cannot pass over the network");
+        CHECK(mount.uuid.empty());
+    }
+    CHECK(at(inventory, "/mnt/nfs").source == "server.example:/export");
+    CHECK(at(inventory, "/mnt/cifs").source == "//fileserver/share");
+    CHECK(reasonOf(at(inventory, "/home/auto")) == "autofs");
+
+    // Read-only too, but the type is what rules it out.
+    const Mount& cdrom = at(inventory, "/media/cdrom");
+    CHECK(reasonOf(cdrom) == "unsupported-type");
+    CHECK(cdrom.skipDetail.find("iso9660") != std::string::npos);
+    CHECK(cdrom.blockDevices == std::vector<DeviceNumber>{{11, 0}});
+    CHECK(reasonOf(at(inventory, "/snap/core/1")) == "unsupported-type");
+
+    const Mount& spaced = at(inventory, "/mnt/my disk");
+    CHECK(spaced.mountPoint == "/mnt/my disk");
+    CHECK(spaced.isManaged());
+    CHECK(managedMountPoints(inventory) == std::vector<std::string>{"/", "/mnt/my disk"});
+}
+
+TEST_CASE("X-fstrim.notrim in fstab rules out the filesystem", "[inventory]") {
+    const Inventory inventory = readInventory(dataPaths("notrim.mountinfo", "notrim.fstab"));
+
+    const Mount& keep = at(inventory, "/srv/keep");
+    CHECK(reasonOf(keep) == "notrim");
+    CHECK(keep.skipDetail.find("X-fstrim.notrim") != std::string::npos);
+    // Trimming through the bind mount would trim the same filesystem.
+    const Mount& bind = at(inventory, "/srv/keep-bind");
+    CHECK(reasonOf(bind) == "notrim");
+    CHECK(bind.skipDetail.find("/srv/keep,") != std::string::npos);
+    CHECK(managedMountPoints(inventory) == std::vector<std::string>{"/", "/srv/trim"});
+
+    // Without the fstab the same mounts are managed.
+    const Inventory withoutFstab = readInventory(dataPaths("notrim.mountinfo"));
+    CHECK(at(withoutFstab, "/srv/keep").isManaged());
+    CHECK(reasonOf(at(withoutFstab, "/srv/keep-bind")) == "duplicate");
+}
+
+TEST_CASE("a writable mount represents a filesystem also mounted read-only", "[inventory]") {
+    const Inventory inventory = readInventory(dataPaths("read-only.mountinfo"));
+
+    // The whole tree is read-only; a subtree bound writable on top of it is
+    // what makes the filesystem trimmable.
+    const Mount& projects = at(inventory, "/mnt/archive/projects");
+    CHECK(projects.mountId == 405);
+    CHECK(projects.isManaged());
+    const Mount& archive = at(inventory, "/mnt/archive");
+    CHECK(reasonOf(archive) == "duplicate");
+    CHECK(archive.skipDetail == "same filesystem as /mnt/archive/projects");
+
+    CHECK(reasonOf(at(inventory, "/mnt/old1")) == "read-only");
+    CHECK(at(inventory, "/mnt/old2").skipDetail == "same filesystem as /mnt/old1");
+
+    // A superblock forced read-only (errors=remount-ro) under an rw mount.
+    const Mount& errored = at(inventory, "/mnt/errored");
+    CHECK(reasonOf(errored) == "read-only");
+    CHECK(errored.skipDetail.find("superblock") != std::string::npos);
+}
+
+TEST_CASE("mounts below a directory mounted over are hidden", "[inventory]") {
+    const Inventory inventory = readInventory(dataPaths("covered.mountinfo"));
+
+    const Mount& inner = byId(inventory, 500);
+    CHECK(reasonOf(inner) == "hidden");
+    CHECK(inner.skipDetail.find("/mnt/x") != std::string::npos);
+    const Mount& deeper = byId(inventory, 505);
+    CHECK(reasonOf(deeper) == "hidden");
+    CHECK(deeper.skipDetail.find("/mnt/x/inner") != std::string::npos);
+    // The earlier check wins, but the mount is still known to be hidden.
+    const Mount& tmp = byId(inventory, 508);
+    CHECK(reasonOf(tmp) == "pseudo");
+    CHECK(tmp.hidden);
+
+    CHECK(inventory.find("/mnt/x/inner") == nullptr);
+    CHECK(inventory.find("/mnt/x/inner/deeper") == nullptr);
+    CHECK(at(inventory, "/mnt/x").mountId == 510);
+    CHECK(managedMountPoints(inventory) == std::vector<std::string>{"/", "/mnt/x"});
+}
+
+TEST_CASE("find ignores trailing slashes", "[inventory]") {
+    const Inventory inventory = readInventory(fixturePaths("seed-stack"));
+    REQUIRE(inventory.find("/mnt/plain/") != nullptr);
+    CHECK(inventory.find("/mnt/plain//")->mountId == 143);
+    CHECK(inventory.find("/")->mountId == 27);
+    CHECK(inventory.find("///")->mountId == 27);
+    CHECK(inventory.find("/mnt/pla") == nullptr);
+    CHECK(inventory.find("") == nullptr);
+}
+
+TEST_CASE("UUID and label come from the superblock under devRoot", "[inventory]") {
+    namespace fs = std::filesystem;
+    const fs::path devRoot =
+        fs::temp_directory_path() / ("thintrim-inventory-" + std::to_string(::getpid()));
+    fs::create_directories(devRoot / "dev/block");
+
+    // A minimal ext2 superblock: magic, UUID and volume name at their offsets.
+    std::vector<unsigned char> image(64 * 1024);
+    constexpr std::size_t superblock = 1024;
+    image[superblock + 0x38] = 0x53;
+    image[superblock + 0x39] = 0xef;
+    const unsigned char uuid[16] = {0x0f, 0x1e, 0x2d, 0x3c, 0x4b, 0x5a, 0x69, 0x78,
+                                    0x87, 0x96, 0xa5, 0xb4, 0xc3, 0xd2, 0xe1, 0xf0};
+    std::copy(std::begin(uuid), std::end(uuid), image.begin() + superblock + 0x68);
+    const std::string label = "probed";
+    std::copy(label.begin(), label.end(), image.begin() + superblock + 0x78);
+    {
+        std::ofstream node(devRoot / "dev/block/8:81", std::ios::binary);
+        node.write(reinterpret_cast<const char*>(image.data()),
+                   static_cast<std::streamsize>(image.size()));
+    }
+
+    SystemPaths paths = dataPaths("probe.mountinfo");
+    paths.devRoot = devRoot;
+    const Inventory inventory = readInventory(paths);
+    fs::remove_all(devRoot);
+
+    const Mount& probed = at(inventory, "/mnt/probed");
+    CHECK(probed.uuid == "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0");
+    CHECK(probed.label == "probed");
+    CHECK(probed.identity() == probed.uuid);
+    const Mount& root = at(inventory, "/");
+    CHECK(root.uuid.empty());
+    CHECK(root.identity() == "/dev/vda");
+}
+
+TEST_CASE("an unreadable or foreign mount table is an error", "[inventory]") {
+    SECTION("missing") {
+        const SystemPaths paths = dataPaths("no-such.mountinfo");
+        try {
+            (void)readInventory(paths);
+            FAIL("no error");
+        } catch (const Error& error) {
+            CHECK(error.code() == ErrorCode::System);
+            CHECK(std::string(error.what()) == "cannot read mount table " +
+                                                   paths.mountinfo.string() +
+                                                   ": No such file or directory");
+        }
+    }
+    SECTION("not a mount table") {
+        const SystemPaths paths = dataPaths("garbage.mountinfo");
+        CHECK_THROWS_WITH(readInventory(paths),
+                          Catch::Contains(paths.mountinfo.string()) && Catch::Contains("line 1"));
+    }
+    SECTION("an fstab given as mountinfo") {
+        const SystemPaths paths = dataPaths("notrim.fstab");
+        CHECK_THROWS_WITH(readInventory(paths), Catch::Contains("not in /proc/self/mountinfo"));
+    }
+}
+
+TEST_CASE("skip reasons and FITRIM support by name", "[inventory]") {
+    CHECK(skipReasonName(SkipReason::NoTrimOption) == "notrim");
+    CHECK(skipReasonName(SkipReason::NotBlockDevice) == "not-block-device");
+    CHECK(skipReasonName(SkipReason::UnsupportedType) == "unsupported-type");
+    CHECK(skipReasonName(SkipReason::ReadOnly) == "read-only");
+    for (const char* type : {"ext4", "xfs", "btrfs", "vfat", "f2fs", "bcachefs"})
+        CHECK(fsTypeSupportsFitrim(type));
+    for (const char* type : {"iso9660", "squashfs", "erofs", "udf", "tmpfs", ""})
+        CHECK_FALSE(fsTypeSupportsFitrim(type));
+}

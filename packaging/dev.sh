@@ -1,0 +1,115 @@
+#!/bin/bash
+# dev.sh -- one entry point for newcomers and CI on a fresh Debian 12 machine (as root).
+#
+#   packaging/dev.sh demo    install deps, build, run the demo (a loop-backed thin image shrinks)
+#   packaging/dev.sh test    install deps, build, run every test suite, then again under
+#                            AddressSanitizer + UBSan
+#   packaging/dev.sh deps    only install the packages listed in packaging/deps.txt
+#   packaging/dev.sh build   only build (into ./build)
+#   packaging/dev.sh bench   thintrim next to fstrim on identical loop filesystems
+#
+# Environment: BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan),
+# SKIP_DEPS=1 to skip the package step, SKIP_ASAN=1 to skip the sanitizer pass.
+set -euo pipefail
+
+top=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+cd "$top"
+BUILD_DIR=${BUILD_DIR:-build}
+ASAN_BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
+
+say() { printf '\n==> %s\n' "$*"; }
+
+packages() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' packaging/deps.txt; }
+
+install_deps() {
+    [ "${SKIP_DEPS:-0}" = 1 ] && return 0
+    local missing=()
+    mapfile -t wanted < <(packages)
+    for p in "${wanted[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "dev.sh: packages missing (${missing[*]}); run as root to install them" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# build DIR [meson options...]
+build() {
+    local dir=$1
+    shift
+    if [ -f "$dir/build.ninja" ]; then
+        meson configure "$dir" "$@" >/dev/null
+    else
+        meson setup "$dir" "$@"
+    fi
+    ninja -C "$dir"
+}
+
+# Prints "N passed, N failed, N skipped" from meson's test log: the closing
+# line CI reads.
+summarize() {
+    python3 - "$1/meson-logs/testlog.json" <<'PY'
+import json, sys
+counts = {"passed": 0, "failed": 0, "skipped": 0}
+for line in open(sys.argv[1]):
+    result = json.loads(line)["result"]
+    key = {"OK": "passed", "SKIP": "skipped", "EXPECTEDFAIL": "passed"}.get(result, "failed")
+    counts[key] += 1
+print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+PY
+}
+
+# run_tests DIR [meson test options...]
+run_tests() {
+    local dir=$1 rc=0
+    shift
+    meson test -C "$dir" --print-errorlogs "$@" || rc=$?
+    summarize "$dir"
+    return $rc
+}
+
+case "${1:-}" in
+deps)
+    install_deps
+    ;;
+build)
+    install_deps
+    build "$BUILD_DIR"
+    ;;
+demo)
+    install_deps
+    build "$BUILD_DIR"
+    packaging/demo.sh "$BUILD_DIR/src/cli/thintrim"
+    ;;
+test)
+    install_deps
+    say "build"
+    build "$BUILD_DIR"
+    say "tests"
+    rc=0
+    run_tests "$BUILD_DIR" || rc=$?
+    if [ "${SKIP_ASAN:-0}" != 1 ]; then
+        say "build with AddressSanitizer and UndefinedBehaviorSanitizer"
+        build "$ASAN_BUILD_DIR" -Db_sanitize=address,undefined -Db_lundef=false
+        say "tests under the sanitizers"
+        export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+        run_tests "$ASAN_BUILD_DIR" --no-suite vm || rc=$?
+    fi
+    exit $rc
+    ;;
+bench)
+    install_deps
+    build "$BUILD_DIR"
+    tests/bench/trim-vs-fstrim.sh "$BUILD_DIR/src/cli/thintrim"
+    ;;
+*)
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

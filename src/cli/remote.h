@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include "error.h"
+#include "render.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sdbus {
+class Error;
+}
+
+// The CLI's side of thintrimd: every command that goes through the daemon.
+// Each function takes parsed options and returns the process exit code;
+// failures are thrown as thintrim::Error carrying a sentence for a person
+// (never a D-Bus name), for main()'s error boundary to print.
+namespace thintrim::cli::remote {
+
+// fstrim's exit codes, as in local mode.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;
+inline constexpr int kExitAllFailed = 32;
+inline constexpr int kExitSomeFailed = 64;
+// Interrupted while waiting (the job goes on in the daemon).
+inline constexpr int kExitInterrupted = 130;
+
+struct RemoteOptions {
+    bool json = false;     // --json
+    RenderOptions render;  // --bytes
+};
+
+struct TrimRequest {
+    std::vector<std::string> mountPoints; // empty: every eligible filesystem (--all)
+    bool noWait = false;                  // --no-wait: print the job id and return
+    bool dryRun = false;                  // --dry-run
+    // Already parsed (parseSize/parseRate); nullopt: the daemon's configuration.
+    std::optional<std::uint64_t> minimumExtent; // --minimum
+    std::optional<std::uint64_t> rateLimit;     // --rate
+    std::optional<std::uint64_t> chunkSize;     // --chunk
+};
+
+// True when thintrimd answers on the system bus, or the bus would start it
+// (D-Bus activation). Never throws: false when there is no system bus.
+[[nodiscard]] bool daemonReachable();
+
+// `thintrim status`: daemon state, next and last run, and one line per
+// filesystem with its last trim and next trim.
+int status(const RemoteOptions& options);
+
+// `thintrim list` through the daemon: the managed filesystems with their
+// verdict and history. (`list --all` needs the local inventory: the daemon
+// publishes managed filesystems only.)
+int list(const RemoteOptions& options);
+
+// `thintrim trim`: queues a job; unless noWait, follows it through the
+// daemon's signals (a progress bar on a terminal, plain lines otherwise),
+// prints one line per filesystem and returns 0, 32 (all failed), 64 (some
+// failed) or 1 (cancelled). Ctrl-C stops waiting, not the job.
+int trim(const RemoteOptions& options, const TrimRequest& request);
+
+// `thintrim cancel [JOB]`: 0 = the running job.
+int cancel(const RemoteOptions& options, std::uint64_t job);
+int suspend(const RemoteOptions& options);
+int resume(const RemoteOptions& options);
+// `thintrim reload`: an invalid configuration fails with the daemon's
+// message (file, line, key); the old one stays in force.
+int reload(const RemoteOptions& options);
+
+// The reverse of the daemon's error boundary: a D-Bus error from a call to
+// thintrimd as the thintrim::Error it stands for, with a sentence. Errors the
+// daemon sends keep its message; the bus's own (no daemon, timeout, policy)
+// get one written here.
+[[nodiscard]] Error errorFromBus(const sdbus::Error& error);
+
+} // namespace thintrim::cli::remote

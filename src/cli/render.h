@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include "catalog.h"
+#include "trim.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace thintrim::cli {
+
+struct RenderOptions {
+    bool exactBytes = false; // --bytes
+};
+
+[[nodiscard]] std::string sizeText(std::uint64_t bytes, const RenderOptions& options);
+
+[[nodiscard]] nlohmann::json layerJson(const Layer& layer);
+[[nodiscard]] nlohmann::json entryJson(const CatalogEntry& entry);
+[[nodiscard]] nlohmann::json stackJson(const BlockStack& stack);
+[[nodiscard]] nlohmann::json reportJson(const std::string& mountPoint, const TrimReport& report);
+
+void printList(std::FILE* out, const std::vector<CatalogEntry>& catalog, bool all,
+               const RenderOptions& options);
+// `lsblk -D`-like tree with the verdict under it.
+void printStack(std::FILE* out, const std::string& title, const BlockStack& stack,
+                const RenderOptions& options);
+// One line per filesystem, as `fstrim -v` prints it.
+void printReport(std::FILE* out, const std::string& mountPoint, const TrimReport& report);
+
+// A one-line progress bar redrawn in place on a terminal.
+class ProgressBar {
+public:
+    ProgressBar(std::FILE* out, std::string label);
+    ~ProgressBar();
+    ProgressBar(const ProgressBar&) = delete;
+    ProgressBar& operator=(const ProgressBar&) = delete;
+    void update(const TrimProgress& progress);
+
+private:
+    std::FILE* out_;
+    std::string label_;
+    bool drawn_ = false;
+};
+
+// Left-aligned columns, two spaces apart, the first row a header: the
+// tables of `list` and `status`, for callers outside this file.
+void printColumns(std::FILE* out, const std::vector<std::vector<std::string>>& rows);
+
+} // namespace thintrim::cli
