@@ -1,9 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "inventory.h"
-#include "units.h"
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -11,16 +8,20 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "inventory.h"
+#include "units.h"
 
 namespace thintrim {
 
 struct TrimOptions {
-    std::uint64_t minimumExtent = 0;          // FITRIM minlen; 0 = the kernel's choice
-    std::uint64_t chunkSize = 1ULL << 30;     // filesystem range per call; 0 = one call
-    std::uint64_t rateLimit = 0;              // trimmed bytes per second; 0 = unlimited
-    bool dryRun = false;                      // check and plan, issue no FITRIM
-    std::uint64_t resumeFrom = 0;             // byte offset where an earlier run stopped
+    std::uint64_t minimumExtent = 0;      // FITRIM minlen; 0 = the kernel's choice
+    std::uint64_t chunkSize = 1ULL << 30; // filesystem range per call; 0 = one call
+    std::uint64_t rateLimit = 0;          // trimmed bytes per second; 0 = unlimited
+    bool dryRun = false;                  // check and plan, issue no FITRIM
+    std::uint64_t resumeFrom = 0;         // byte offset where an earlier run stopped
 };
 
 // One FITRIM range, in bytes of the filesystem's address space.
@@ -42,6 +43,20 @@ struct ChunkPlanInput {
     bool linear = true; // false for btrfs and unknown layouts
 };
 [[nodiscard]] std::vector<TrimRange> planChunks(const ChunkPlanInput& input);
+
+// An ext2/3/4 block group holds as many blocks as its one-block allocation
+// bitmap has bits: 8 × block size blocks of block size bytes. (mkfs -g can
+// choose fewer, and with 1 KiB blocks group 0 starts one block in; a group a
+// chunk boundary splits only loses its "trimmed" mark and is trimmed again.)
+[[nodiscard]] constexpr std::uint64_t extBlockGroupBytes(std::uint64_t blockSize) {
+    return 8 * blockSize * blockSize;
+}
+
+// The plan input for the filesystem open at `mountFd` (its root directory):
+// fstatfs for the size, the block group for ext2/3/4, XFS_IOC_FSGEOMETRY for
+// xfs; everything else is planned as one call. Throws Error(System).
+[[nodiscard]] ChunkPlanInput chunkPlanInputFor(int mountFd, std::string_view fsType,
+                                               const TrimOptions& options);
 
 // Limits the trimmed bytes per second. After each chunk the caller asks how
 // long to wait so that the average since start stays at or below `rate`.
@@ -92,7 +107,7 @@ struct TrimReport {
     std::string message; // errno text for failures, "dry run: N calls" ...
     // Where to resume after a cancel; 0 when finished.
     std::uint64_t resumeFrom = 0;
-    std::size_t calls = 0;
+    std::size_t calls = 0; // FITRIM calls issued (planned ones for a dry run)
 };
 
 using ProgressCallback = std::function<void(const TrimProgress&)>;

@@ -1,2 +1,388 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <thread>
+
 #include <catch2/catch.hpp>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "trim.h"
+
+using namespace thintrim;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::uint64_t kMiB = 1ULL << 20;
+constexpr std::uint64_t kGiB = 1ULL << 30;
+constexpr std::uint64_t kEnd = std::numeric_limits<std::uint64_t>::max();
+
+bool isOpenEnded(const TrimRange& range) {
+    return range.length == kEnd - range.start;
+}
+
+// A fresh directory under the system temp dir, removed with everything in it.
+class TempDir {
+public:
+    TempDir() {
+        std::string pattern =
+            (std::filesystem::temp_directory_path() / "test-trim-XXXXXX").string();
+        if (::mkdtemp(pattern.data()) == nullptr)
+            FAIL("mkdtemp: " << std::strerror(errno));
+        path_ = pattern;
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    ~TempDir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path_, ignored);
+    }
+    [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
+
+DeviceNumber deviceOf(const std::filesystem::path& path) {
+    struct stat status {};
+    REQUIRE(::stat(path.c_str(), &status) == 0);
+    return {::major(status.st_dev), ::minor(status.st_dev)};
+}
+
+Mount mountAt(const std::filesystem::path& path, DeviceNumber device, std::string fsType) {
+    Mount mount;
+    mount.mountPoint = path.string();
+    mount.fsType = std::move(fsType);
+    mount.mountDevice = device;
+    return mount;
+}
+
+TrimReport trim(const Mount& mount, const TrimOptions& options = {}) {
+    CancelToken cancel;
+    return trimFilesystem(mount, options, cancel, {});
+}
+
+} // namespace
+
+TEST_CASE("ext4 is chunked on block-group boundaries with an open-ended tail") {
+    const auto plan = planChunks({.fsBytes = 10 * kGiB,
+                                  .alignment = extBlockGroupBytes(4096),
+                                  .chunkSize = kGiB,
+                                  .resumeFrom = 0,
+                                  .linear = true});
+    REQUIRE(plan.size() == 10);
+    CHECK(plan.front() == TrimRange{0, kGiB});
+    for (const auto& range : plan)
+        CHECK(range.start % (128 * kMiB) == 0);
+    CHECK(plan.back().start == 9 * kGiB);
+    CHECK(isOpenEnded(plan.back()));
+}
+
+TEST_CASE("an ext block group is 8 x block size blocks") {
+    CHECK(extBlockGroupBytes(4096) == 128 * kMiB);
+    CHECK(extBlockGroupBytes(1024) == 8 * kMiB);
+}
+
+TEST_CASE("chunks are rounded up to whole groups") {
+    const auto plan = planChunks(
+        {.fsBytes = 10 * kGiB, .alignment = 128 * kMiB, .chunkSize = 200 * kMiB, .linear = true});
+    REQUIRE(plan.size() == 40);
+    CHECK(plan[0] == TrimRange{0, 256 * kMiB});
+    CHECK(plan[1] == TrimRange{256 * kMiB, 256 * kMiB});
+
+    const auto tiny =
+        planChunks({.fsBytes = kGiB, .alignment = 128 * kMiB, .chunkSize = 4096, .linear = true});
+    REQUIRE(tiny.size() == 8);
+    CHECK(tiny[0] == TrimRange{0, 128 * kMiB});
+}
+
+TEST_CASE("resuming starts at the group holding the resume offset") {
+    const std::uint64_t resumeFrom = 33 * kGiB / 10; // 3.3 GiB
+    const auto plan = planChunks({.fsBytes = 10 * kGiB,
+                                  .alignment = 128 * kMiB,
+                                  .chunkSize = kGiB,
+                                  .resumeFrom = resumeFrom,
+                                  .linear = true});
+    REQUIRE_FALSE(plan.empty());
+    CHECK(plan.front() == TrimRange{3 * kGiB + kGiB / 4, kGiB});
+    CHECK(isOpenEnded(plan.back()));
+}
+
+TEST_CASE("non-linear filesystems and chunk 0 get one open range from the resume offset") {
+    SECTION("btrfs") {
+        const auto plan = planChunks(
+            {.fsBytes = 10 * kGiB, .chunkSize = kGiB, .resumeFrom = 12345, .linear = false});
+        REQUIRE(plan.size() == 1);
+        CHECK(plan[0] == TrimRange{12345, kEnd - 12345});
+    }
+    SECTION("chunk 0") {
+        const auto plan =
+            planChunks({.fsBytes = 10 * kGiB, .alignment = 128 * kMiB, .chunkSize = 0});
+        REQUIRE(plan.size() == 1);
+        CHECK(plan[0] == TrimRange{0, kEnd});
+    }
+}
+
+TEST_CASE("a filesystem smaller than a chunk, or of unknown size, is one open range") {
+    CHECK(planChunks({.fsBytes = 300 * kMiB, .alignment = 128 * kMiB, .chunkSize = kGiB}) ==
+          std::vector<TrimRange>{{0, kEnd}});
+    CHECK(planChunks({.fsBytes = 0, .alignment = 128 * kMiB, .chunkSize = kGiB}) ==
+          std::vector<TrimRange>{{0, kEnd}});
+    // Exactly one chunk: no empty chunk after it.
+    CHECK(planChunks({.fsBytes = kGiB, .alignment = 128 * kMiB, .chunkSize = kGiB}) ==
+          std::vector<TrimRange>{{0, kEnd}});
+}
+
+TEST_CASE("a chunk that cannot be rounded up without overflow means one call") {
+    CHECK(planChunks({.fsBytes = 10 * kGiB, .alignment = 3, .chunkSize = kEnd}) ==
+          std::vector<TrimRange>{{0, kEnd}});
+}
+
+TEST_CASE("planned ranges are contiguous from the aligned resume offset to the end") {
+    const std::uint64_t sizes[] = {
+        0, 1, 4096, 128 * kMiB - 1, 128 * kMiB, 10 * kGiB + 12345, 16ULL << 40};
+    const std::uint64_t alignments[] = {0, 4096, 8 * kMiB, 128 * kMiB, 1 * kGiB + 4096};
+    const std::uint64_t chunks[] = {0, 1, 4096, 200 * kMiB, kGiB, 100 * kGiB};
+    const std::uint64_t resumes[] = {0, 1, 128 * kMiB + 7, 33 * kGiB / 10, 20 * kGiB};
+    for (bool linear : {true, false})
+        for (auto fsBytes : sizes)
+            for (auto alignment : alignments)
+                for (auto chunkSize : chunks)
+                    for (auto resumeFrom : resumes) {
+                        const bool chunked = linear && chunkSize != 0;
+                        if (chunked && fsBytes / std::max(chunkSize, alignment) > 100'000)
+                            continue; // millions of ranges: slow, and nothing new
+                        INFO("fs " << fsBytes << " align " << alignment << " chunk " << chunkSize
+                                   << " resume " << resumeFrom << " linear " << linear);
+                        const auto plan =
+                            planChunks({fsBytes, alignment, chunkSize, resumeFrom, linear});
+                        REQUIRE_FALSE(plan.empty());
+                        const std::uint64_t expectedStart =
+                            chunked && alignment != 0 ? resumeFrom - resumeFrom % alignment
+                                                      : resumeFrom;
+                        CHECK(plan.front().start == expectedStart);
+                        for (std::size_t i = 0; i + 1 < plan.size(); ++i) {
+                            REQUIRE(plan[i].length >= chunkSize);
+                            REQUIRE(plan[i].length <
+                                    chunkSize + std::max<std::uint64_t>(alignment, 1));
+                            REQUIRE(plan[i].start + plan[i].length == plan[i + 1].start);
+                            REQUIRE(plan[i + 1].start < fsBytes);
+                            if (alignment != 0)
+                                REQUIRE(plan[i].length % alignment == 0);
+                        }
+                        CHECK(isOpenEnded(plan.back()));
+                    }
+}
+
+TEST_CASE("the rate limiter waits until the average rate is back at the limit") {
+    const RateLimiter::Clock::time_point start{};
+    const RateLimiter limiter{100 * kMiB, start};
+    CHECK(limiter.delayAfter(200 * kMiB, start + 1s) == 1s);
+    CHECK(limiter.delayAfter(50 * kMiB, start + 1s) == 0s);
+    CHECK(limiter.delayAfter(100 * kMiB, start + 1s) == 0s);
+    CHECK(limiter.delayAfter(150 * kMiB, start + 1s) == 500ms);
+    CHECK(limiter.delayAfter(0, start) == 0s);
+
+    const RateLimiter unlimited{0, start};
+    CHECK(unlimited.delayAfter(kEnd, start) == 0s);
+
+    // A wait beyond what the clock can represent saturates instead of wrapping.
+    const RateLimiter crawling{1, start};
+    CHECK(crawling.delayAfter(kEnd, start) == RateLimiter::Clock::duration::max());
+}
+
+TEST_CASE("cancelling wakes a sleeper early") {
+    CancelToken cancel;
+    const auto started = std::chrono::steady_clock::now();
+    std::thread canceller{[&cancel] {
+        std::this_thread::sleep_for(50ms);
+        cancel.cancel();
+    }};
+    const bool completed = cancel.sleepFor(10s);
+    canceller.join();
+    CHECK_FALSE(completed);
+    CHECK(cancel.isCancelled());
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+
+    // Once cancelled, sleeps end at once.
+    CHECK_FALSE(cancel.sleepFor(10s));
+}
+
+TEST_CASE("an uncancelled zero sleep completes") {
+    CancelToken cancel;
+    CHECK(cancel.sleepFor(0s));
+    CHECK_FALSE(cancel.isCancelled());
+}
+
+TEST_CASE("errno values that mean FITRIM is unsupported") {
+    for (int err : {EOPNOTSUPP, ENOTTY, ENOSYS, EBADF}) {
+        INFO(err);
+        CHECK(errnoMeansUnsupported(err));
+    }
+    for (int err : {0, EINVAL, EIO, EPERM, EROFS, EFAULT}) {
+        INFO(err);
+        CHECK_FALSE(errnoMeansUnsupported(err));
+    }
+}
+
+TEST_CASE("outcome names") {
+    CHECK(trimOutcomeName(TrimOutcome::Success) == "success");
+    CHECK(trimOutcomeName(TrimOutcome::Unsupported) == "unsupported");
+    CHECK(trimOutcomeName(TrimOutcome::Failed) == "failed");
+    CHECK(trimOutcomeName(TrimOutcome::Cancelled) == "cancelled");
+    CHECK(trimOutcomeName(TrimOutcome::Skipped) == "skipped");
+}
+
+TEST_CASE("progress fraction is clamped and 0 without a total") {
+    CHECK(TrimProgress{0, 0, 0}.fraction() == 0.0);
+    CHECK(TrimProgress{5, 0, 0}.fraction() == 0.0);
+    CHECK(TrimProgress{50, 200, 0}.fraction() == Approx(0.25));
+    CHECK(TrimProgress{300, 200, 0}.fraction() == 1.0);
+}
+
+TEST_CASE("a mount point that now is another filesystem is not trimmed") {
+    TempDir dir;
+    const auto report = trim(mountAt(dir.path(), {7, 99}, "ext4"));
+    CHECK(report.outcome == TrimOutcome::Failed);
+    CHECK_THAT(report.message,
+               Catch::Contains("no longer is the filesystem") && Catch::Contains("7:99"));
+    CHECK(report.calls == 0);
+}
+
+TEST_CASE("a symlinked mount point is not followed") {
+    TempDir dir;
+    const auto target = dir.path() / "target";
+    const auto link = dir.path() / "link";
+    std::filesystem::create_directory(target);
+    std::filesystem::create_directory_symlink(target, link);
+    // The device matches the target: only following the link could pass.
+    const auto report = trim(mountAt(link, deviceOf(target), "ext4"));
+    CHECK(report.outcome == TrimOutcome::Failed);
+    CHECK_THAT(report.message, Catch::Contains(link.string()) && Catch::Contains("symbolic link"));
+    CHECK(report.calls == 0);
+}
+
+TEST_CASE("a missing mount point fails naming the path") {
+    TempDir dir;
+    const auto missing = dir.path() / "gone";
+    const auto report = trim(mountAt(missing, {7, 99}, "ext4"));
+    CHECK(report.outcome == TrimOutcome::Failed);
+    CHECK_THAT(report.message, Catch::Contains(missing.string()));
+}
+
+TEST_CASE("a filesystem without FITRIM is unsupported, not failed") {
+    if (!std::filesystem::is_directory("/proc/self"))
+        return; // procfs: the filesystem without FITRIM found on every Linux
+    const auto report = trim(mountAt("/proc", deviceOf("/proc"), "proc"));
+    CHECK(report.outcome == TrimOutcome::Unsupported);
+    CHECK_THAT(report.message,
+               Catch::Contains("does not support discard") && Catch::Contains("FITRIM: "));
+    CHECK(report.calls == 0);
+}
+
+TEST_CASE("a dry run plans and reports without trimming") {
+    TempDir dir;
+    const Mount mount = mountAt(dir.path(), deviceOf(dir.path()), "btrfs");
+    CancelToken cancel;
+    std::vector<TrimProgress> updates;
+    TrimOptions options;
+    options.dryRun = true;
+    const auto report = trimFilesystem(mount, options, cancel,
+                                       [&](const TrimProgress& p) { updates.push_back(p); });
+    CHECK(report.outcome == TrimOutcome::Success);
+    CHECK(report.trimmedBytes == 0);
+    CHECK(report.calls == 1);
+    CHECK(report.resumeFrom == 0);
+    CHECK_THAT(report.message, Catch::StartsWith("dry run: would issue 1 call over "));
+    REQUIRE(updates.size() == 1);
+    CHECK(updates[0].position == updates[0].total);
+}
+
+TEST_CASE("a dry run of a linear filesystem walks every chunk") {
+    TempDir dir;
+    TrimOptions options;
+    options.dryRun = true;
+    options.chunkSize = 1; // one block group per call
+    CancelToken cancel;
+    std::uint64_t lastPosition = 0;
+    std::size_t updates = 0;
+    const auto report = trimFilesystem(mountAt(dir.path(), deviceOf(dir.path()), "ext4"), options,
+                                       cancel, [&](const TrimProgress& p) {
+                                           CHECK(p.position >= lastPosition);
+                                           CHECK(p.position <= p.total);
+                                           lastPosition = p.position;
+                                           ++updates;
+                                       });
+    CHECK(report.outcome == TrimOutcome::Success);
+    CHECK(report.calls >= 1);
+    CHECK(report.calls == updates);
+    CHECK_THAT(report.message, Catch::StartsWith("dry run: would issue"));
+}
+
+TEST_CASE("a cancelled trim reports where to resume") {
+    TempDir dir;
+    CancelToken cancel;
+    cancel.cancel();
+    TrimOptions options;
+    options.dryRun = true;
+    options.chunkSize = 1;
+    options.resumeFrom = 1;
+    const auto report =
+        trimFilesystem(mountAt(dir.path(), deviceOf(dir.path()), "btrfs"), options, cancel, {});
+    CHECK(report.outcome == TrimOutcome::Cancelled);
+    CHECK(report.resumeFrom == 1);
+    CHECK(report.calls == 0);
+}
+
+// Needs root and a scratch filesystem that may be trimmed: run as
+//   THINTRIM_TEST_MOUNT=/mnt/x THINTRIM_TEST_FSTYPE=ext4 test-trim '[.root]'
+TEST_CASE("FITRIM on a real filesystem, chunked, cancelled and resumed", "[.root]") {
+    const char* mountPoint = std::getenv("THINTRIM_TEST_MOUNT");
+    const char* fsType = std::getenv("THINTRIM_TEST_FSTYPE");
+    if (mountPoint == nullptr || fsType == nullptr) {
+        WARN("THINTRIM_TEST_MOUNT and THINTRIM_TEST_FSTYPE not set: nothing to trim");
+        return;
+    }
+    const Mount mount = mountAt(mountPoint, deviceOf(mountPoint), fsType);
+    TrimOptions options;
+    options.chunkSize = 64 * kMiB;
+
+    // Stop after the first chunk, then resume where it stopped.
+    CancelToken cancel;
+    const auto first =
+        trimFilesystem(mount, options, cancel, [&cancel](const TrimProgress&) { cancel.cancel(); });
+    INFO(first.message);
+    REQUIRE(first.outcome == TrimOutcome::Cancelled);
+    CHECK(first.calls == 1);
+    CHECK(first.resumeFrom > 0);
+
+    options.resumeFrom = first.resumeFrom;
+    CancelToken untouched;
+    std::uint64_t lastPosition = 0;
+    const auto rest =
+        trimFilesystem(mount, options, untouched, [&lastPosition](const TrimProgress& p) {
+            CHECK(p.position >= lastPosition);
+            lastPosition = p.position;
+        });
+    INFO(rest.message);
+    REQUIRE(rest.outcome == TrimOutcome::Success);
+    CHECK(rest.resumeFrom == 0);
+    CHECK(rest.calls > 1);
+    const std::uint64_t trimmed = first.trimmedBytes + rest.trimmedBytes;
+    WARN(fsType << ": trimmed " << trimmed << " bytes in " << first.calls + rest.calls << " calls, "
+                << rest.duration.count() << " us for the rest");
+    CHECK(trimmed > 0);
+
+    // A resume offset past the end (the filesystem shrank) finishes at once.
+    options.resumeFrom = 1ULL << 60;
+    const auto pastEnd = trimFilesystem(mount, options, untouched, {});
+    INFO(pastEnd.message);
+    CHECK(pastEnd.outcome == TrimOutcome::Success);
+    CHECK(pastEnd.calls == 0);
+}
