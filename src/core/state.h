@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "trim.h"
+#include "units.h"
+
+namespace thintrim {
+
+// What thintrim remembers about one filesystem across restarts. Times are
+// CLOCK_REALTIME microseconds since the epoch, 0 = never (as on D-Bus).
+struct FilesystemHistory {
+    std::string mountPoint; // where it was last seen, for people reading the file
+
+    // The last attempt, whatever its outcome.
+    Microseconds lastTrimStarted{0};
+    Microseconds lastTrimFinished{0};
+    std::uint64_t lastTrimmedBytes = 0;
+    Microseconds lastTrimDuration{0};
+    std::optional<TrimOutcome> lastTrimResult; // nullopt until the first trim
+    std::string lastTrimMessage;
+
+    // When a trim last went through the whole filesystem (success, or
+    // "unsupported": trying again soon would not change that). The schedule
+    // counts the interval from here; failed attempts do not move it.
+    Microseconds lastCompleted{0};
+    // Free bytes sampled when that trim completed: growth since then is space
+    // freed but not yet trimmed. nullopt = unknown, no early trim.
+    std::optional<std::uint64_t> freeBytesAtLastTrim;
+    // Byte offset where an interrupted trim resumes; 0 = start over.
+    std::uint64_t resumeFrom = 0;
+
+    std::uint64_t totalTrimmedBytes = 0;
+    std::uint64_t trimCount = 0; // successful trims
+
+    // "never" until the first trim, else trimOutcomeName(): the D-Bus value.
+    [[nodiscard]] std::string_view lastTrimResultName() const;
+
+    bool operator==(const FilesystemHistory&) const = default;
+};
+
+// A job's parameters, resolved against the configuration when it was queued,
+// so a resumed job runs as it was asked even if the configuration changed.
+struct JobOptions {
+    bool dryRun = false;
+    std::uint64_t minimumExtent = 0;
+    std::uint64_t chunkSize = 0;
+    std::uint64_t rateLimit = 0;
+
+    bool operator==(const JobOptions&) const = default;
+};
+
+// The job that was running or queued when the daemon stopped or was
+// suspended; the first mount point's history carries its resume cursor.
+struct PendingJob {
+    std::uint64_t id = 0;
+    std::vector<std::string> mountPoints; // not yet finished, in order
+    JobOptions options;
+
+    bool operator==(const PendingJob&) const = default;
+};
+
+// The last job as a whole (Manager.LastRun* on D-Bus).
+struct RunRecord {
+    Microseconds started{0};
+    Microseconds finished{0};
+    std::uint64_t trimmedBytes = 0;
+    std::string result = "never"; // the JobFinished result
+
+    bool operator==(const RunRecord&) const = default;
+};
+
+struct State {
+    bool suspended = false;
+    RunRecord lastRun;
+    std::uint64_t totalTrimmedBytes = 0; // lifetime, over every filesystem
+    std::optional<PendingJob> pendingJob;
+    std::uint64_t nextJobId = 1;
+    // Keyed by Mount::identity(): the UUID, or the source without one, so
+    // history follows a filesystem to another mount point.
+    std::map<std::string, FilesystemHistory, std::less<>> filesystems;
+
+    // Records one real trim (not a dry run, which is no history) of the
+    // filesystem `identity`, mounted at `mountPoint`, that began at `started`:
+    // updates its history and the lifetime total. `freeBytes` is the free
+    // space sampled after the trim, the baseline for early trims.
+    void recordTrim(const std::string& identity, const std::string& mountPoint,
+                    Microseconds started, const TrimReport& report, std::uint64_t freeBytes);
+
+    bool operator==(const State&) const = default;
+};
+
+// The state file `<stateDir>/state.json`. The daemon is its only writer.
+class StateStore {
+public:
+    explicit StateStore(std::filesystem::path stateDir);
+
+    struct Loaded {
+        State state;
+        // Set when the file could not be used and was moved aside: for the
+        // daemon to log. Losing history must never stop the daemon.
+        std::optional<std::string> warning;
+    };
+
+    // A missing file is an empty State. An unreadable or corrupt file, or one
+    // of another schema version, is renamed to "state.json.corrupt-<UTC time>"
+    // and an empty State returned with a warning. Never throws for the file's
+    // content.
+    [[nodiscard]] Loaded load() const;
+
+    // Replaces the file atomically and durably: after a crash at any point,
+    // load() finds either the old state or the new one. Throws Error(System)
+    // naming the path when it cannot be written.
+    void save(const State& state) const;
+
+    [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+
+private:
+    std::filesystem::path dir_;
+    std::filesystem::path path_;
+};
+
+} // namespace thintrim

@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <array>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "schedule.h"
+
+using namespace thintrim;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::uint64_t GiB = 1ULL << 30;
+constexpr Microseconds kNow = 1'700'000'000'000'000us; // 2023-11-14, a fixed "now"
+constexpr Microseconds kLongUptime = std::chrono::days(10);
+constexpr std::chrono::weeks kWeek{1};
+
+// Fixed machine keys, as sd_id128_get_machine_app_specific() would return.
+constexpr sd_id128_t kMachineA =
+    SD_ID128_ARRAY(5f, 2a, 90, 11, 4e, c3, 47, 0b, 8d, 61, 2c, 7e, a0, 19, b4, 33);
+constexpr sd_id128_t kMachineB =
+    SD_ID128_ARRAY(c1, 07, 6d, e2, 38, 9a, 41, f5, b2, 4c, 10, 5e, 7d, 86, 0a, 9f);
+
+// The n-th of many machines whose ids differ in few bits: harder to spread
+// than real ids, which are HMAC output.
+sd_id128_t machineNumber(std::uint64_t n) {
+    sd_id128_t id{};
+    for (std::size_t i = 0; i < 8; ++i)
+        id.bytes[i] = static_cast<std::uint8_t>(n >> (8 * i));
+    return id;
+}
+
+ClockReading clockAt(Microseconds realtime, Microseconds sinceBoot = kLongUptime) {
+    return {realtime, sinceBoot};
+}
+
+ScheduleConfig defaultSchedule() {
+    return ScheduleConfig{};
+}
+
+ScheduledFilesystem filesystem(std::string mountPoint, std::string identity) {
+    ScheduledFilesystem fs;
+    fs.mountPoint = std::move(mountPoint);
+    fs.identity = std::move(identity);
+    fs.sizeBytes = 100 * GiB;
+    fs.freeBytes = 40 * GiB;
+    return fs;
+}
+
+// A filesystem whose last trim completed successfully at `when`, with 40 GiB free then.
+ScheduledFilesystem trimmedAt(Microseconds when, std::string mountPoint = "/",
+                              std::string identity = "uuid-root") {
+    ScheduledFilesystem fs = filesystem(std::move(mountPoint), std::move(identity));
+    fs.history.lastTrimStarted = when - 1min;
+    fs.history.lastTrimFinished = when;
+    fs.history.lastTrimResult = TrimOutcome::Success;
+    fs.history.lastCompleted = when;
+    fs.history.freeBytesAtLastTrim = 40 * GiB;
+    return fs;
+}
+
+void failAt(ScheduledFilesystem& fs, Microseconds when, TrimOutcome outcome) {
+    fs.history.lastTrimStarted = when - 1min;
+    fs.history.lastTrimFinished = when;
+    fs.history.lastTrimResult = outcome;
+}
+
+} // namespace
+
+TEST_CASE("splay is stable for a machine and a filesystem") {
+    Microseconds window = 100min;
+    CHECK(splay(kMachineA, "uuid-root", window) == splay(kMachineA, "uuid-root", window));
+    CHECK(splay(kMachineA, "uuid-root", window) != splay(kMachineB, "uuid-root", window));
+    CHECK(splay(kMachineA, "uuid-root", window) != splay(kMachineA, "uuid-home", window));
+}
+
+TEST_CASE("splay stays below RandomizedDelay, and 0 turns it off") {
+    for (std::uint64_t n = 0; n < 200; ++n) {
+        for (Microseconds window : std::array<Microseconds, 5>{1us, 7us, 1s, 100min, kWeek}) {
+            Microseconds value = splay(machineNumber(n), "fs", window);
+            CHECK(value >= 0us);
+            CHECK(value < window);
+        }
+        CHECK(splay(machineNumber(n), "fs", 0us) == 0us);
+    }
+}
+
+TEST_CASE("splay spreads machines over the whole window") {
+    const Microseconds window = 100min;
+    std::array<int, 10> deciles{};
+    for (std::uint64_t n = 0; n < 1000; ++n) {
+        auto value = splay(machineNumber(n), "0b6c5a3e-1111-4e2a-9d53-1c2a3b4c5d6e", window);
+        ++deciles.at(static_cast<std::size_t>(value.count() * 10 / window.count()));
+    }
+    for (std::size_t i = 0; i < deciles.size(); ++i) {
+        INFO("decile " << i << ": " << deciles[i]);
+        // 100 expected; a good hash stays well inside this.
+        CHECK(deciles[i] > 60);
+        CHECK(deciles[i] < 140);
+    }
+}
+
+TEST_CASE("splay spreads the filesystems of one machine too") {
+    std::set<std::int64_t> distinct;
+    std::array<int, 10> deciles{};
+    for (int n = 0; n < 1000; ++n) {
+        auto value = splay(kMachineA, "/dev/vd" + std::to_string(n), 100min);
+        distinct.insert(value.count());
+        ++deciles.at(static_cast<std::size_t>(value.count() * 10 / Microseconds(100min).count()));
+    }
+    CHECK(distinct.size() > 990);
+    for (int count : deciles)
+        CHECK(count > 60);
+}
+
+TEST_CASE("a filesystem is due an Interval plus its splay after its last trim") {
+    ScheduleConfig config = defaultSchedule();
+    ScheduledFilesystem fs = trimmedAt(kNow - 3 * std::chrono::days(1));
+    Microseconds expected =
+        fs.history.lastCompleted + kWeek + splay(kMachineA, "uuid-root", 100min);
+
+    SECTION("not yet") {
+        DueTime due = dueTime(config, kMachineA, fs, clockAt(kNow));
+        CHECK(due.at == expected);
+        CHECK(due.reason == DueReason::Interval);
+        NextDue next = nextDue(config, kMachineA, {fs}, false, clockAt(kNow));
+        CHECK(next.earliest == expected);
+        CHECK(next.dueNow.empty());
+    }
+    SECTION("at the due time") {
+        NextDue next = nextDue(config, kMachineA, {fs}, false, clockAt(expected));
+        REQUIRE(next.dueNow.size() == 1);
+        CHECK(next.dueNow[0].mountPoint == "/");
+        CHECK(next.dueNow[0].reason == DueReason::Interval);
+    }
+    SECTION("just before it") {
+        CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(expected - 1us)).dueNow.empty());
+    }
+    SECTION("RandomizedDelay=0 is exactly the interval") {
+        config.randomizedDelay = 0us;
+        CHECK(dueTime(config, kMachineA, fs, clockAt(kNow)).at == fs.history.lastCompleted + kWeek);
+    }
+}
+
+TEST_CASE("an unsupported result waits a whole interval, like a success") {
+    ScheduledFilesystem fs = trimmedAt(kNow - 1h);
+    fs.history.lastTrimResult = TrimOutcome::Unsupported;
+    DueTime due = dueTime(defaultSchedule(), kMachineA, fs, clockAt(kNow));
+    CHECK(due.reason == DueReason::Interval);
+    CHECK(due.at >= kNow - 1h + kWeek);
+}
+
+TEST_CASE("a filesystem never trimmed is due once the boot delay is over") {
+    ScheduleConfig config = defaultSchedule();
+    ScheduledFilesystem fs = filesystem("/home", "uuid-home");
+
+    SECTION("long after boot: now") {
+        NextDue next = nextDue(config, kMachineA, {fs}, false, clockAt(kNow));
+        REQUIRE(next.dueNow.size() == 1);
+        CHECK(next.dueNow[0].reason == DueReason::NeverTrimmed);
+    }
+    SECTION("one minute after boot: four minutes from now") {
+        ClockReading now = clockAt(kNow, 1min);
+        DueTime due = dueTime(config, kMachineA, fs, now);
+        CHECK(due.at == kNow + 4min);
+        CHECK(due.reason == DueReason::NeverTrimmed);
+        CHECK(nextDue(config, kMachineA, {fs}, false, now).dueNow.empty());
+        CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(kNow + 4min, 5min)).dueNow.size() ==
+              1);
+    }
+}
+
+TEST_CASE("an overdue filesystem catches up after the boot delay") {
+    ScheduleConfig config = defaultSchedule();
+    ScheduledFilesystem fs = trimmedAt(kNow - std::chrono::days(30)); // the machine was off
+    ClockReading justBooted = clockAt(kNow, 30s);
+    DueTime due = dueTime(config, kMachineA, fs, justBooted);
+    CHECK(due.at == kNow - 30s + 5min);
+    CHECK(due.reason == DueReason::Interval);
+    CHECK(nextDue(config, kMachineA, {fs}, false, justBooted).dueNow.empty());
+    CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(kNow + 270s, 300s)).dueNow.size() == 1);
+
+    config.bootDelay = 0us;
+    CHECK(nextDue(config, kMachineA, {fs}, false, justBooted).dueNow.size() == 1);
+}
+
+TEST_CASE("freeing enough space makes a filesystem due early") {
+    ScheduleConfig config = defaultSchedule(); // 8 GiB
+    ScheduledFilesystem fs = trimmedAt(kNow - std::chrono::days(1));
+
+    SECTION("an absolute threshold") {
+        fs.freeBytes = 40 * GiB + 8 * GiB - 1;
+        CHECK(dueTime(config, kMachineA, fs, clockAt(kNow)).reason == DueReason::Interval);
+        fs.freeBytes = 40 * GiB + 8 * GiB;
+        DueTime due = dueTime(config, kMachineA, fs, clockAt(kNow));
+        CHECK(due.reason == DueReason::FreedSpace);
+        CHECK(due.at == kNow);
+        auto next = nextDue(config, kMachineA, {fs}, false, clockAt(kNow));
+        REQUIRE(next.dueNow.size() == 1);
+        CHECK(next.dueNow[0].reason == DueReason::FreedSpace);
+    }
+    SECTION("a percentage of the filesystem's size") {
+        config.freedSpaceThreshold = Percent{10}; // of 100 GiB: 10 GiB
+        fs.freeBytes = 49 * GiB;
+        CHECK(dueTime(config, kMachineA, fs, clockAt(kNow)).reason == DueReason::Interval);
+        fs.freeBytes = 50 * GiB;
+        CHECK(dueTime(config, kMachineA, fs, clockAt(kNow)).reason == DueReason::FreedSpace);
+    }
+    SECTION("a percentage of an unknown size never triggers") {
+        config.freedSpaceThreshold = Percent{10};
+        fs.sizeBytes = 0;
+        fs.freeBytes = 90 * GiB;
+        CHECK(dueTime(config, kMachineA, fs, clockAt(kNow)).reason == DueReason::Interval);
+    }
+    SECTION("a threshold of 0 is off") {
+        config.freedSpaceThreshold = std::uint64_t{0};
+        fs.freeBytes = 100 * GiB;
+        CHECK(dueTime(config, kMachineA, fs, clockAt(kNow)).reason == DueReason::Interval);
+    }
+    SECTION("no baseline, no early trim") {
+        fs.history.freeBytesAtLastTrim.reset();
+        fs.freeBytes = 100 * GiB;
+        CHECK(dueTime(config, kMachineA, fs, clockAt(kNow)).reason == DueReason::Interval);
+    }
+    SECTION("shrinking free space is not freed space") {
+        fs.freeBytes = 10 * GiB;
+        CHECK(dueTime(config, kMachineA, fs, clockAt(kNow)).reason == DueReason::Interval);
+    }
+    SECTION("still after the boot delay") {
+        fs.freeBytes = 60 * GiB;
+        DueTime due = dueTime(config, kMachineA, fs, clockAt(kNow, 1min));
+        CHECK(due.reason == DueReason::FreedSpace);
+        CHECK(due.at == kNow + 4min);
+    }
+}
+
+TEST_CASE("a failed attempt is retried after min(Interval, 1h)") {
+    ScheduleConfig config = defaultSchedule();
+    ScheduledFilesystem fs = trimmedAt(kNow - std::chrono::days(8)); // overdue
+    failAt(fs, kNow - 10min,
+           GENERATE(TrimOutcome::Failed, TrimOutcome::Cancelled, TrimOutcome::Skipped));
+
+    SECTION("an hour after the failure") {
+        DueTime due = dueTime(config, kMachineA, fs, clockAt(kNow));
+        CHECK(due.reason == DueReason::Retry);
+        CHECK(due.at == kNow + 50min);
+        CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(kNow)).dueNow.empty());
+        CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(kNow + 50min)).dueNow.size() == 1);
+    }
+    SECTION("sooner with a short interval") {
+        config.interval = 30min;
+        CHECK(dueTime(config, kMachineA, fs, clockAt(kNow)).at == kNow + 20min);
+    }
+    SECTION("freed space does not skip the backoff") {
+        fs.freeBytes = 90 * GiB;
+        CHECK(dueTime(config, kMachineA, fs, clockAt(kNow)).reason == DueReason::Retry);
+    }
+    SECTION("a failure never pulls a trim forward") {
+        fs = trimmedAt(kNow - std::chrono::days(1));
+        Microseconds regular = dueTime(config, kMachineA, fs, clockAt(kNow)).at;
+        failAt(fs, kNow - 10min, TrimOutcome::Failed);
+        DueTime due = dueTime(config, kMachineA, fs, clockAt(kNow));
+        CHECK(due.at == regular);
+        CHECK(due.reason == DueReason::Interval);
+    }
+    SECTION("a filesystem that never completed a trim is retried too") {
+        ScheduledFilesystem fresh = filesystem("/data", "uuid-data");
+        failAt(fresh, kNow - 10min, TrimOutcome::Failed);
+        DueTime due = dueTime(config, kMachineA, fresh, clockAt(kNow));
+        CHECK(due.reason == DueReason::Retry);
+        CHECK(due.at == kNow + 50min);
+    }
+}
+
+TEST_CASE("times from the future are not trusted") {
+    // Trimmed while the clock was a year ahead, then corrected: waiting for
+    // "a week after next year" would stop trims for a year.
+    ScheduledFilesystem fs = trimmedAt(kNow + std::chrono::days(365));
+    DueTime due = dueTime(defaultSchedule(), kMachineA, fs, clockAt(kNow));
+    CHECK(due.reason == DueReason::NeverTrimmed);
+    CHECK(due.at == kNow - kLongUptime + 5min);
+}
+
+TEST_CASE("nextDue gives the earliest time and everything due now") {
+    ScheduleConfig config = defaultSchedule();
+    ScheduledFilesystem root = trimmedAt(kNow - std::chrono::days(8), "/", "uuid-root");
+    ScheduledFilesystem home = trimmedAt(kNow - std::chrono::days(2), "/home", "uuid-home");
+    ScheduledFilesystem var = trimmedAt(kNow - std::chrono::days(5), "/var", "uuid-var");
+    ScheduledFilesystem fresh = filesystem("/data", "uuid-data");
+    std::vector<ScheduledFilesystem> all{root, home, var, fresh};
+
+    NextDue next = nextDue(config, kMachineA, all, false, clockAt(kNow));
+    REQUIRE(next.dueNow.size() == 2);
+    CHECK(next.dueNow[0].mountPoint == "/");
+    CHECK(next.dueNow[1].mountPoint == "/data");
+    CHECK(next.earliest == kNow - kLongUptime + 5min); // /data, due since boot
+
+    NextDue later = nextDue(config, kMachineA, {home, var}, false, clockAt(kNow));
+    CHECK(later.dueNow.empty());
+    CHECK(later.earliest == dueTime(config, kMachineA, var, clockAt(kNow)).at);
+
+    NextDue none = nextDue(config, kMachineA, {}, false, clockAt(kNow));
+    CHECK_FALSE(none.earliest);
+    CHECK(none.dueNow.empty());
+}
+
+TEST_CASE("nothing is due while suspended") {
+    std::vector<ScheduledFilesystem> all{trimmedAt(kNow - std::chrono::days(30)),
+                                         filesystem("/data", "uuid-data")};
+    NextDue next = nextDue(defaultSchedule(), kMachineA, all, true, clockAt(kNow));
+    CHECK_FALSE(next.earliest);
+    CHECK(next.dueNow.empty());
+}
+
+TEST_CASE("freed space since the last trim") {
+    FilesystemHistory history;
+    CHECK(freedSinceLastTrim(history, 10 * GiB) == 0);
+    history.freeBytesAtLastTrim = 10 * GiB;
+    CHECK(freedSinceLastTrim(history, 13 * GiB) == 3 * GiB);
+    CHECK(freedSinceLastTrim(history, 9 * GiB) == 0);
+}
+
+TEST_CASE("due reasons have log names") {
+    CHECK(dueReasonName(DueReason::NeverTrimmed) == "never-trimmed");
+    CHECK(dueReasonName(DueReason::Interval) == "interval");
+    CHECK(dueReasonName(DueReason::FreedSpace) == "freed-space");
+    CHECK(dueReasonName(DueReason::Retry) == "retry");
+}
+
+TEST_CASE("the real clocks and machine key are usable") {
+    ClockReading now = readClocks();
+    CHECK(now.realtime > kNow);
+    CHECK(now.sinceBoot > 0us);
+    CHECK(now.bootTime() < now.realtime);
+
+    // A build container may have no machine id; where there is one, it is stable.
+    if (auto key = readMachineSplayKey()) {
+        auto again = readMachineSplayKey();
+        REQUIRE(again);
+        CHECK(sd_id128_equal(*key, *again));
+        CHECK(splay(*key, "uuid-root", 100min) < 100min);
+    }
+}
