@@ -72,16 +72,34 @@ UniqueFd openMountPoint(const Mount& mount) {
 
 // The mount table was read earlier; an unmount or a mount on top since then
 // would make FITRIM hit whatever filesystem is there now.
+// The mount point may have been unmounted or over-mounted since the inventory
+// read the mount table. The mount id and "is a mount root" identify the mount
+// exactly; st_dev cannot for btrfs, whose subvolume roots report a device
+// number of their own, different from the one mountinfo shows.
 void checkStillMountDevice(int fd, const Mount& mount) {
-    struct stat status {};
-    if (::fstat(fd, &status) != 0)
-        throwSystemError("fstat " + mount.mountPoint, errno);
-    if (status.st_dev != mount.mountDevice.toDev())
-        throw Error(ErrorCode::System,
-                    fmt::format("{}: mount point no longer is the filesystem found in the mount "
-                                "table (device {} now, {} expected)",
-                                mount.mountPoint, DeviceNumber::fromDev(status.st_dev).toString(),
-                                mount.mountDevice.toString()));
+    struct statx status {};
+    if (::statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_MNT_ID, &status) != 0)
+        throwSystemError("statx " + mount.mountPoint, errno);
+    std::string now;
+    std::string expected;
+    if ((status.stx_mask & STATX_MNT_ID) != 0 && mount.mountId > 0) {
+        const bool isMountRoot = (status.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) == 0 ||
+                                 (status.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+        if (status.stx_mnt_id == static_cast<std::uint64_t>(mount.mountId) && isMountRoot)
+            return;
+        now = fmt::format("mount id {}{}", status.stx_mnt_id, isMountRoot ? "" : ", not its root");
+        expected = fmt::format("mount id {}", mount.mountId);
+    } else {
+        const DeviceNumber device{status.stx_dev_major, status.stx_dev_minor};
+        if (device == mount.mountDevice)
+            return;
+        now = "device " + device.toString();
+        expected = mount.mountDevice.toString();
+    }
+    throw Error(ErrorCode::System,
+                fmt::format("{}: mount point no longer is the filesystem found in the mount "
+                            "table ({} now, {} expected)",
+                            mount.mountPoint, now, expected));
 }
 
 struct FitrimResult {
