@@ -461,14 +461,18 @@ void applyFilesystemChecks(std::vector<Mount>& mounts) {
                      "same filesystem as " + mounts[representative].mountPoint);
         }
 
+        // Only the superblock decides. A read-only mount of a writable
+        // superblock is still trimmed (FITRIM works through an O_RDONLY fd):
+        // under systemd's ProtectSystem=strict every mount the daemon sees is
+        // a read-only view, which is how fstrim.service came to skip them all.
         Mount& chosen = mounts[representative];
-        if (hasOption(chosen.vfsOptions, "ro"))
-            skip(chosen, SkipReason::ReadOnly, "mounted read-only");
-        else if (hasOption(chosen.fsOptions, "ro"))
-            // Typically errors=remount-ro having fired: not the moment to
-            // discard what the filesystem believes is free.
+        if (hasOption(chosen.fsOptions, "ro"))
             skip(chosen, SkipReason::ReadOnly,
-                 "the filesystem itself is read-only (ro superblock)");
+                 hasOption(chosen.vfsOptions, "ro")
+                     ? "mounted read-only"
+                     // Typically errors=remount-ro having fired: not the
+                     // moment to discard what the filesystem believes is free.
+                     : "the filesystem itself is read-only (ro superblock)");
     }
 }
 

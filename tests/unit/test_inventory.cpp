@@ -328,3 +328,16 @@ TEST_CASE("skip reasons and FITRIM support by name", "[inventory]") {
     for (const char* type : {"iso9660", "squashfs", "erofs", "udf", "tmpfs", ""})
         CHECK_FALSE(fsTypeSupportsFitrim(type));
 }
+
+TEST_CASE("a read-only view of a writable filesystem is still trimmed", "[inventory]") {
+    // What the daemon sees under systemd's ProtectSystem=strict: every mount
+    // re-bound read-only while the superblocks stay writable. FITRIM works
+    // through an O_RDONLY descriptor, so only a read-only superblock skips.
+    const Inventory inventory = readInventory(dataPaths("protect-system.mountinfo"));
+    CHECK(at(inventory, "/").isManaged());
+    CHECK(at(inventory, "/srv/data").isManaged());
+    const Mount& cold = at(inventory, "/srv/cold");
+    CHECK(reasonOf(cold) == "read-only");
+    CHECK(cold.skipDetail == "mounted read-only");
+    CHECK(managedMountPoints(inventory) == std::vector<std::string>{"/", "/srv/data"});
+}
