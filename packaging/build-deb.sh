@@ -1,0 +1,70 @@
+#!/bin/bash
+# build-deb.sh OUTDIR -- build thintrim's Debian package from this work tree.
+#
+# dpkg-buildpackage wants debian/ at the root of the source tree; ours lives
+# in packaging/debian so that the tree stays distribution-neutral. So: copy
+# the tree (what git would commit: tracked and untracked files, not ignored
+# ones such as build directories) to a temporary directory, put
+# packaging/debian at its root, build the binary packages unsigned, run
+# lintian on the result (an error fails the build), and move the .deb files,
+# the .buildinfo and the .changes to OUTDIR. Build dependencies: those of
+# packaging/debian/control, all listed in packaging/deps.txt.
+#
+# Environment: KEEP_WORKDIR=1 keeps the temporary tree for inspection;
+# DEB_BUILD_OPTIONS as usual (default: parallel=<number of CPUs>).
+set -euo pipefail
+
+if [ $# -ne 1 ]; then
+    echo "usage: $0 OUTDIR" >&2
+    exit 2
+fi
+top=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
+mkdir -p "$1"
+out=$(cd "$1" && pwd)
+
+for tool in dpkg-buildpackage dpkg-parsechangelog lintian; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "build-deb.sh: $tool is missing (packages dpkg-dev, debhelper, lintian)" >&2
+        exit 1
+    fi
+done
+
+version=$(dpkg-parsechangelog -l "$top/packaging/debian/changelog" -S Version)
+work=$(mktemp -d)
+if [ "${KEEP_WORKDIR:-0}" = 1 ]; then
+    echo "build-deb.sh: work tree kept in $work"
+else
+    trap 'rm -rf "$work"' EXIT
+fi
+src=$work/thintrim-$version
+mkdir "$src"
+
+echo "==> copying the tree to $src"
+if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
+    # Files deleted in the work tree but still tracked are skipped.
+    (cd "$top" && git ls-files -z --cached --others --exclude-standard |
+        while IFS= read -r -d '' file; do
+            [ -e "$file" ] && printf '%s\0' "$file"
+        done | tar --null -T - -cf -) | tar -xf - -C "$src"
+else
+    tar -C "$top" --exclude='./build*' --exclude='./.git' -cf - . | tar -xf - -C "$src"
+fi
+rm -rf "$src/debian"
+cp -a "$top/packaging/debian" "$src/debian"
+
+echo "==> dpkg-buildpackage -b -us -uc"
+export DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-parallel=$(nproc)}
+(cd "$src" && dpkg-buildpackage -b -us -uc)
+
+changes=$(ls "$work"/thintrim_"${version}"_*.changes)
+echo "==> lintian $(basename "$changes")"
+# Errors fail the build; warnings and the rest are shown.
+lintian --fail-on error --display-info --tag-display-limit 0 "$changes"
+
+shopt -s nullglob
+artifacts=("$work"/*.deb "$work"/*.ddeb "$work"/*.buildinfo "$work"/*.changes)
+mv "${artifacts[@]}" "$out/"
+echo "==> in $out:"
+for file in "${artifacts[@]}"; do
+    echo "    $(basename "$file")"
+done
