@@ -4,6 +4,8 @@
 #include "catalog.h"
 #include "build_config.h"
 #include "error.h"
+#include "exit_codes.h"
+#include "remote.h"
 #include "render.h"
 #include "trim.h"
 #include "units.h"
@@ -22,15 +24,6 @@ namespace thintrim::cli {
 
 namespace {
 
-// fstrim's exit codes, so scripts written for it keep working.
-enum ExitCode : int {
-    kExitOk = 0,
-    kExitError = 1,
-    kExitUsage = 2,
-    kExitAllFailed = 32,
-    kExitSomeFailed = 64,
-};
-
 struct GlobalOptions {
     SystemPaths paths;
     bool json = false;
@@ -42,6 +35,7 @@ struct TrimCommand {
     bool all = false;
     bool local = false;
     bool dryRun = false;
+    bool noWait = false;
     std::string minimum;
     std::string rate;
     std::string chunk;
@@ -53,7 +47,21 @@ std::vector<CatalogEntry> readCatalog(const GlobalOptions& options) {
     return buildCatalog(options.paths, readInventory(options.paths));
 }
 
+remote::RemoteOptions remoteOptions(const GlobalOptions& options) {
+    return {options.json, options.render};
+}
+
+// Read commands work without the daemon; they say so, on stderr so that
+// --json output stays clean.
+void noteLocal() {
+    fmt::print(stderr, "thintrimd is not running: reading the system directly.\n");
+}
+
 int runList(const GlobalOptions& options, bool all) {
+    if (!all && remote::daemonReachable())
+        return remote::list(remoteOptions(options));
+    if (!all)
+        noteLocal();
     auto catalog = readCatalog(options);
     if (options.json) {
         nlohmann::json list = nlohmann::json::array();
@@ -208,8 +216,21 @@ int runTrimLocal(const GlobalOptions& options, const TrimCommand& command) {
 int runTrim(const GlobalOptions& options, const TrimCommand& command) {
     if (command.local)
         return runTrimLocal(options, command);
-    throw Error(ErrorCode::InvalidArgument,
-                "trimming through thintrimd is not available in this build; use --local");
+    if (command.mountPoints.empty() && !command.all)
+        throw Error(ErrorCode::InvalidArgument, "name the mount points to trim, or use --all");
+    remote::TrimRequest request;
+    request.mountPoints = command.mountPoints;
+    request.noWait = command.noWait;
+    request.dryRun = command.dryRun;
+    // Only what the user gave: the daemon's configuration fills in the rest.
+    const TrimOptions given = trimOptionsFrom(command);
+    if (!command.minimum.empty())
+        request.minimumExtent = given.minimumExtent;
+    if (!command.rate.empty())
+        request.rateLimit = given.rateLimit;
+    if (!command.chunk.empty())
+        request.chunkSize = given.chunkSize;
+    return remote::trim(remoteOptions(options), request);
 }
 
 } // namespace
@@ -255,7 +276,19 @@ int run(int argc, char** argv) {
     trim->add_option("--rate", trimCommand.rate, "Trim at most SIZE per second (e.g. 200M/s)");
     trim->add_option("--chunk", trimCommand.chunk,
                      "Filesystem range per FITRIM call (default 1G; 0 = one call)");
+    trim->add_flag("--no-wait", trimCommand.noWait,
+                   "Return once the daemon has queued the job, print its id");
     trim->add_flag("--json", options.json, "Print results as JSON");
+
+    CLI::App* status = app.add_subcommand("status", "Show the daemon's state and history");
+    addReadFlags(status);
+    std::uint64_t cancelJob = 0;
+    CLI::App* cancel = app.add_subcommand("cancel", "Cancel a trim job (default: the running one)");
+    cancel->add_option("job", cancelJob, "Job id (0 = the running job)");
+    CLI::App* suspend =
+        app.add_subcommand("suspend", "Pause scheduled and running trims, across restarts");
+    CLI::App* resume = app.add_subcommand("resume", "Continue where suspend stopped");
+    CLI::App* reload = app.add_subcommand("reload", "Make the daemon re-read its configuration");
     trim->footer("Trimmed bytes are what the kernel reports: ext4 counts space freed since its "
                  "last trim of a block group; xfs and btrfs count all free space every time.");
 
@@ -273,6 +306,16 @@ int run(int argc, char** argv) {
         return runList(options, listAll);
     if (stack->parsed())
         return runStack(options, stackTarget);
+    if (status->parsed())
+        return remote::status(remoteOptions(options));
+    if (cancel->parsed())
+        return remote::cancel(remoteOptions(options), cancelJob);
+    if (suspend->parsed())
+        return remote::suspend(remoteOptions(options));
+    if (resume->parsed())
+        return remote::resume(remoteOptions(options));
+    if (reload->parsed())
+        return remote::reload(remoteOptions(options));
     return runTrim(options, trimCommand);
 }
 

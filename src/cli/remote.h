@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "error.h"
-#include "render.h"
+#include "exit_codes.h"
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "error.h"
+#include "render.h"
 
 namespace sdbus {
 class Error;
@@ -19,17 +21,9 @@ class Error;
 // (never a D-Bus name), for main()'s error boundary to print.
 namespace thintrim::cli::remote {
 
-// fstrim's exit codes, as in local mode.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitError = 1;
-inline constexpr int kExitAllFailed = 32;
-inline constexpr int kExitSomeFailed = 64;
-// Interrupted while waiting (the job goes on in the daemon).
-inline constexpr int kExitInterrupted = 130;
-
 struct RemoteOptions {
-    bool json = false;     // --json
-    RenderOptions render;  // --bytes
+    bool json = false;    // --json
+    RenderOptions render; // --bytes
 };
 
 struct TrimRequest {

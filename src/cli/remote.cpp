@@ -1,0 +1,537 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "remote.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <map>
+#include <memory>
+
+#include <fmt/format.h>
+#include <poll.h>
+#include <sdbus-c++/sdbus-c++.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "bus_names.h"
+#include "thintrim1_proxy.h"
+#include "trim.h"
+#include "unique_fd.h"
+#include "units.h"
+
+namespace thintrim::cli::remote {
+
+namespace {
+
+using Properties = std::map<std::string, sdbus::Variant>;
+constexpr const char* kManagerInterface = org::thintrim::ThinTrim1::Manager_proxy::INTERFACE_NAME;
+constexpr const char* kFilesystemInterface =
+    org::thintrim::ThinTrim1::Filesystem_proxy::INTERFACE_NAME;
+
+// Every call to the bus goes through here, so that no D-Bus error reaches
+// the user as a D-Bus name.
+template <typename Call>
+auto onBus(Call&& call) -> decltype(call()) {
+    try {
+        return call();
+    } catch (const sdbus::Error& e) {
+        throw errorFromBus(e);
+    }
+}
+
+std::unique_ptr<sdbus::IConnection> connect() {
+    return onBus([] { return sdbus::createSystemBusConnection(); });
+}
+
+// Manager proxy: calls, properties and the signals a waiting `trim` follows.
+class ManagerProxy final : public sdbus::ProxyInterfaces<org::thintrim::ThinTrim1::Manager_proxy,
+                                                         sdbus::Properties_proxy> {
+public:
+    explicit ManagerProxy(sdbus::IConnection& bus)
+        : ProxyInterfaces(bus, dbus::kBusName, dbus::kManagerPath) {
+        registerProxy();
+    }
+    ~ManagerProxy() { unregisterProxy(); }
+    ManagerProxy(const ManagerProxy&) = delete;
+    ManagerProxy& operator=(const ManagerProxy&) = delete;
+
+    std::function<void(std::uint64_t, const std::string&, const TrimReport&)> filesystemTrimmed;
+    std::function<void(std::uint64_t, const std::string&, std::uint64_t)> jobFinished;
+    std::function<void(const Properties&)> propertiesChanged;
+
+private:
+    // The job id from Trim's reply is all `trim` needs to know it started.
+    void onJobStarted(const std::uint64_t& /*job*/,
+                      const std::vector<std::string>& /*mountPoints*/) override {}
+    void onFilesystemTrimmed(const std::uint64_t& job, const std::string& mountPoint,
+                             const std::uint64_t& trimmedBytes, const std::uint64_t& duration,
+                             const std::string& result, const std::string& message) override;
+    void onJobFinished(const std::uint64_t& job, const std::string& result,
+                       const std::uint64_t& trimmedBytes) override {
+        if (jobFinished)
+            jobFinished(job, result, trimmedBytes);
+    }
+    void onPropertiesChanged(const std::string& interfaceName, const Properties& changed,
+                             const std::vector<std::string>& /*invalidated*/) override {
+        if (interfaceName == kManagerInterface && propertiesChanged)
+            propertiesChanged(changed);
+    }
+};
+
+TrimOutcome outcomeFromName(std::string_view name) {
+    for (TrimOutcome outcome : {TrimOutcome::Success, TrimOutcome::Unsupported, TrimOutcome::Failed,
+                                TrimOutcome::Cancelled, TrimOutcome::Skipped}) {
+        if (trimOutcomeName(outcome) == name)
+            return outcome;
+    }
+    return TrimOutcome::Failed;
+}
+
+void ManagerProxy::onFilesystemTrimmed(const std::uint64_t& job, const std::string& mountPoint,
+                                       const std::uint64_t& trimmedBytes,
+                                       const std::uint64_t& duration, const std::string& result,
+                                       const std::string& message) {
+    if (!filesystemTrimmed)
+        return;
+    TrimReport report;
+    report.outcome = outcomeFromName(result);
+    report.trimmedBytes = trimmedBytes;
+    report.duration = Microseconds(static_cast<Microseconds::rep>(duration));
+    report.message = message;
+    filesystemTrimmed(job, mountPoint, report);
+}
+
+template <typename Value>
+Value property(const Properties& properties, const std::string& name, Value fallback = {}) {
+    auto found = properties.find(name);
+    if (found == properties.end() || !found->second.containsValueOfType<Value>())
+        return fallback;
+    return found->second.get<Value>();
+}
+
+Microseconds asTime(std::uint64_t value) {
+    return Microseconds(static_cast<Microseconds::rep>(value));
+}
+
+std::string whenText(std::uint64_t at, Microseconds now) {
+    return at == 0 ? std::string("-") : formatRelative(asTime(at), now);
+}
+
+// Every managed filesystem's properties, in mount point order (one call).
+std::vector<Properties> readFilesystems(sdbus::IConnection& bus) {
+    auto proxy = sdbus::createProxy(bus, dbus::kBusName, dbus::kManagerPath);
+    std::map<sdbus::ObjectPath, std::map<std::string, Properties>> objects;
+    onBus([&] {
+        proxy->callMethod("GetManagedObjects")
+            .onInterface("org.freedesktop.DBus.ObjectManager")
+            .storeResultsTo(objects);
+    });
+    std::map<std::string, Properties> byMountPoint;
+    for (auto& [path, interfaces] : objects) {
+        auto found = interfaces.find(kFilesystemInterface);
+        if (found == interfaces.end())
+            continue;
+        byMountPoint[property<std::string>(found->second, "MountPoint")] = found->second;
+    }
+    std::vector<Properties> filesystems;
+    for (auto& [mountPoint, properties] : byMountPoint)
+        filesystems.push_back(std::move(properties));
+    return filesystems;
+}
+
+Properties readManager(ManagerProxy& manager) {
+    return onBus([&] { return manager.GetAll(kManagerInterface); });
+}
+
+std::string eligibleText(const Properties& fs) {
+    return property<bool>(fs, "Eligible") ? "yes" : "no: " + property<std::string>(fs, "Reason");
+}
+
+std::string lastTrimText(const Properties& fs, Microseconds now) {
+    const std::string result = property<std::string>(fs, "LastTrimResult", "never");
+    if (result == "never")
+        return "never";
+    const std::string when = whenText(property<std::uint64_t>(fs, "LastTrimFinished"), now);
+    return result == "success" ? when : fmt::format("{} ({})", when, result);
+}
+
+nlohmann::json filesystemJson(const Properties& fs) {
+    return {
+        {"mount_point", property<std::string>(fs, "MountPoint")},
+        {"source", property<std::string>(fs, "Source")},
+        {"device", property<std::string>(fs, "DeviceNumber")},
+        {"fstype", property<std::string>(fs, "FsType")},
+        {"uuid", property<std::string>(fs, "UUID")},
+        {"label", property<std::string>(fs, "Label")},
+        {"size", property<std::uint64_t>(fs, "Size")},
+        {"free_bytes", property<std::uint64_t>(fs, "FreeBytes")},
+        {"options", property<std::string>(fs, "MountOptions")},
+        {"managed", true},
+        {"eligible", property<bool>(fs, "Eligible")},
+        {"reason", property<std::string>(fs, "Reason")},
+        {"discard_max_bytes", property<std::uint64_t>(fs, "DiscardMaxBytes")},
+        {"discard_granularity", property<std::uint64_t>(fs, "DiscardGranularity")},
+        {"last_trim_started", property<std::uint64_t>(fs, "LastTrimStarted")},
+        {"last_trim_finished", property<std::uint64_t>(fs, "LastTrimFinished")},
+        {"last_trimmed_bytes", property<std::uint64_t>(fs, "LastTrimmedBytes")},
+        {"last_trim_duration_us", property<std::uint64_t>(fs, "LastTrimDuration")},
+        {"last_trim_result", property<std::string>(fs, "LastTrimResult", "never")},
+        {"last_trim_message", property<std::string>(fs, "LastTrimMessage")},
+        {"total_trimmed_bytes", property<std::uint64_t>(fs, "TotalTrimmedBytes")},
+        {"trim_count", property<std::uint64_t>(fs, "TrimCount")},
+        {"next_scheduled_trim", property<std::uint64_t>(fs, "NextScheduledTrim")},
+        {"freed_since_last_trim", property<std::uint64_t>(fs, "FreedSinceLastTrim")},
+    };
+}
+
+void printJson(const nlohmann::json& json) {
+    fmt::print("{}\n", json.dump(2));
+}
+
+// Dispatches the connection's signals until `done()` or until Ctrl-C (then
+// false). Throws when the daemon leaves the bus meanwhile.
+bool waitUntil(sdbus::IConnection& bus, const std::function<bool()>& done) {
+    bool daemonLeft = false;
+    auto busDaemon = sdbus::createProxy(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus");
+    busDaemon->uponSignal("NameOwnerChanged")
+        .onInterface("org.freedesktop.DBus")
+        .call([&daemonLeft](const std::string& name, const std::string& /*old*/,
+                            const std::string& owner) {
+            if (name == dbus::kBusName && owner.empty())
+                daemonLeft = true;
+        });
+    busDaemon->finishRegistration();
+
+    sigset_t interrupt;
+    sigemptyset(&interrupt);
+    sigaddset(&interrupt, SIGINT);
+    sigaddset(&interrupt, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &interrupt, nullptr);
+    // Without it (fd limit), Ctrl-C just ends the process: the job goes on.
+    const UniqueFd interrupted{::signalfd(-1, &interrupt, SFD_CLOEXEC)};
+    const int signalFd = interrupted.get();
+    if (signalFd < 0)
+        pthread_sigmask(SIG_UNBLOCK, &interrupt, nullptr);
+
+    for (;;) {
+        onBus([&] {
+            while (bus.processPendingRequest()) {
+            }
+        });
+        if (done())
+            return true;
+        if (daemonLeft)
+            throw Error(ErrorCode::System, "thintrimd stopped before the job finished; it "
+                                           "continues when thintrimd starts again");
+        const sdbus::IConnection::PollData poll = bus.getEventLoopPollData();
+        pollfd fds[2] = {{poll.fd, poll.events, 0}, {signalFd, POLLIN, 0}};
+        if (::poll(fds, signalFd >= 0 ? 2 : 1, poll.getPollTimeout()) < 0 && errno != EINTR)
+            throwSystemError("poll", errno);
+        if (signalFd >= 0 && (fds[1].revents & POLLIN) != 0)
+            return false;
+    }
+}
+
+std::map<std::string, sdbus::Variant> trimOptions(const TrimRequest& request) {
+    std::map<std::string, sdbus::Variant> options;
+    if (request.dryRun)
+        options["dry_run"] = sdbus::Variant(true);
+    if (request.minimumExtent)
+        options["minimum_extent"] = sdbus::Variant(*request.minimumExtent);
+    if (request.rateLimit)
+        options["rate_limit"] = sdbus::Variant(*request.rateLimit);
+    if (request.chunkSize)
+        options["chunk_size"] = sdbus::Variant(*request.chunkSize);
+    return options;
+}
+
+} // namespace
+
+Error errorFromBus(const sdbus::Error& error) {
+    const std::string& name = error.getName();
+    if (auto code = dbus::errorCodeFromName(name)) {
+        // The bus's own policy refusals share the AccessDenied name; their
+        // message is for developers.
+        if (*code == ErrorCode::AccessDenied && error.getMessage().starts_with("Rejected send"))
+            return Error(*code, fmt::format("the system bus's policy does not let you call "
+                                            "thintrimd ({})",
+                                            error.getMessage()));
+        // thintrimd's errors are sentences already.
+        return Error(*code, error.getMessage());
+    }
+    if (name == "org.freedesktop.DBus.Error.ServiceUnknown" ||
+        name == "org.freedesktop.DBus.Error.NameHasNoOwner" ||
+        name == "org.freedesktop.systemd1.NoSuchUnit")
+        return Error(ErrorCode::System,
+                     "thintrimd is not running; start it with `systemctl start thintrimd`");
+    if (name == "org.freedesktop.DBus.Error.NoReply" ||
+        name == "org.freedesktop.DBus.Error.Timeout" ||
+        name == "org.freedesktop.DBus.Error.TimedOut")
+        return Error(ErrorCode::System, "thintrimd did not answer in time");
+    if (name == "org.freedesktop.DBus.Error.Disconnected" ||
+        name == "org.freedesktop.DBus.Error.NoServer" ||
+        name == "org.freedesktop.DBus.Error.FileNotFound" ||
+        name == "org.freedesktop.DBus.Error.NotSupported" || name.starts_with("System.Error."))
+        return Error(
+            ErrorCode::System,
+            fmt::format("cannot reach the system bus ({}); is dbus running?", error.getMessage()));
+    if (name == "org.freedesktop.DBus.Error.UnknownMethod" ||
+        name == "org.freedesktop.DBus.Error.UnknownObject" ||
+        name == "org.freedesktop.DBus.Error.UnknownInterface" ||
+        name == "org.freedesktop.DBus.Error.UnknownProperty")
+        return Error(ErrorCode::System,
+                     fmt::format("thintrimd does not understand this request ({}); is it the "
+                                 "same version as this program?",
+                                 error.getMessage()));
+    return Error(
+        ErrorCode::System,
+        fmt::format("thintrimd: {}", error.getMessage().empty() ? name : error.getMessage()));
+}
+
+bool daemonReachable() {
+    try {
+        auto bus = sdbus::createSystemBusConnection();
+        auto busDaemon = sdbus::createProxy(*bus, "org.freedesktop.DBus", "/org/freedesktop/DBus");
+        bool running = false;
+        busDaemon->callMethod("NameHasOwner")
+            .onInterface("org.freedesktop.DBus")
+            .withArguments(std::string(dbus::kBusName))
+            .storeResultsTo(running);
+        if (running)
+            return true;
+        std::vector<std::string> activatable;
+        busDaemon->callMethod("ListActivatableNames")
+            .onInterface("org.freedesktop.DBus")
+            .storeResultsTo(activatable);
+        return std::find(activatable.begin(), activatable.end(), dbus::kBusName) !=
+               activatable.end();
+    } catch (const sdbus::Error&) {
+        return false;
+    }
+}
+
+int status(const RemoteOptions& options) {
+    auto bus = connect();
+    ManagerProxy manager{*bus};
+    const Properties daemon = readManager(manager);
+    const std::vector<Properties> filesystems = readFilesystems(*bus);
+    if (options.json) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const Properties& fs : filesystems)
+            list.push_back(filesystemJson(fs));
+        printJson({
+            {"source", "daemon"},
+            {"version", property<std::string>(daemon, "Version")},
+            {"state", property<std::string>(daemon, "State")},
+            {"current_job", property<std::uint64_t>(daemon, "CurrentJob")},
+            {"current_mount_point", property<std::string>(daemon, "CurrentMountPoint")},
+            {"progress", property<double>(daemon, "Progress")},
+            {"next_scheduled_trim", property<std::uint64_t>(daemon, "NextScheduledTrim")},
+            {"last_run_started", property<std::uint64_t>(daemon, "LastRunStarted")},
+            {"last_run_finished", property<std::uint64_t>(daemon, "LastRunFinished")},
+            {"last_run_trimmed_bytes", property<std::uint64_t>(daemon, "LastRunTrimmedBytes")},
+            {"last_run_result", property<std::string>(daemon, "LastRunResult", "never")},
+            {"total_trimmed_bytes", property<std::uint64_t>(daemon, "TotalTrimmedBytes")},
+            {"interval_us", property<std::uint64_t>(daemon, "Interval")},
+            {"rate_limit", property<std::uint64_t>(daemon, "RateLimit")},
+            {"chunk_size", property<std::uint64_t>(daemon, "ChunkSize")},
+            {"filesystems", list},
+        });
+        return kExitOk;
+    }
+
+    const Microseconds now = realtimeNow();
+    std::string state = property<std::string>(daemon, "State");
+    if (state == "trimming")
+        state = fmt::format("trimming {} ({:.0f}%, job {})",
+                            property<std::string>(daemon, "CurrentMountPoint"),
+                            property<double>(daemon, "Progress") * 100,
+                            property<std::uint64_t>(daemon, "CurrentJob"));
+    const std::string lastResult = property<std::string>(daemon, "LastRunResult", "never");
+    const std::string lastRun =
+        lastResult == "never"
+            ? std::string("never")
+            : fmt::format(
+                  "{}, {} trimmed, {}", lastResult,
+                  sizeText(property<std::uint64_t>(daemon, "LastRunTrimmedBytes"), options.render),
+                  whenText(property<std::uint64_t>(daemon, "LastRunFinished"), now));
+    const std::uint64_t rate = property<std::uint64_t>(daemon, "RateLimit");
+    const std::vector<std::pair<const char*, std::string>> lines{
+        {"State", state},
+        {"Next trim", whenText(property<std::uint64_t>(daemon, "NextScheduledTrim"), now)},
+        {"Last run", lastRun},
+        {"Total trimmed",
+         sizeText(property<std::uint64_t>(daemon, "TotalTrimmedBytes"), options.render)},
+        {"Interval", formatDuration(asTime(property<std::uint64_t>(daemon, "Interval")))},
+        {"Rate limit", rate == 0 ? std::string("none") : sizeText(rate, options.render) + "/s"},
+    };
+    // Labels right-aligned on the colon, as timedatectl prints them.
+    for (const auto& [label, value] : lines)
+        fmt::print("{:>14}: {}\n", label, value);
+    fmt::print("\n");
+    if (filesystems.empty()) {
+        fmt::print("No filesystem is managed.\n");
+        return kExitOk;
+    }
+    std::vector<std::vector<std::string>> rows{
+        {"MOUNT", "TYPE", "DISC-MAX", "ELIGIBLE", "LAST TRIM", "TRIMMED", "NEXT TRIM"}};
+    for (const Properties& fs : filesystems)
+        rows.push_back({property<std::string>(fs, "MountPoint"),
+                        property<std::string>(fs, "FsType"),
+                        sizeText(property<std::uint64_t>(fs, "DiscardMaxBytes"), options.render),
+                        eligibleText(fs), lastTrimText(fs, now),
+                        sizeText(property<std::uint64_t>(fs, "LastTrimmedBytes"), options.render),
+                        whenText(property<std::uint64_t>(fs, "NextScheduledTrim"), now)});
+    printColumns(stdout, rows);
+    return kExitOk;
+}
+
+int list(const RemoteOptions& options) {
+    auto bus = connect();
+    const std::vector<Properties> filesystems = readFilesystems(*bus);
+    if (options.json) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const Properties& fs : filesystems)
+            list.push_back(filesystemJson(fs));
+        printJson({{"source", "daemon"}, {"filesystems", list}});
+        return kExitOk;
+    }
+    if (filesystems.empty()) {
+        fmt::print("No filesystem to trim was found.\n");
+        return kExitOk;
+    }
+    const Microseconds now = realtimeNow();
+    std::vector<std::vector<std::string>> rows{{"MOUNT", "TYPE", "SOURCE", "SIZE", "DISC-MAX",
+                                                "LAST TRIM", "TRIMMED", "TOTAL", "ELIGIBLE"}};
+    for (const Properties& fs : filesystems)
+        rows.push_back({property<std::string>(fs, "MountPoint"),
+                        property<std::string>(fs, "FsType"), property<std::string>(fs, "Source"),
+                        sizeText(property<std::uint64_t>(fs, "Size"), options.render),
+                        sizeText(property<std::uint64_t>(fs, "DiscardMaxBytes"), options.render),
+                        lastTrimText(fs, now),
+                        sizeText(property<std::uint64_t>(fs, "LastTrimmedBytes"), options.render),
+                        sizeText(property<std::uint64_t>(fs, "TotalTrimmedBytes"), options.render),
+                        eligibleText(fs)});
+    printColumns(stdout, rows);
+    return kExitOk;
+}
+
+int trim(const RemoteOptions& options, const TrimRequest& request) {
+    auto bus = connect();
+    // Subscribed before the call, so no signal of the job can be missed.
+    ManagerProxy manager{*bus};
+    const bool showBar = !options.json && !request.noWait && ::isatty(STDOUT_FILENO) != 0;
+
+    std::uint64_t job = 0;
+    std::optional<std::string> finishedResult;
+    bool suspendedNoted = false;
+    std::optional<ProgressBar> bar;
+    std::string barMountPoint;
+    std::uint64_t currentJob = 0;
+    std::uint64_t currentTrimmed = 0;
+    nlohmann::json results = nlohmann::json::array();
+    unsigned attempted = 0;
+    unsigned failed = 0;
+    const bool named = !request.mountPoints.empty();
+
+    manager.filesystemTrimmed = [&](std::uint64_t id, const std::string& mountPoint,
+                                    const TrimReport& report) {
+        if (id != job)
+            return;
+        bar.reset();
+        if (report.outcome != TrimOutcome::Skipped)
+            ++attempted;
+        // As in local mode: unsupported is a failure only for a named mount point.
+        if (report.outcome == TrimOutcome::Failed ||
+            (named && report.outcome == TrimOutcome::Unsupported))
+            ++failed;
+        if (options.json)
+            results.push_back(reportJson(mountPoint, report));
+        else
+            printReport(stdout, mountPoint, report);
+        std::fflush(stdout);
+    };
+    manager.jobFinished = [&](std::uint64_t id, const std::string& result, std::uint64_t) {
+        if (id == job)
+            finishedResult = result;
+    };
+    manager.propertiesChanged = [&](const Properties& changed) {
+        if (changed.contains("State")) {
+            const bool suspended = property<std::string>(changed, "State") == "suspended";
+            if (suspended && !suspendedNoted && !options.json) {
+                bar.reset();
+                fmt::print(stderr,
+                           "thintrimd is suspended; job {} continues after "
+                           "`thintrim resume`\n",
+                           job);
+            }
+            suspendedNoted = suspended;
+        }
+        // Signals carry only what changed: keep the rest from earlier ones.
+        currentJob = property<std::uint64_t>(changed, "CurrentJob", currentJob);
+        currentTrimmed = property<std::uint64_t>(changed, "CurrentTrimmedBytes", currentTrimmed);
+        if (changed.contains("CurrentMountPoint")) {
+            barMountPoint = property<std::string>(changed, "CurrentMountPoint");
+            bar.reset();
+        }
+        if (!showBar || currentJob != job || barMountPoint.empty() || !changed.contains("Progress"))
+            return;
+        if (!bar)
+            bar.emplace(stdout, barMountPoint);
+        constexpr std::uint64_t kScale = 1'000'000;
+        const double fraction = property<double>(changed, "Progress");
+        bar->update({static_cast<std::uint64_t>(fraction * kScale), kScale, currentTrimmed});
+    };
+
+    job = onBus([&] { return manager.Trim(request.mountPoints, trimOptions(request)); });
+    if (request.noWait) {
+        if (options.json)
+            printJson({{"job", job}});
+        else
+            fmt::print("Queued job {}.\n", job);
+        return kExitOk;
+    }
+    if (!waitUntil(*bus, [&] { return finishedResult.has_value(); })) {
+        bar.reset();
+        fmt::print(stderr, "\nJob {} goes on in thintrimd; `thintrim cancel {}` stops it.\n", job,
+                   job);
+        return kExitInterrupted;
+    }
+    if (options.json)
+        printJson({{"job", job}, {"result", *finishedResult}, {"results", results}});
+    if (*finishedResult == "cancelled")
+        return kExitError;
+    if (failed == 0)
+        return kExitOk;
+    return failed == attempted ? kExitAllFailed : kExitSomeFailed;
+}
+
+int cancel(const RemoteOptions& /*options*/, std::uint64_t job) {
+    auto bus = connect();
+    ManagerProxy manager{*bus};
+    onBus([&] { manager.Cancel(job); });
+    return kExitOk;
+}
+
+int suspend(const RemoteOptions& /*options*/) {
+    auto bus = connect();
+    ManagerProxy manager{*bus};
+    onBus([&] { manager.Suspend(); });
+    return kExitOk;
+}
+
+int resume(const RemoteOptions& /*options*/) {
+    auto bus = connect();
+    ManagerProxy manager{*bus};
+    onBus([&] { manager.Resume(); });
+    return kExitOk;
+}
+
+int reload(const RemoteOptions& /*options*/) {
+    auto bus = connect();
+    ManagerProxy manager{*bus};
+    onBus([&] { manager.Reload(); });
+    return kExitOk;
+}
+
+} // namespace thintrim::cli::remote

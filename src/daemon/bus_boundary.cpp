@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "bus_boundary.h"
+
+#include <new>
+
+#include <fmt/format.h>
+
+#include "bus_names.h"
+#include "error.h"
+#include "log.h"
+
+namespace thintrim::daemon {
+
+sdbus::Error currentExceptionAsBusError() {
+    try {
+        throw;
+    } catch (const sdbus::Error& e) {
+        return e;
+    } catch (const Error& e) {
+        return sdbus::Error(dbus::errorName(e.code()), e.what());
+    } catch (const std::bad_alloc&) {
+        return sdbus::Error(dbus::errorName(ErrorCode::System), "thintrimd is out of memory");
+    } catch (const std::exception& e) {
+        // A bug or an unexpected library failure: say so, and leave a trace.
+        logMessage(LogLevel::Warning, fmt::format("internal error in a method call: {}", e.what()));
+        return sdbus::Error(dbus::errorName(ErrorCode::System),
+                            fmt::format("thintrimd failed unexpectedly: {}", e.what()));
+    } catch (...) {
+        logMessage(LogLevel::Warning, "internal error in a method call: unknown exception");
+        return sdbus::Error(dbus::errorName(ErrorCode::System),
+                            "thintrimd failed unexpectedly; see its log");
+    }
+}
+
+} // namespace thintrim::daemon

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include "authorizer.h"
+#include "thintrim1_adaptor.h"
+
+namespace thintrim::daemon {
+
+// What Manager.Trim and Filesystem.Trim accept in their a{sv}; absent keys
+// take the configuration's values.
+struct TrimRequestOptions {
+    std::optional<bool> dryRun;
+    std::optional<std::uint64_t> minimumExtent;
+    std::optional<std::uint64_t> rateLimit;
+    std::optional<std::uint64_t> chunkSize;
+};
+
+// Throws Error(InvalidArgument) for unknown keys and wrong types.
+[[nodiscard]] TrimRequestOptions
+parseTrimRequestOptions(const std::map<std::string, sdbus::Variant>& options);
+
+// One Diagnose() finding.
+struct Finding {
+    std::string severity; // "ok", "info", "warning", "error"
+    std::string subject;
+    std::string message;
+    std::string hint;
+};
+
+// What the bus objects ask of the daemon. Every call runs on the loop thread
+// inside the error boundary: throwing thintrim::Error is how to fail.
+class Controller {
+public:
+    // Queues a job; returns its id.
+    virtual std::uint64_t queueTrim(const std::vector<std::string>& mountPoints,
+                                    const TrimRequestOptions& options) = 0;
+    virtual void cancelJob(std::uint64_t job) = 0;
+    virtual void suspend() = 0;
+    virtual void resume() = 0;
+    virtual void reload() = 0;
+    [[nodiscard]] virtual std::string filesystemObjectPath(const std::string& mountPoint) = 0;
+    [[nodiscard]] virtual std::vector<Finding> diagnose() = 0;
+
+protected:
+    ~Controller() = default;
+};
+
+struct ManagerProperties {
+    std::string state = "idle";
+    std::uint64_t currentJob = 0;
+    std::string currentMountPoint;
+    double progress = 0.0;
+    std::uint64_t currentTrimmedBytes = 0;
+    std::vector<std::uint64_t> queuedJobs;
+    std::uint64_t nextScheduledTrim = 0;
+    std::uint64_t lastRunStarted = 0;
+    std::uint64_t lastRunFinished = 0;
+    std::uint64_t lastRunTrimmedBytes = 0;
+    std::string lastRunResult = "never";
+    std::uint64_t totalTrimmedBytes = 0;
+    std::uint64_t interval = 0;
+    std::uint64_t rateLimit = 0;
+    std::uint64_t chunkSize = 0;
+    std::uint64_t minimumExtent = 0;
+    std::uint64_t freedSpaceThreshold = 0;
+};
+
+using StackLayer =
+    sdbus::Struct<std::uint32_t, std::string, std::string, std::uint64_t, std::uint64_t, bool>;
+
+struct FilesystemProperties {
+    std::string mountPoint;
+    std::string source;
+    std::string deviceNumber;
+    std::string fsType;
+    std::string uuid;
+    std::string label;
+    std::uint64_t size = 0;
+    std::uint64_t freeBytes = 0;
+    std::string mountOptions;
+    bool eligible = false;
+    std::string reason;
+    std::uint64_t discardMaxBytes = 0;
+    std::uint64_t discardGranularity = 0;
+    std::vector<StackLayer> stack;
+    std::uint64_t lastTrimStarted = 0;
+    std::uint64_t lastTrimFinished = 0;
+    std::uint64_t lastTrimmedBytes = 0;
+    std::uint64_t lastTrimDuration = 0;
+    std::string lastTrimResult = "never";
+    std::string lastTrimMessage;
+    std::uint64_t totalTrimmedBytes = 0;
+    std::uint64_t trimCount = 0;
+    std::uint64_t nextScheduledTrim = 0;
+    std::uint64_t freedSinceLastTrim = 0;
+};
+
+// /org/thintrim/ThinTrim1: Manager, ObjectManager, Properties.
+class ManagerObject final
+    : public sdbus::AdaptorInterfaces<org::thintrim::ThinTrim1::Manager_adaptor,
+                                      sdbus::ObjectManager_adaptor, sdbus::Properties_adaptor> {
+public:
+    ManagerObject(sdbus::IConnection& bus, Controller& controller, Authorizer& authorizer);
+    ~ManagerObject();
+    ManagerObject(const ManagerObject&) = delete;
+    ManagerObject& operator=(const ManagerObject&) = delete;
+
+    // Replaces the published values and emits PropertiesChanged for those
+    // that differ.
+    void publish(const ManagerProperties& properties);
+    [[nodiscard]] const ManagerProperties& properties() const { return properties_; }
+
+private:
+    void Trim(sdbus::Result<std::uint64_t>&& result, std::vector<std::string> mountPoints,
+              std::map<std::string, sdbus::Variant> options) override;
+    void Cancel(sdbus::Result<>&& result, std::uint64_t job) override;
+    void Suspend(sdbus::Result<>&& result) override;
+    void Resume(sdbus::Result<>&& result) override;
+    void Reload(sdbus::Result<>&& result) override;
+    sdbus::ObjectPath GetFilesystem(const std::string& mountPoint) override;
+    std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>>
+    Diagnose() override;
+
+    std::string Version() override;
+    std::string State() override { return properties_.state; }
+    std::uint64_t CurrentJob() override { return properties_.currentJob; }
+    std::string CurrentMountPoint() override { return properties_.currentMountPoint; }
+    double Progress() override { return properties_.progress; }
+    std::uint64_t CurrentTrimmedBytes() override { return properties_.currentTrimmedBytes; }
+    std::vector<std::uint64_t> QueuedJobs() override { return properties_.queuedJobs; }
+    std::uint64_t NextScheduledTrim() override { return properties_.nextScheduledTrim; }
+    std::uint64_t LastRunStarted() override { return properties_.lastRunStarted; }
+    std::uint64_t LastRunFinished() override { return properties_.lastRunFinished; }
+    std::uint64_t LastRunTrimmedBytes() override { return properties_.lastRunTrimmedBytes; }
+    std::string LastRunResult() override { return properties_.lastRunResult; }
+    std::uint64_t TotalTrimmedBytes() override { return properties_.totalTrimmedBytes; }
+    std::uint64_t Interval() override { return properties_.interval; }
+    std::uint64_t RateLimit() override { return properties_.rateLimit; }
+    std::uint64_t ChunkSize() override { return properties_.chunkSize; }
+    std::uint64_t MinimumExtent() override { return properties_.minimumExtent; }
+    std::uint64_t FreedSpaceThreshold() override { return properties_.freedSpaceThreshold; }
+
+    Controller& controller_;
+    Authorizer& authorizer_;
+    ManagerProperties properties_;
+};
+
+// /org/thintrim/ThinTrim1/filesystem/<label>: one managed filesystem.
+// Construction announces it (InterfacesAdded), destruction withdraws it
+// (InterfacesRemoved).
+class FilesystemObject final
+    : public sdbus::AdaptorInterfaces<org::thintrim::ThinTrim1::Filesystem_adaptor,
+                                      sdbus::ManagedObject_adaptor, sdbus::Properties_adaptor> {
+public:
+    FilesystemObject(sdbus::IConnection& bus, Controller& controller, Authorizer& authorizer,
+                     const FilesystemProperties& properties);
+    ~FilesystemObject();
+    FilesystemObject(const FilesystemObject&) = delete;
+    FilesystemObject& operator=(const FilesystemObject&) = delete;
+
+    void publish(const FilesystemProperties& properties);
+    [[nodiscard]] const FilesystemProperties& properties() const { return properties_; }
+
+private:
+    void Trim(sdbus::Result<std::uint64_t>&& result,
+              std::map<std::string, sdbus::Variant> options) override;
+
+    std::string MountPoint() override { return properties_.mountPoint; }
+    std::string Source() override { return properties_.source; }
+    std::string DeviceNumber() override { return properties_.deviceNumber; }
+    std::string FsType() override { return properties_.fsType; }
+    std::string UUID() override { return properties_.uuid; }
+    std::string Label() override { return properties_.label; }
+    std::uint64_t Size() override { return properties_.size; }
+    std::uint64_t FreeBytes() override { return properties_.freeBytes; }
+    std::string MountOptions() override { return properties_.mountOptions; }
+    bool Eligible() override { return properties_.eligible; }
+    std::string Reason() override { return properties_.reason; }
+    std::uint64_t DiscardMaxBytes() override { return properties_.discardMaxBytes; }
+    std::uint64_t DiscardGranularity() override { return properties_.discardGranularity; }
+    std::vector<StackLayer> Stack() override { return properties_.stack; }
+    std::uint64_t LastTrimStarted() override { return properties_.lastTrimStarted; }
+    std::uint64_t LastTrimFinished() override { return properties_.lastTrimFinished; }
+    std::uint64_t LastTrimmedBytes() override { return properties_.lastTrimmedBytes; }
+    std::uint64_t LastTrimDuration() override { return properties_.lastTrimDuration; }
+    std::string LastTrimResult() override { return properties_.lastTrimResult; }
+    std::string LastTrimMessage() override { return properties_.lastTrimMessage; }
+    std::uint64_t TotalTrimmedBytes() override { return properties_.totalTrimmedBytes; }
+    std::uint64_t TrimCount() override { return properties_.trimCount; }
+    std::uint64_t NextScheduledTrim() override { return properties_.nextScheduledTrim; }
+    std::uint64_t FreedSinceLastTrim() override { return properties_.freedSinceLastTrim; }
+
+    Controller& controller_;
+    Authorizer& authorizer_;
+    FilesystemProperties properties_;
+};
+
+} // namespace thintrim::daemon

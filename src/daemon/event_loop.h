@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include <ctime>
+#include <functional>
+#include <map>
+#include <vector>
+
+#include "unique_fd.h"
+#include "units.h"
+
+namespace sdbus {
+class IConnection;
+}
+
+namespace thintrim::daemon {
+
+// The daemon's only loop: poll() over the bus connection and the daemon's own
+// file descriptors (worker eventfd, timerfds, signalfd, mount monitor). Every
+// handler and every bus call runs on the thread that calls run(); sdbus-c++
+// 1.2 has no way to wake its loop from another thread, so other threads talk
+// to this one only through descriptors it polls.
+class EventLoop {
+public:
+    using Handler = std::function<void()>;
+
+    explicit EventLoop(sdbus::IConnection& bus) : bus_(bus) {}
+    EventLoop(const EventLoop&) = delete;
+    EventLoop& operator=(const EventLoop&) = delete;
+
+    // Calls `handler` whenever `fd` is readable, until unwatch(fd). The fd
+    // stays owned by the caller.
+    void watch(int fd, Handler handler);
+    void unwatch(int fd);
+
+    // Runs `handler` once, after the current dispatch round: after the reply
+    // to the method call being handled has been queued.
+    void defer(Handler handler);
+
+    // Dispatches until quit(); returns its exit code.
+    int run();
+    void quit(int exitCode);
+
+private:
+    void dispatchBus();
+    void runDeferred();
+
+    sdbus::IConnection& bus_;
+    std::map<int, Handler> handlers_;
+    std::vector<Handler> deferred_;
+    bool running_ = false;
+    int exitCode_ = 0;
+};
+
+// A timerfd that the loop watches: fires `handler` once at a deadline. Owns
+// its descriptor; destroying it stops watching.
+class Timer {
+public:
+    // `clock`: CLOCK_REALTIME for wall-clock deadlines (schedules survive
+    // clock jumps and suspend), CLOCK_MONOTONIC for intervals.
+    Timer(EventLoop& loop, clockid_t clock, EventLoop::Handler handler);
+    ~Timer();
+    Timer(const Timer&) = delete;
+    Timer& operator=(const Timer&) = delete;
+
+    // Fires at `deadline` (microseconds on the timer's clock); a deadline in
+    // the past fires at once. Replaces an earlier arming.
+    void armAt(Microseconds deadline);
+    // Fires `after` from now, then every `period` if non-zero.
+    void armIn(Microseconds after, Microseconds period = Microseconds{0});
+    void disarm();
+
+private:
+    void onReadable();
+
+    EventLoop& loop_;
+    UniqueFd fd_;
+    EventLoop::Handler handler_;
+};
+
+// Microseconds on `clock` now.
+[[nodiscard]] Microseconds clockNow(clockid_t clock);
+
+} // namespace thintrim::daemon

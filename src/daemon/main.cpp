@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// thintrimd: the thintrim daemon. Everything that can go wrong before the
+// loop runs (options, configuration, bus) ends here with one sentence on
+// stderr and a non-zero exit, so systemd shows why it did not start.
+#include <cstdio>
+#include <cstdlib>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <sdbus-c++/sdbus-c++.h>
+
+#include "build_config.h"
+#include "config.h"
+#include "daemon.h"
+#include "error.h"
+#include "log.h"
+
+namespace thintrim::daemon {
+
+namespace {
+
+// As thintrimd(8) documents them; the unit's RestartPreventExitStatus=78
+// keeps systemd from restarting into the same invalid configuration.
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitInvalidConfig = 78; // EX_CONFIG
+
+std::filesystem::path defaultStateDir() {
+    // systemd's StateDirectory= sets it; it may list several, colon-separated.
+    if (const char* fromSystemd = std::getenv("STATE_DIRECTORY"); fromSystemd && *fromSystemd) {
+        std::string_view dirs{fromSystemd};
+        return std::filesystem::path(dirs.substr(0, dirs.find(':')));
+    }
+    return THINTRIM_STATEDIR;
+}
+
+ConfigPaths installedConfigPaths() {
+    ConfigPaths paths;
+    paths.vendorFile = std::filesystem::path(THINTRIM_VENDORCONFDIR) / "thintrim.conf";
+    paths.mainFile = std::filesystem::path(THINTRIM_SYSCONFDIR) / "thintrim.conf";
+    paths.dropInDir = std::filesystem::path(THINTRIM_SYSCONFDIR) / "thintrim.conf.d";
+    return paths;
+}
+
+int run(int argc, char** argv) {
+    CLI::App app{"thintrimd: trims thin-provisioned disks on a schedule and on request over D-Bus"};
+    app.set_version_flag("--version", std::string(THINTRIM_VERSION));
+    std::string configFile;
+    std::string stateDir = defaultStateDir();
+    std::string logLevel = "info";
+    DaemonOptions options;
+    std::string sysfsRoot = options.systemPaths.sysfsRoot;
+    std::string mountinfo = options.systemPaths.mountinfo;
+    std::string fstab = options.systemPaths.fstab;
+    app.add_option("--config", configFile,
+                   "Read this file (and drop-ins from FILE.d/) instead of " THINTRIM_SYSCONFDIR
+                   "/thintrim.conf");
+    app.add_option("--state-dir", stateDir, "Keep history here")->capture_default_str();
+    app.add_option("--log-level", logLevel, "error, warning, notice, info or debug")
+        ->capture_default_str();
+    app.add_option("--sysfs-root", sysfsRoot, "Read sysfs under DIR/sys")->group("Testing");
+    app.add_option("--mountinfo", mountinfo,
+                   "Read mounts from FILE and watch it for changes (inotify)")
+        ->group("Testing");
+    app.add_option("--fstab", fstab, "Read fstab options from FILE")->group("Testing");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? EXIT_SUCCESS : kExitUsage;
+    }
+
+    initLogging(parseLogLevel(logLevel));
+    options.configPaths =
+        configFile.empty() ? installedConfigPaths() : ConfigPaths::explicitFile(configFile);
+    options.stateDir = stateDir;
+    options.systemPaths.sysfsRoot = sysfsRoot;
+    options.systemPaths.mountinfo = mountinfo;
+    options.systemPaths.fstab = fstab;
+
+    Config config = loadConfig(options.configPaths);
+    std::filesystem::create_directories(options.stateDir);
+    std::unique_ptr<sdbus::IConnection> bus = sdbus::createSystemBusConnection();
+    Daemon daemon{std::move(options), std::move(config), *bus};
+    return daemon.run();
+}
+
+} // namespace
+
+} // namespace thintrim::daemon
+
+int main(int argc, char** argv) {
+    using namespace thintrim::daemon;
+    try {
+        return run(argc, argv);
+    } catch (const thintrim::Error& e) {
+        logMessage(LogLevel::Error, fmt::format("cannot start: {}", e.what()));
+        switch (e.code()) {
+        case thintrim::ErrorCode::InvalidConfig:
+            return kExitInvalidConfig;
+        case thintrim::ErrorCode::InvalidArgument:
+            return kExitUsage;
+        default:
+            return kExitFailure;
+        }
+    } catch (const sdbus::Error& e) {
+        logMessage(LogLevel::Error,
+                   fmt::format("cannot start: D-Bus: {} ({})", e.getMessage(), e.getName()));
+    } catch (const std::exception& e) {
+        logMessage(LogLevel::Error, fmt::format("cannot start: {}", e.what()));
+    }
+    return kExitFailure;
+}

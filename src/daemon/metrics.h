@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "state.h"
+
+namespace thintrim::daemon {
+
+// The Prometheus text exposition of `state` for node_exporter's textfile
+// collector: per filesystem (labels mountpoint and identity) the last trim's
+// time, bytes, duration and success, the lifetime totals, and whether the
+// daemon is suspended.
+[[nodiscard]] std::string formatMetrics(const State& state);
+
+// Writes formatMetrics() to `file` atomically (a temporary file next to it,
+// then rename), so the collector never reads half a file. Throws Error(System).
+void writeMetricsFile(const std::filesystem::path& file, const State& state);
+
+} // namespace thintrim::daemon

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "schedule.h"
+
+namespace thintrim::daemon {
+
+// What the daemon does with the schedule (src/core/schedule.h) at one
+// instant: which filesystems to queue, when to wake up next, and what to
+// publish as NextScheduledTrim. Pure, so tests drive it with a fake clock.
+struct SchedulePlan {
+    // Due now and not already queued or running: one scheduled job.
+    std::vector<DueFilesystem> toQueue;
+    // The timer's next deadline (realtime): the earliest due time of a
+    // filesystem not already queued. nullopt: nothing to wake up for. (Free
+    // space is sampled on a timer of its own, every CheckInterval.)
+    std::optional<Microseconds> wakeAt;
+    // NextScheduledTrim per mount point (realtime, 0 = not scheduled); a
+    // filesystem due now reports now.
+    std::map<std::string, Microseconds> nextTrim;
+};
+
+struct ScheduleInput {
+    const ScheduleConfig& config;
+    sd_id128_t machineKey;
+    const std::vector<ScheduledFilesystem>& filesystems; // eligible ones only
+    bool suspended = false;
+    // Mount points in a queued or running job: never queued twice, and their
+    // (past) due time does not make the timer spin.
+    const std::set<std::string>& alreadyQueued;
+    ClockReading now;
+};
+
+[[nodiscard]] SchedulePlan planSchedule(const ScheduleInput& input);
+
+} // namespace thintrim::daemon

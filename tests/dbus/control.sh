@@ -1,0 +1,122 @@
+#!/bin/bash
+# Stopping a running trim at a chunk boundary, and going on from there:
+# Cancel, Suspend/Resume (across a restart), SIGTERM, and an unmount under a
+# running trim. The trims are made slow with small chunks and a rate limit on
+# xfs, which reports all free space as trimmed every time.
+# shellcheck disable=SC2119 # daemon_start/daemon_stop take no script arguments
+set -uo pipefail
+here=$(dirname -- "$(readlink -f -- "$0")")
+# shellcheck source=../lib/loopfs.sh
+source "$here/../lib/loopfs.sh"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+dbus_require
+loopfs_require_mkfs xfs
+loopfs_setup thintrim-dbus-control
+dbus_setup
+
+# 8 allocation groups of 128 MiB: 8 chunks of about 120 MiB free space each,
+# at 100 MiB/s a trim takes about 8 s and waits about a second per chunk.
+loopfs_image slow 1G >/dev/null
+loopfs_attach "$LOOPFS_IMG" >/dev/null
+out=$(mkfs.xfs -q -f -K -d agcount=8 -L tt-slow -- "$LOOPFS_DEV" 2>&1) || loopfs_die "mkfs.xfs: $out"
+mnt=$(loopfs_mount "$LOOPFS_DEV" slow nodiscard xfs)
+slow=(2 chunk_size t $((128 * 1048576)) rate_limit t $((100 * 1048576)))
+
+cat >"$TT_CONFIG" <<EOF
+[Schedule]
+BootDelay=1w
+FreedSpaceThreshold=0
+[Filesystems]
+Include=$LOOPFS_RUN/mnt/*
+EOF
+monitor_start
+daemon_start
+path=$(fs_path "$mnt")
+
+# running_chunked JOB: JOB is running and has finished a chunk (Progress > 0).
+# shellcheck disable=SC2317 # called through wait_until
+running_chunked() {
+	[[ $(mprop CurrentJob) == "$1" ]] && [[ $(mprop Progress) != 0 ]]
+}
+
+offset_of() { sed -n 's/.* at offset \([0-9]*\).*/\1/p' <<<"$1"; }
+
+# --- Cancel ------------------------------------------------------------------------
+job=$(trim_job "$mnt" "${slow[@]}")
+assert_true "a slow trim is running and has done a chunk" wait_until 20 running_chunked "$job"
+start=$SECONDS
+call Cancel t 0 >/dev/null
+assert_true "Cancel(0) ends the running job" wait_job "$job" 10
+assert_cmp "at the next chunk boundary, not at the end (${SECONDS}s - ${start}s)" $((SECONDS - start)) -le 3
+assert_eq "JobFinished says cancelled" "cancelled" "$(job_result "$job")"
+assert_match "FilesystemTrimmed says cancelled" "^\[$job,\"$mnt\",[0-9]+,[0-9]+,\"cancelled\"," \
+	"$(signal_data FilesystemTrimmed | grep "^\[$job,")"
+message=$(prop "$path" "$TT_FS" LastTrimMessage)
+offset=$(offset_of "$message")
+assert_eq "LastTrimResult" "cancelled" "$(prop "$path" "$TT_FS" LastTrimResult)"
+assert_cmp "the cursor is past the start ($message)" "${offset:-0}" -gt 0
+assert_cmp "and short of the end" "${offset:-0}" -lt $((1024 * 1048576))
+job=$(trim_job "$mnt")
+assert_true "the next trim runs" wait_job "$job"
+assert_eq "and succeeds" "success" "$(job_result "$job")"
+assert_match "it continued from the cursor" "resuming the trim at offset $offset" "$(daemon_log)"
+
+# --- Suspend, restart, Resume -----------------------------------------------------
+job=$(trim_job "$mnt" "${slow[@]}")
+assert_true "a slow trim is running again" wait_until 20 running_chunked "$job"
+call Suspend >/dev/null
+assert_eq "State is suspended at once" "suspended" "$(mprop State)"
+assert_true "the trim stops at a chunk boundary" wait_until 3 test "$(mprop CurrentJob)" = 0
+message=$(prop "$path" "$TT_FS" LastTrimMessage)
+offset=$(offset_of "$message")
+assert_match "the filesystem remembers where ($message)" "^suspended at offset [1-9]" "$message"
+assert_eq "the job is not finished" "" "$(job_result "$job")"
+assert_eq "nothing is scheduled while suspended" "0" "$(mprop NextScheduledTrim)"
+assert_match "the state file says suspended" '"suspended": true' "$(cat "$TT_STATE/state.json")"
+daemon_stop
+assert_eq "stopping while suspended exits 0" 0 "$?"
+monitor_start
+daemon_start
+assert_eq "still suspended after a restart" "suspended" "$(mprop State)"
+sleep 1
+assert_eq "nothing runs while suspended" "" "$(signal_data JobStarted)"
+call Resume >/dev/null
+assert_true "after Resume the job goes on, under its id" wait_job "$job" 30
+assert_eq "and succeeds" "success" "$(job_result "$job")"
+assert_match "from the remembered position" "resuming the trim at offset $offset" "$(daemon_log)"
+assert_eq "State is idle" "idle" "$(mprop State)"
+
+# --- SIGTERM -----------------------------------------------------------------------
+job=$(trim_job "$mnt" "${slow[@]}")
+assert_true "a slow trim is running" wait_until 20 running_chunked "$job"
+start=$SECONDS
+daemon_stop 10
+assert_eq "SIGTERM during a trim: exit 0" 0 "$?"
+assert_cmp "promptly, at the chunk boundary" $((SECONDS - start)) -le 3
+assert_match "the job is remembered" "\"pending_job\": \{[^}]*\"id\": $job" "$(tr -d '\n' <"$TT_STATE/state.json")"
+monitor_start
+daemon_start
+assert_true "after the restart the job goes on by itself" wait_job "$job" 30
+assert_eq "and succeeds" "success" "$(job_result "$job")"
+assert_match "from where it stopped" "resuming the trim at offset [1-9]" "$(daemon_log)"
+
+# --- an unmount under a running trim ------------------------------------------------
+job=$(trim_job "$mnt" "${slow[@]}")
+assert_true "a slow trim is running" wait_until 20 running_chunked "$job"
+# Lazily: the daemon holds the mount point open while it trims.
+umount -l "$mnt"
+assert_true "the job ends" wait_job "$job" 10
+assert_eq "as failed" "failed" "$(job_result "$job")"
+assert_match "FilesystemTrimmed says it was unmounted" "\"failed\",\"[^\"]*was unmounted during the trim\"" \
+	"$(signal_data FilesystemTrimmed | grep "^\[$job,")"
+assert_true "the daemon lives on" name_owned
+assert_eq "and is idle" "idle" "$(mprop State)"
+assert_eq "LastRunResult" "failed" "$(mprop LastRunResult)"
+assert_true "the filesystem's object is gone" \
+	wait_until 5 sh -c "! busctl tree --list $TT_NAME | grep -qx '$path'"
+
+daemon_stop
+loopfs_verify_cleanup
+loopfs_finish

@@ -1,0 +1,223 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # the TT_* names are for the scripts that source this
+# lib.sh - the real thintrimd on a private system bus, for tests/dbus/*.sh.
+# Source tests/lib/loopfs.sh first: it provides the run directory, loop
+# devices, checks (assert_*), and the cleanup this library hooks into.
+#
+#   dbus_require                    # skip (77) unless root, dbus-daemon, busctl
+#   dbus_setup                      # after loopfs_setup: private bus, state dir,
+#                                   # config file; exports DBUS_SYSTEM_BUS_ADDRESS
+#   daemon_start [ARGS...]          # thintrimd --config $TT_CONFIG --state-dir $TT_STATE
+#   daemon_stop                     # SIGTERM, wait; returns thintrimd's exit status
+#   monitor_start                   # record the daemon's traffic (busctl monitor)
+#   signal_data MEMBER              # payload of each recorded MEMBER signal, one per line
+#   wait_until TIMEOUT CMD...       # poll CMD until it succeeds
+#   job_result JOB                  # JobFinished result of JOB ("" until then)
+#   prop PATH INTERFACE NAME        # a property's value, strings unquoted
+#   call METHOD SIG ARGS...         # Manager method through busctl, prints the reply
+#   bus_error CMD...                # the D-Bus error name CMD (a busctl call) failed with
+#   as_nobody CMD...                # CMD as uid/gid 65534 without groups
+#   quiet CMD...                    # CMD without its stdout
+#   notify_listen SOCKET FILE       # record sd_notify() messages sent to SOCKET
+#
+# Environment: THINTRIMD (the built daemon), THINTRIM (the built CLI),
+# TT_POLICY (units/org.thintrim.ThinTrim1.conf), TT_BUS_CONF_IN (the bus
+# configuration template next to this file).
+
+TT_NAME=org.thintrim.ThinTrim1
+TT_PATH=/org/thintrim/ThinTrim1
+TT_MANAGER=org.thintrim.ThinTrim1.Manager
+TT_FS=org.thintrim.ThinTrim1.Filesystem
+
+DBUS_PID=
+DAEMON_PID=
+MONITOR_PID=
+HELPER_PIDS=()
+
+dbus_require() {
+	loopfs_require_root_loop
+	loopfs_require_cmd dbus-daemon busctl setpriv
+	[[ -x ${THINTRIMD:-} ]] || loopfs_skip "THINTRIMD (the built thintrimd) is not set"
+	[[ -r ${TT_POLICY:-} ]] || loopfs_skip "TT_POLICY (the bus policy file) is not set"
+}
+
+# Stops what this library started, before loopfs_cleanup unmounts: thintrimd
+# holds its mount points open while it trims. Keeps the exit status.
+dbus_cleanup() {
+	local rc=$? pid
+	[[ -n $MONITOR_PID ]] && kill "$MONITOR_PID" 2>/dev/null
+	for pid in "${HELPER_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+	if [[ -n $DAEMON_PID ]] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+		kill -TERM "$DAEMON_PID" 2>/dev/null
+		timeout 10 tail --pid="$DAEMON_PID" -f /dev/null 2>/dev/null || kill -KILL "$DAEMON_PID" 2>/dev/null
+	fi
+	[[ -n $DBUS_PID ]] && kill "$DBUS_PID" 2>/dev/null
+	if ((rc != 0)) && [[ -s ${TT_LOG:-} ]]; then
+		echo "# --- thintrimd log ---"
+		sed 's/^/# /' "$TT_LOG"
+	fi
+	return "$rc"
+}
+
+dbus_setup() {
+	TT_DIR=$LOOPFS_RUN/dbus
+	TT_STATE=$TT_DIR/state
+	TT_CONFIG=$TT_DIR/thintrim.conf
+	TT_LOG=$TT_DIR/thintrimd.log
+	TT_MONITOR=$TT_DIR/monitor.json
+	mkdir -p "$TT_DIR" "$TT_STATE"
+	# The unprivileged caller must reach the socket.
+	chmod 755 "$LOOPFS_RUN" "$TT_DIR"
+	: >"$TT_CONFIG"
+	: >"$TT_LOG"
+	trap 'dbus_cleanup; loopfs_cleanup' EXIT
+	sed -e "s|@SOCKET@|$TT_DIR/bus.sock|" -e "s|@POLICY@|$TT_POLICY|" \
+		"${TT_BUS_CONF_IN:-$(dirname -- "${BASH_SOURCE[0]}")/system-bus.conf.in}" >"$TT_DIR/bus.conf"
+	dbus-daemon --config-file="$TT_DIR/bus.conf" --fork --print-pid=3 3>"$TT_DIR/bus.pid" ||
+		loopfs_die "cannot start dbus-daemon"
+	DBUS_PID=$(<"$TT_DIR/bus.pid")
+	export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$TT_DIR/bus.sock
+	wait_until 5 busctl status org.freedesktop.DBus >/dev/null || loopfs_die "private bus does not answer"
+}
+
+# wait_until TIMEOUT CMD...: run CMD every 0.1 s until it succeeds (0) or
+# TIMEOUT seconds pass (1).
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	while ! "$@" 2>/dev/null; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.1
+	done
+}
+
+name_owned() {
+	[[ $(busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+		NameHasOwner s "$TT_NAME" 2>/dev/null) == "b true" ]]
+}
+
+daemon_start() {
+	echo "--- thintrimd $* ---" >>"$TT_LOG"
+	"$THINTRIMD" --config "$TT_CONFIG" --state-dir "$TT_STATE" --log-level debug "$@" \
+		>>"$TT_LOG" 2>&1 &
+	DAEMON_PID=$!
+	local _
+	for _ in $(seq 1 100); do
+		name_owned && return 0
+		kill -0 "$DAEMON_PID" 2>/dev/null || loopfs_die "thintrimd exited at start: $(tail -3 "$TT_LOG")"
+		sleep 0.1
+	done
+	loopfs_die "thintrimd did not take its bus name within 10 s"
+}
+
+# daemon_stop [TIMEOUT]: SIGTERM and wait; returns thintrimd's exit status
+# (124 when it did not exit in time, then it is killed).
+daemon_stop() {
+	local pid=$DAEMON_PID rc=0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	if ! timeout "${1:-10}" tail --pid="$pid" -f /dev/null; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		DAEMON_PID=
+		return 124
+	fi
+	wait "$pid" 2>/dev/null || rc=$?
+	DAEMON_PID=
+	return "$rc"
+}
+
+monitor_start() {
+	[[ -n $MONITOR_PID ]] && kill "$MONITOR_PID" 2>/dev/null
+	: >"$TT_MONITOR"
+	busctl monitor --json=short "$TT_NAME" >"$TT_MONITOR" 2>"$TT_DIR/monitor.err" &
+	MONITOR_PID=$!
+	wait_until 5 grep -q "Monitoring" "$TT_DIR/monitor.err" || loopfs_die "busctl monitor did not start"
+}
+
+# signal_data MEMBER: the payload ("data":[...]) of every recorded signal named
+# MEMBER, one JSON array per line.
+signal_data() {
+	grep '"type":"signal"' "$TT_MONITOR" | grep "\"member\":\"$1\"" |
+		sed -n 's/.*"payload":{"type":"[^"]*","data":\(.*\)}}$/\1/p'
+}
+
+# job_result JOB: the result of JOB from its JobFinished signal; fails while
+# there is none.
+job_result() {
+	local line
+	line=$(signal_data JobFinished | grep "^\[$1,") || return 1
+	line=${line#"[$1,\""}
+	echo "${line%%\"*}"
+}
+
+wait_job() {
+	wait_until "${2:-60}" job_result "$1" >/dev/null
+}
+
+# prop PATH INTERFACE NAME: the value alone (no type; strings unquoted).
+prop() {
+	local out
+	out=$(busctl get-property "$TT_NAME" "$1" "$2" "$3") || return 1
+	out=${out#* }
+	out=${out#\"}
+	echo "${out%\"}"
+}
+
+mprop() { prop "$TT_PATH" "$TT_MANAGER" "$1"; }
+
+# call METHOD SIGNATURE ARGS...: a Manager method; prints the reply.
+call() {
+	local method=$1
+	shift
+	busctl call "$TT_NAME" "$TT_PATH" "$TT_MANAGER" "$method" "$@"
+}
+
+# trim_job MOUNT [OPTIONS-COUNT KEY TYPE VALUE...]: Manager.Trim of one mount
+# point as a user types it; prints the job id.
+trim_job() {
+	local mp=$1 out
+	shift
+	if [[ $# -eq 0 ]]; then set -- 0; fi
+	out=$(call Trim 'asa{sv}' 1 "$mp" "$@") || return 1
+	echo "${out#t }"
+}
+
+fs_path() {
+	local out
+	out=$(call GetFilesystem s "$1") || return 1
+	out=${out#o \"}
+	echo "${out%\"}"
+}
+
+# bus_error CMD...: the error name of a failing busctl call (busctl prints
+# only the message; its debug log has the name). Empty when it succeeded.
+bus_error() {
+	SYSTEMD_LOG_LEVEL=debug "$@" 2>&1 >/dev/null | sed -n 's/.*type=error .* error-name=\([^ ]*\) .*/\1/p' | head -1
+}
+
+quiet() { "$@" >/dev/null; }
+
+as_nobody() {
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+}
+
+# notify_listen SOCKET FILE: receive sd_notify() datagrams on SOCKET (for
+# NOTIFY_SOCKET) and append each to FILE, one line per assignment.
+notify_listen() {
+	python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as out:
+    while True:
+        out.write(s.recv(65536).decode() + "\n")
+        out.flush()
+' "$1" "$2" &
+	HELPER_PIDS+=($!)
+	wait_until 5 test -S "$1" || loopfs_die "notify listener did not start"
+}
+
+# Lines of the daemon's log since the last daemon_start.
+daemon_log() {
+	awk '/^--- thintrimd /{buf=""} {buf=buf $0 "\n"} END{printf "%s", buf}' "$TT_LOG"
+}

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The daemon's use of the schedule (src/daemon/schedule_plan.h) with a fake
+// clock: what gets queued, when the timer is armed, what NextScheduledTrim
+// says. The rules themselves are tested in tests/unit/test_schedule.cpp.
+#include <chrono>
+
+#include <catch2/catch.hpp>
+
+#include "schedule_plan.h"
+
+using namespace thintrim;
+using namespace thintrim::daemon;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr sd_id128_t kMachine =
+    SD_ID128_ARRAY(01, 23, 45, 67, 89, ab, cd, ef, 01, 23, 45, 67, 89, ab, cd, ef);
+
+// 2024-06-01 12:00 UTC, booted an hour ago.
+const ClockReading kNow{Microseconds{1'717'243'200'000'000}, Microseconds{1h}};
+
+ScheduleConfig config() {
+    ScheduleConfig schedule;
+    schedule.interval = 7 * 24h;
+    schedule.randomizedDelay = 0us; // exact times in these tests
+    schedule.bootDelay = 5min;
+    schedule.freedSpaceThreshold = std::uint64_t{1} << 30;
+    return schedule;
+}
+
+ScheduledFilesystem trimmedAgo(std::string mountPoint, Microseconds ago) {
+    ScheduledFilesystem filesystem;
+    filesystem.mountPoint = mountPoint;
+    filesystem.identity = "uuid-" + mountPoint;
+    filesystem.history.lastCompleted = kNow.realtime - ago;
+    filesystem.history.lastTrimFinished = kNow.realtime - ago;
+    filesystem.history.lastTrimResult = TrimOutcome::Success;
+    filesystem.history.freeBytesAtLastTrim = std::uint64_t{10} << 30;
+    filesystem.sizeBytes = std::uint64_t{100} << 30;
+    filesystem.freeBytes = std::uint64_t{10} << 30;
+    return filesystem;
+}
+
+ScheduledFilesystem neverTrimmed(std::string mountPoint) {
+    ScheduledFilesystem filesystem;
+    filesystem.mountPoint = mountPoint;
+    filesystem.identity = "uuid-" + mountPoint;
+    return filesystem;
+}
+
+SchedulePlan plan(const std::vector<ScheduledFilesystem>& filesystems, bool suspended = false,
+                  const std::set<std::string>& queued = {}, ClockReading now = kNow) {
+    const ScheduleConfig schedule = config();
+    return planSchedule({schedule, kMachine, filesystems, suspended, queued, now});
+}
+
+} // namespace
+
+TEST_CASE("a never-trimmed filesystem is queued at once, long after boot") {
+    const SchedulePlan result = plan({neverTrimmed("/"), trimmedAgo("/home", 24h)});
+    REQUIRE(result.toQueue.size() == 1);
+    CHECK(result.toQueue[0].mountPoint == "/");
+    CHECK(result.toQueue[0].reason == DueReason::NeverTrimmed);
+    CHECK(result.nextTrim.at("/") == kNow.realtime);
+    // The timer waits for /home's slot: six days from now.
+    CHECK(result.nextTrim.at("/home") == kNow.realtime + 6 * 24h);
+    REQUIRE(result.wakeAt);
+    CHECK(*result.wakeAt == kNow.realtime + 6 * 24h);
+}
+
+TEST_CASE("right after boot, overdue trims wait for BootDelay") {
+    const ClockReading justBooted{kNow.realtime, Microseconds{1min}};
+    const SchedulePlan result =
+        plan({neverTrimmed("/"), trimmedAgo("/home", 30 * 24h)}, false, {}, justBooted);
+    CHECK(result.toQueue.empty());
+    const Microseconds bootDone = justBooted.bootTime() + 5min;
+    CHECK(result.nextTrim.at("/") == bootDone);
+    CHECK(result.nextTrim.at("/home") == bootDone);
+    REQUIRE(result.wakeAt);
+    CHECK(*result.wakeAt == bootDone);
+}
+
+TEST_CASE("a filesystem already queued or running is not queued again") {
+    const SchedulePlan result = plan({neverTrimmed("/"), trimmedAgo("/home", 24h)}, false, {"/"});
+    CHECK(result.toQueue.empty());
+    // Its due time is past: the timer must not fire for it again and again;
+    // the end of its trim reschedules.
+    REQUIRE(result.wakeAt);
+    CHECK(*result.wakeAt == kNow.realtime + 6 * 24h);
+}
+
+TEST_CASE("only queued filesystems: no timer at all") {
+    const SchedulePlan result = plan({neverTrimmed("/")}, false, {"/"});
+    CHECK(result.toQueue.empty());
+    CHECK_FALSE(result.wakeAt);
+}
+
+TEST_CASE("suspended: nothing queued, no timer, NextScheduledTrim 0") {
+    const SchedulePlan result = plan({neverTrimmed("/"), trimmedAgo("/home", 24h)}, true);
+    CHECK(result.toQueue.empty());
+    CHECK_FALSE(result.wakeAt);
+    CHECK(result.nextTrim.at("/") == 0us);
+    CHECK(result.nextTrim.at("/home") == 0us);
+}
+
+TEST_CASE("free space grown past the threshold makes a filesystem due early") {
+    ScheduledFilesystem home = trimmedAgo("/home", 1h);
+    home.freeBytes = std::uint64_t{12} << 30; // 2 GiB freed, threshold 1 GiB
+    const SchedulePlan result = plan({home});
+    REQUIRE(result.toQueue.size() == 1);
+    CHECK(result.toQueue[0].reason == DueReason::FreedSpace);
+    CHECK(result.nextTrim.at("/home") == kNow.realtime);
+
+    home.freeBytes = (std::uint64_t{10} << 30) + (std::uint64_t{512} << 20); // 512 MiB
+    CHECK(plan({home}).toQueue.empty());
+}
+
+TEST_CASE("a failed trim is retried after the backoff, not at once") {
+    ScheduledFilesystem home = trimmedAgo("/home", 30 * 24h);
+    home.history.lastTrimResult = TrimOutcome::Failed;
+    home.history.lastTrimFinished = kNow.realtime - 10min;
+    const SchedulePlan result = plan({home});
+    CHECK(result.toQueue.empty());
+    REQUIRE(result.wakeAt);
+    CHECK(*result.wakeAt == home.history.lastTrimFinished + 1h);
+}
+
+TEST_CASE("no filesystems: nothing to do") {
+    const SchedulePlan result = plan({});
+    CHECK(result.toQueue.empty());
+    CHECK_FALSE(result.wakeAt);
+    CHECK(result.nextTrim.empty());
+}

@@ -1,0 +1,156 @@
+#!/bin/bash
+# Trimming through the real thintrimd, as a user would: busctl and the
+# thintrim CLI queue jobs, the backing image of a loop-mounted filesystem
+# shrinks, the signals and properties tell about it, history survives a
+# restart. The daemon reads the kernel's mount table here (libmount's
+# monitor) with [Filesystems] Include= limited to this test's mounts.
+# shellcheck disable=SC2119 # daemon_start/daemon_stop take no script arguments
+set -uo pipefail
+here=$(dirname -- "$(readlink -f -- "$0")")
+# shellcheck source=../lib/loopfs.sh
+source "$here/../lib/loopfs.sh"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+dbus_require
+loopfs_require_mkfs ext4
+loopfs_setup thintrim-dbus-trim
+dbus_setup
+
+loopfs_new_fs ext4 data 1G
+mnt=$LOOPFS_MNT
+img=$LOOPFS_IMG
+
+# BootDelay=0: a never-trimmed filesystem is due at once, which this test
+# checks first; after that the next is a week away and only our calls trim.
+cat >"$TT_CONFIG" <<EOF
+[Schedule]
+BootDelay=0
+RandomizedDelay=0
+FreedSpaceThreshold=0
+[Filesystems]
+Include=$LOOPFS_RUN/mnt/*
+[Metrics]
+MetricsFile=$TT_DIR/thintrim.prom
+EOF
+monitor_start
+daemon_start
+path=$(fs_path "$mnt")
+
+# --- the schedule: never trimmed, so trimmed right after start ------------------
+assert_true "a never-trimmed filesystem is trimmed by the schedule after start" \
+	wait_until 30 sh -c "busctl get-property $TT_NAME $path $TT_FS LastTrimResult | grep -q success"
+assert_match "the scheduled job announced itself" "^\[1,\[\"$mnt\"\]\]$" "$(signal_data JobStarted)"
+assert_cmp "NextScheduledTrim is about a week ahead" "$(prop "$path" "$TT_FS" NextScheduledTrim)" \
+	-gt $(( ($(date +%s) + 6 * 86400) * 1000000 ))
+assert_eq "Manager.NextScheduledTrim is the earliest of the filesystems'" \
+	"$(prop "$path" "$TT_FS" NextScheduledTrim)" "$(mprop NextScheduledTrim)"
+
+# --- busctl: as the README shows it ------------------------------------------------
+loopfs_write_mib "$mnt/blob" 200
+before=$(loopfs_alloc_bytes "$img")
+loopfs_delete "$mnt/blob"
+job=$(trim_job "$mnt")
+assert_match "Trim returns a job id at once" '^[0-9]+$' "$job"
+assert_true "the job finishes" wait_job "$job"
+after=$(loopfs_alloc_bytes "$img")
+assert_eq "JobFinished says success" "success" "$(job_result "$job")"
+assert_cmp "the image shrank by at least 150 MiB ($(loopfs_human "$before") -> $(loopfs_human "$after"))" \
+	$((before - after)) -ge $((150 * 1048576))
+assert_cmp "LastTrimmedBytes > 0" "$(prop "$path" "$TT_FS" LastTrimmedBytes)" -gt 0
+assert_eq "LastTrimResult" "success" "$(prop "$path" "$TT_FS" LastTrimResult)"
+assert_cmp "LastTrimDuration > 0" "$(prop "$path" "$TT_FS" LastTrimDuration)" -gt 0
+assert_eq "LastRunResult" "success" "$(mprop LastRunResult)"
+assert_eq "State is idle again" "idle" "$(mprop State)"
+assert_match "JobStarted($job, [$mnt])" "^\[$job,\[\"$mnt\"\]\]$" "$(signal_data JobStarted | grep "^\[$job,")"
+assert_match "FilesystemTrimmed($job, $mnt, bytes, duration, success, message)" \
+	"^\[$job,\"$mnt\",[1-9][0-9]*,[0-9]+,\"success\",\"\"\]$" "$(signal_data FilesystemTrimmed | grep "^\[$job,")"
+assert_match "Progress was published" '"Progress":\{"type":"d","data":[01]' "$(cat "$TT_MONITOR")"
+assert_match "the reply (job id) went out before JobStarted" "method_return.*\"data\":\[$job\].*JobStarted" \
+	"$(grep -E "\"reply_cookie\"|JobStarted" "$TT_MONITOR" | tr -d '\n')"
+
+metrics=$(cat "$TT_DIR/thintrim.prom" 2>/dev/null)
+assert_match "the metrics file has the last trim" \
+	"thintrim_last_trimmed_bytes\{mountpoint=\"$mnt\",identity=\"[^\"]+\"\} [1-9]" "$metrics"
+assert_match "and its success" "thintrim_last_trim_success\{mountpoint=\"$mnt\",[^}]*\} 1" "$metrics"
+assert_match "and HELP/TYPE lines" "# TYPE thintrim_trimmed_bytes_total counter" "$metrics"
+
+# --- Filesystem.Trim and a dry run ------------------------------------------------
+out=$(busctl call "$TT_NAME" "$path" "$TT_FS" Trim 'a{sv}' 1 dry_run b true)
+dry=${out#t }
+assert_true "a dry run through Filesystem.Trim finishes" wait_job "$dry"
+assert_match "a dry run says what it would do" "\[$dry,\"$mnt\",0,[0-9]+,\"success\",\"dry run: would issue" \
+	"$(signal_data FilesystemTrimmed | grep "^\[$dry,")"
+count=$(prop "$path" "$TT_FS" TrimCount)
+
+# --- the CLI -----------------------------------------------------------------------
+if "$THINTRIM" trim --help 2>/dev/null | grep -q -- --no-wait; then
+	loopfs_write_mib "$mnt/blob" 200
+	before=$(loopfs_alloc_bytes "$img")
+	loopfs_delete "$mnt/blob"
+	out=$("$THINTRIM" trim "$mnt" 2>&1)
+	rc=$?
+	after=$(loopfs_alloc_bytes "$img")
+	assert_eq "thintrim trim through the daemon exits 0" 0 "$rc"
+	assert_match "thintrim trim prints what was trimmed" "^$mnt: .* trimmed in " "$out"
+	assert_cmp "thintrim trim: the image shrank ($(loopfs_human "$before") -> $(loopfs_human "$after"))" \
+		$((before - after)) -ge $((150 * 1048576))
+	json=$("$THINTRIM" trim --json "$mnt")
+	assert_match "thintrim trim --json reports the job's result" '"result": "success"' "$json"
+	out=$("$THINTRIM" trim --no-wait "$mnt")
+	assert_match "thintrim trim --no-wait prints the job" "^Queued job [0-9]+\.$" "$out"
+	wait_job "${out//[^0-9]/}"
+	out=$("$THINTRIM" trim /nonexistent 2>&1)
+	rc=$?
+	assert_eq "thintrim trim of a non-mount point fails with 1" 1 "$rc"
+	assert_match "the CLI says why, in words" "/nonexistent is not a mount point" "$out"
+	assert_no_match "the CLI shows no D-Bus error name" "org\.(thintrim|freedesktop)" "$out"
+	out=$(as_nobody "$THINTRIM" trim "$mnt" 2>&1)
+	assert_match "thintrim trim as nobody: access denied, in words" "needs root or the polkit" "$out"
+	out=$("$THINTRIM" status)
+	assert_match "thintrim status shows the filesystem" "$mnt +ext4 " "$out"
+	assert_match "thintrim status shows the state" "State: idle" "$out"
+	out=$(as_nobody "$THINTRIM" list)
+	assert_match "thintrim list (as nobody) reads the daemon" "$mnt +ext4 " "$out"
+	count=$(prop "$path" "$TT_FS" TrimCount)
+else
+	loopfs_log "the CLI is not wired to the daemon yet: its checks are skipped"
+fi
+
+# --- early trim: free space grew by FreedSpaceThreshold ------------------------------
+printf '[Schedule]\nFreedSpaceThreshold=100M\nCheckInterval=1s\n' >>"$TT_CONFIG"
+quiet call Reload
+loopfs_write_mib "$mnt/blob" 150
+job=$(trim_job "$mnt")
+wait_job "$job"
+before=$(loopfs_alloc_bytes "$img")
+loopfs_delete "$mnt/blob"
+early=$((job + 1))
+assert_true "freeing more than FreedSpaceThreshold starts a trim by itself" wait_job "$early" 10
+assert_match "the scheduled job trimmed this filesystem" "^\[$early,\[\"$mnt\"\]\]$" \
+	"$(signal_data JobStarted | grep "^\[$early,")"
+after=$(loopfs_alloc_bytes "$img")
+assert_cmp "and the image shrank ($(loopfs_human "$before") -> $(loopfs_human "$after"))" \
+	$((before - after)) -ge $((100 * 1048576))
+count=$(prop "$path" "$TT_FS" TrimCount)
+
+# --- history survives a restart -----------------------------------------------------
+bytes=$(prop "$path" "$TT_FS" LastTrimmedBytes)
+total=$(prop "$path" "$TT_FS" TotalTrimmedBytes)
+finished=$(prop "$path" "$TT_FS" LastTrimFinished)
+run_total=$(mprop TotalTrimmedBytes)
+daemon_stop
+assert_eq "thintrimd stops with 0 on SIGTERM" 0 "$?"
+daemon_start
+path=$(fs_path "$mnt")
+assert_eq "after a restart: LastTrimmedBytes" "$bytes" "$(prop "$path" "$TT_FS" LastTrimmedBytes)"
+assert_eq "after a restart: TotalTrimmedBytes" "$total" "$(prop "$path" "$TT_FS" TotalTrimmedBytes)"
+assert_eq "after a restart: LastTrimFinished" "$finished" "$(prop "$path" "$TT_FS" LastTrimFinished)"
+assert_eq "after a restart: TrimCount (dry runs not counted)" "$count" "$(prop "$path" "$TT_FS" TrimCount)"
+assert_eq "after a restart: LastTrimResult" "success" "$(prop "$path" "$TT_FS" LastTrimResult)"
+assert_eq "after a restart: Manager.TotalTrimmedBytes" "$run_total" "$(mprop TotalTrimmedBytes)"
+assert_eq "after a restart: nothing is due, nothing runs" "idle" "$(mprop State)"
+
+daemon_stop
+loopfs_verify_cleanup
+loopfs_finish
