@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // thintrim: the command-line client. Local mode reads the system directly and
 // trims in-process; every failure ends in main()'s single error boundary.
-#include "catalog.h"
 #include "build_config.h"
+#include "catalog.h"
 #include "error.h"
 #include "exit_codes.h"
 #include "remote.h"
@@ -10,15 +10,15 @@
 #include "trim.h"
 #include "units.h"
 
+#include <cstdio>
+#include <optional>
+#include <thread>
+
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
-
-#include <cstdio>
-#include <optional>
-#include <thread>
 
 namespace thintrim::cli {
 
@@ -41,7 +41,9 @@ struct TrimCommand {
     std::string chunk;
 };
 
-void printJson(const nlohmann::json& json) { fmt::print("{}\n", json.dump(2)); }
+void printJson(const nlohmann::json& json) {
+    fmt::print("{}\n", json.dump(2));
+}
 
 std::vector<CatalogEntry> readCatalog(const GlobalOptions& options) {
     return buildCatalog(options.paths, readInventory(options.paths));
@@ -261,7 +263,8 @@ int run(int argc, char** argv) {
 
     std::string stackTarget;
     CLI::App* stack = app.add_subcommand(
-        "stack", "Show the block stack under a mount point or device and which layer drops discards");
+        "stack",
+        "Show the block stack under a mount point or device and which layer drops discards");
     stack->add_option("target", stackTarget, "Mount point or block device")->required();
     addReadFlags(stack);
 

@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "remote.h"
 
+#include "bus_names.h"
+#include "thintrim1_proxy.h"
+#include "trim.h"
+#include "unique_fd.h"
+#include "units.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <map>
@@ -12,12 +18,6 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
-
-#include "bus_names.h"
-#include "thintrim1_proxy.h"
-#include "trim.h"
-#include "unique_fd.h"
-#include "units.h"
 
 namespace thintrim::cli::remote {
 

@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "error.h"
 #include "exit_codes.h"
+#include "render.h"
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "error.h"
-#include "render.h"
 
 namespace sdbus {
 class Error;

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "render.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
+
+#include <fmt/format.h>
 
 namespace thintrim::cli {
 
@@ -141,8 +141,7 @@ void printList(std::FILE* out, const std::vector<CatalogEntry>& catalog, bool al
                                      ? entry.stack->layers.front().sizeBytes
                                      : 0;
             managed.push_back({mount.mountPoint, mount.fsType, mount.source,
-                               sizeText(size, options),
-                               sizeText(entry.discardMaxBytes(), options),
+                               sizeText(size, options), sizeText(entry.discardMaxBytes(), options),
                                eligibleCell(entry, notes)});
         } else {
             skipped.push_back({mount.mountPoint, mount.fsType, mount.source, mount.skipDetail});
@@ -187,13 +186,14 @@ void printStack(std::FILE* out, const std::string& title, const BlockStack& stac
             else
                 prefix += siblingFollows ? "│ " : "  ";
         }
-        bool culprit = std::find(stack.verdict.culprits.begin(), stack.verdict.culprits.end(),
-                                 i) != stack.verdict.culprits.end();
-        rows.push_back({prefix + layers[i].name, std::string(layerKindName(layers[i].kind)),
-                        sizeText(layers[i].discardGranularity, options),
-                        sizeText(layers[i].discardMaxBytes, options),
-                        layers[i].passesDiscards() ? "yes" : (culprit ? "NO  <- drops discards" : "no"),
-                        layers[i].detail});
+        bool culprit = std::find(stack.verdict.culprits.begin(), stack.verdict.culprits.end(), i) !=
+                       stack.verdict.culprits.end();
+        rows.push_back(
+            {prefix + layers[i].name, std::string(layerKindName(layers[i].kind)),
+             sizeText(layers[i].discardGranularity, options),
+             sizeText(layers[i].discardMaxBytes, options),
+             layers[i].passesDiscards() ? "yes" : (culprit ? "NO  <- drops discards" : "no"),
+             layers[i].detail});
     }
     printTable(out, rows);
     fmt::print(out, "\n{}: {}\n", stack.verdict.eligible ? "Eligible" : "Not eligible",
@@ -239,7 +239,8 @@ void ProgressBar::update(const TrimProgress& progress) {
     double fraction = progress.fraction();
     int filled = static_cast<int>(fraction * kWidth);
     fmt::print(out_, "\r\033[K{} [{}{}] {:3.0f}%  {} trimmed", label_, std::string(filled, '#'),
-               std::string(kWidth - filled, '.'), fraction * 100, formatSize(progress.trimmedBytes));
+               std::string(kWidth - filled, '.'), fraction * 100,
+               formatSize(progress.trimmedBytes));
     std::fflush(out_);
     drawn_ = true;
 }

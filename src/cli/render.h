@@ -4,11 +4,11 @@
 #include "catalog.h"
 #include "trim.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace thintrim::cli {
 

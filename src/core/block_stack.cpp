@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "block_stack.h"
 
+#include "error.h"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -10,8 +12,6 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-
-#include "error.h"
 
 namespace thintrim {
 

@@ -3,13 +3,13 @@
 
 #include "system_paths.h"
 
-#include <sys/types.h>
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <sys/types.h>
 
 namespace thintrim {
 
@@ -36,8 +36,8 @@ enum class LayerKind { Disk, Partition, Loop, Md, Crypt, Lvm, Thin, Dm };
 
 // One block device in a filesystem's stack, as sysfs shows it.
 struct Layer {
-    unsigned depth = 0;     // 0 for the filesystem's own device(s)
-    std::string name;       // kernel name: "dm-2", "md0", "sda1"
+    unsigned depth = 0; // 0 for the filesystem's own device(s)
+    std::string name;   // kernel name: "dm-2", "md0", "sda1"
     DeviceNumber device;
     LayerKind kind = LayerKind::Disk;
     // What a person recognises the layer by: dm name ("vgseed-root"), md level

@@ -53,8 +53,7 @@ const CatalogEntry* findEntry(const std::vector<CatalogEntry>& catalog,
     while (mountPoint.size() > 1 && mountPoint.back() == '/')
         mountPoint.remove_suffix(1);
     for (const CatalogEntry& entry : catalog) {
-        if (entry.mount.mountPoint == mountPoint &&
-            entry.mount.skipReason != SkipReason::Hidden)
+        if (entry.mount.mountPoint == mountPoint && entry.mount.skipReason != SkipReason::Hidden)
             return &entry;
     }
     return nullptr;

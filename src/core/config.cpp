@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "config.h"
 
+#include "error.h"
+#include "unique_fd.h"
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -14,9 +17,6 @@
 #include <fmt/format.h>
 #include <fnmatch.h>
 #include <unistd.h>
-
-#include "error.h"
-#include "unique_fd.h"
 
 namespace thintrim {
 

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "inventory.h"
 
+#include "error.h"
+#include "unique_fd.h"
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -17,9 +20,6 @@
 #include <fcntl.h>
 #include <libmount.h>
 #include <sys/stat.h>
-
-#include "error.h"
-#include "unique_fd.h"
 
 namespace thintrim {
 

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "config.h"
+#include "state.h"
+#include "units.h"
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -9,10 +13,6 @@
 #include <vector>
 
 #include <systemd/sd-id128.h>
-
-#include "config.h"
-#include "state.h"
-#include "units.h"
 
 namespace thintrim {
 

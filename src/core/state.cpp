@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "state.h"
 
+#include "error.h"
+#include "unique_fd.h"
+
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -14,9 +17,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
-
-#include "error.h"
-#include "unique_fd.h"
 
 namespace thintrim {
 

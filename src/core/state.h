@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "trim.h"
+#include "units.h"
+
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -8,9 +11,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "trim.h"
-#include "units.h"
 
 namespace thintrim {
 

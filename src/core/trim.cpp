@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "trim.h"
 
+#include "error.h"
+#include "unique_fd.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -14,9 +17,6 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <xfs/xfs.h>
-
-#include "error.h"
-#include "unique_fd.h"
 
 namespace thintrim {
 

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "inventory.h"
+#include "units.h"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -10,9 +13,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "inventory.h"
-#include "units.h"
 
 namespace thintrim {
 

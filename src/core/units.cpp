@@ -3,14 +3,14 @@
 
 #include "error.h"
 
-#include <fmt/format.h>
-
 #include <array>
 #include <cctype>
 #include <charconv>
 #include <cmath>
 #include <limits>
 #include <utility>
+
+#include <fmt/format.h>
 
 namespace thintrim {
 
@@ -33,8 +33,8 @@ std::string_view trim(std::string_view s) {
 std::pair<double, std::string_view> splitNumber(std::string_view text, std::string_view what,
                                                 std::string_view accepted) {
     std::size_t end = 0;
-    while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) ||
-                                 text[end] == '.'))
+    while (end < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.'))
         ++end;
     if (end == 0)
         invalid(what, text, accepted);
@@ -132,7 +132,8 @@ Microseconds parseDuration(std::string_view text, std::string_view what) {
     while (!rest.empty()) {
         auto [value, tail] = splitNumber(rest, what, accepted);
         std::size_t unitLength = 0;
-        while (unitLength < tail.size() && std::isalpha(static_cast<unsigned char>(tail[unitLength])))
+        while (unitLength < tail.size() &&
+               std::isalpha(static_cast<unsigned char>(tail[unitLength])))
             ++unitLength;
         std::string_view unit = tail.substr(0, unitLength);
         double scale = 0;

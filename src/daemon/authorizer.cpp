@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "authorizer.h"
 
+#include "bus_names.h"
+#include "log.h"
+
 #include <chrono>
 
 #include <fmt/format.h>
 #include <sdbus-c++/sdbus-c++.h>
-
-#include "bus_names.h"
-#include "log.h"
 
 namespace thintrim::daemon {
 

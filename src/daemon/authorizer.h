@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "error.h"
+
 #include <functional>
 #include <memory>
 #include <optional>
-
-#include "error.h"
 
 namespace sdbus {
 class IConnection;

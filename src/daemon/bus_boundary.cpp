@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "bus_boundary.h"
 
-#include <new>
-
-#include <fmt/format.h>
-
 #include "bus_names.h"
 #include "error.h"
 #include "log.h"
+
+#include <new>
+
+#include <fmt/format.h>
 
 namespace thintrim::daemon {
 

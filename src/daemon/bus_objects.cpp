@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "bus_objects.h"
 
-#include <memory>
-
-#include <fmt/format.h>
-
 #include "build_config.h"
 #include "bus_boundary.h"
 #include "bus_names.h"
 #include "error.h"
+
+#include <memory>
+
+#include <fmt/format.h>
 
 namespace thintrim::daemon {
 

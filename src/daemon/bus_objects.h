@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "authorizer.h"
+#include "thintrim1_adaptor.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include <sdbus-c++/sdbus-c++.h>
-
-#include "authorizer.h"
-#include "thintrim1_adaptor.h"
 
 namespace thintrim::daemon {
 

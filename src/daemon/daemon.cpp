@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "daemon.h"
 
+#include "bus_names.h"
+#include "diagnose.h"
+#include "error.h"
+#include "log.h"
+#include "metrics.h"
+#include "schedule_plan.h"
+
 #include <algorithm>
 #include <cerrno>
 
@@ -10,13 +17,6 @@
 #include <sys/signalfd.h>
 #include <sys/statvfs.h>
 #include <systemd/sd-daemon.h>
-
-#include "bus_names.h"
-#include "diagnose.h"
-#include "error.h"
-#include "log.h"
-#include "metrics.h"
-#include "schedule_plan.h"
 
 namespace thintrim::daemon {
 

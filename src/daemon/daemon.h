@@ -1,14 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include <deque>
-#include <filesystem>
-#include <map>
-#include <memory>
-#include <optional>
-#include <set>
-#include <string>
-
 #include "authorizer.h"
 #include "bus_objects.h"
 #include "catalog.h"
@@ -18,6 +10,14 @@
 #include "schedule.h"
 #include "state.h"
 #include "trim_worker.h"
+
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
 
 namespace thintrim::daemon {
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include <vector>
-
 #include "bus_objects.h"
 #include "catalog.h"
+
+#include <vector>
 
 namespace thintrim::daemon {
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "event_loop.h"
 
+#include "error.h"
+
 #include <cerrno>
 #include <cstdint>
 #include <vector>
@@ -8,8 +10,6 @@
 #include <poll.h>
 #include <sdbus-c++/IConnection.h>
 #include <sys/timerfd.h>
-
-#include "error.h"
 
 namespace thintrim::daemon {
 

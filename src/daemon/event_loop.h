@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "unique_fd.h"
+#include "units.h"
+
 #include <ctime>
 #include <functional>
 #include <map>
 #include <vector>
-
-#include "unique_fd.h"
-#include "units.h"
 
 namespace sdbus {
 class IConnection;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "log.h"
 
+#include "error.h"
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -9,8 +11,6 @@
 #include <sys/uio.h>
 #include <systemd/sd-journal.h>
 #include <unistd.h>
-
-#include "error.h"
 
 namespace thintrim::daemon {
 

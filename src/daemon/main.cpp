@@ -2,18 +2,18 @@
 // thintrimd: the thintrim daemon. Everything that can go wrong before the
 // loop runs (options, configuration, bus) ends here with one sentence on
 // stderr and a non-zero exit, so systemd shows why it did not start.
+#include "build_config.h"
+#include "config.h"
+#include "daemon.h"
+#include "error.h"
+#include "log.h"
+
 #include <cstdio>
 #include <cstdlib>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <sdbus-c++/sdbus-c++.h>
-
-#include "build_config.h"
-#include "config.h"
-#include "daemon.h"
-#include "error.h"
-#include "log.h"
 
 namespace thintrim::daemon {
 

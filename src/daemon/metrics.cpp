@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "metrics.h"
 
+#include "error.h"
+#include "unique_fd.h"
+
 #include <cerrno>
 #include <cstdio>
 
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
-
-#include "error.h"
-#include "unique_fd.h"
 
 namespace thintrim::daemon {
 

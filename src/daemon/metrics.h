@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "state.h"
+
 #include <filesystem>
 #include <string>
-
-#include "state.h"
 
 namespace thintrim::daemon {
 

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "mount_watch.h"
 
+#include "error.h"
+
 #include <array>
 #include <cerrno>
 #include <cstring>
 
 #include <libmount/libmount.h>
 #include <sys/inotify.h>
-
-#include "error.h"
 
 namespace thintrim::daemon {
 

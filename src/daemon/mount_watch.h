@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "event_loop.h"
+#include "unique_fd.h"
+
 #include <filesystem>
 #include <functional>
 #include <memory>
-
-#include "event_loop.h"
-#include "unique_fd.h"
 
 struct libmnt_monitor;
 

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "trim_worker.h"
 
+#include "error.h"
+
 #include <cerrno>
 
 #include <sys/eventfd.h>
-
-#include "error.h"
 
 namespace thintrim::daemon {
 

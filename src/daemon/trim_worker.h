@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "inventory.h"
+#include "trim.h"
+#include "unique_fd.h"
+
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -9,10 +13,6 @@
 #include <thread>
 #include <variant>
 #include <vector>
-
-#include "inventory.h"
-#include "trim.h"
-#include "unique_fd.h"
 
 namespace thintrim::daemon {
 

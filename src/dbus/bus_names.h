@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "error.h"
+
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include "error.h"
 
 // What the daemon and the CLI must agree on beyond the generated interfaces:
 // where things live on the bus, and how errors travel.

@@ -2,11 +2,11 @@
 // The daemon's use of the schedule (src/daemon/schedule_plan.h) with a fake
 // clock: what gets queued, when the timer is armed, what NextScheduledTrim
 // says. The rules themselves are tested in tests/unit/test_schedule.cpp.
+#include "schedule_plan.h"
+
 #include <chrono>
 
 #include <catch2/catch.hpp>
-
-#include "schedule_plan.h"
 
 using namespace thintrim;
 using namespace thintrim::daemon;

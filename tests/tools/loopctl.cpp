@@ -6,24 +6,22 @@
 // The loop-device tests need this because a loop device's queue limits set
 // through sysfs (e.g. discard_max_bytes = 0) survive `losetup -d`; only
 // removing and re-adding the device restores the kernel defaults.
-#include <linux/loop.h>
-
-#include <fcntl.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <string_view>
 
+#include <fcntl.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 namespace {
 
 constexpr const char* control_path = "/dev/loop-control";
 
-int usage()
-{
+int usage() {
     std::fputs("usage: loopctl remove N | loopctl add N\n"
                "  remove N  delete the (detached) loop device /dev/loopN\n"
                "  add N     create /dev/loopN\n",
@@ -31,8 +29,7 @@ int usage()
     return 2;
 }
 
-const char* hint(int err, bool remove)
-{
+const char* hint(int err, bool remove) {
     switch (err) {
     case EBUSY:
         return remove ? " (the device is still attached or open; detach it with losetup -d first)"
@@ -52,8 +49,7 @@ const char* hint(int err, bool remove)
 
 } // namespace
 
-int main(int argc, char** argv)
-{
+int main(int argc, char** argv) {
     if (argc != 3)
         return usage();
     const std::string_view verb = argv[1];

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // By path: a plain "config.h" would find meson's generated build-root header
 // first (THINTRIM_VERSION...), which precedes src/core on the include path.
+#include "../../src/core/config.h"
+#include "error.h"
+#include "fixture_paths.h"
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -8,10 +12,6 @@
 #include <catch2/catch.hpp>
 #include <stdlib.h>
 #include <unistd.h>
-
-#include "../../src/core/config.h"
-#include "error.h"
-#include "fixture_paths.h"
 
 using namespace thintrim;
 using namespace std::chrono_literals;

@@ -1,4 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "error.h"
+#include "fixture_paths.h"
+#include "inventory.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -6,10 +10,6 @@
 
 #include <catch2/catch.hpp>
 #include <unistd.h>
-
-#include "error.h"
-#include "fixture_paths.h"
-#include "inventory.h"
 
 using namespace thintrim;
 using thintrim::test::fixturePaths;

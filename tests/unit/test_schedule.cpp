@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "schedule.h"
+
 #include <array>
 #include <set>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
-
-#include "schedule.h"
 
 using namespace thintrim;
 using namespace std::chrono_literals;

@@ -1,4 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "block_stack.h"
+#include "error.h"
+#include "fixture_paths.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -9,10 +13,6 @@
 #include <catch2/catch.hpp>
 #include <stdlib.h>
 #include <sys/sysmacros.h>
-
-#include "block_stack.h"
-#include "error.h"
-#include "fixture_paths.h"
 
 using namespace thintrim;
 using thintrim::test::fixturePaths;

@@ -1,4 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "error.h"
+#include "fixture_paths.h"
+#include "state.h"
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -10,10 +14,6 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "error.h"
-#include "fixture_paths.h"
-#include "state.h"
 
 using namespace thintrim;
 using namespace std::chrono_literals;

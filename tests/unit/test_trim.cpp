@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "trim.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -11,8 +13,6 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-
-#include "trim.h"
 
 using namespace thintrim;
 using namespace std::chrono_literals;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include <catch2/catch.hpp>
-
 #include "error.h"
 #include "units.h"
+
+#include <catch2/catch.hpp>
 
 using namespace thintrim;
 using namespace std::chrono_literals;
