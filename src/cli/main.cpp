@@ -41,10 +41,6 @@ struct TrimCommand {
     std::string chunk;
 };
 
-void printJson(const nlohmann::json& json) {
-    fmt::print("{}\n", json.dump(2));
-}
-
 std::vector<CatalogEntry> readCatalog(const GlobalOptions& options) {
     return buildCatalog(options.paths, readInventory(options.paths));
 }
@@ -171,9 +167,7 @@ int runTrimLocal(const GlobalOptions& options, const TrimCommand& command) {
     CancelToken cancel;
     cancelOnSignals(cancel);
     bool showProgress = !options.json && isatty(STDOUT_FILENO);
-    nlohmann::json results = nlohmann::json::array();
-    int attempted = 0;
-    int failed = 0;
+    TrimResults results(options.json, !command.all);
     for (const CatalogEntry* entry : targets) {
         const std::string& mountPoint = entry->mount.mountPoint;
         TrimReport report;
@@ -192,27 +186,14 @@ int runTrimLocal(const GlobalOptions& options, const TrimCommand& command) {
                                         if (bar)
                                             bar->update(progress);
                                     });
-            ++attempted;
-            // Unsupported is not a failure with --all (fstrim -A agrees); it is
-            // when the user named the mount point.
-            bool named = !command.all;
-            if (report.outcome == TrimOutcome::Failed ||
-                (named && report.outcome == TrimOutcome::Unsupported))
-                ++failed;
         }
-        if (options.json)
-            results.push_back(reportJson(mountPoint, report));
-        else
-            printReport(stdout, mountPoint, report);
-        std::fflush(stdout);
+        results.add(mountPoint, report);
     }
     if (options.json)
-        printJson({{"results", results}});
+        printJson({{"results", results.json()}});
     if (cancel.isCancelled())
         return kExitError;
-    if (failed == 0)
-        return kExitOk;
-    return failed == attempted ? kExitAllFailed : kExitSomeFailed;
+    return results.exitCode();
 }
 
 int runTrim(const GlobalOptions& options, const TrimCommand& command) {

@@ -184,10 +184,6 @@ nlohmann::json filesystemJson(const Properties& fs) {
     };
 }
 
-void printJson(const nlohmann::json& json) {
-    fmt::print("{}\n", json.dump(2));
-}
-
 // Dispatches the connection's signals until `done()` or until Ctrl-C (then
 // false). Throws when the daemon leaves the bus meanwhile.
 bool waitUntil(sdbus::IConnection& bus, const std::function<bool()>& done) {
@@ -429,27 +425,14 @@ int trim(const RemoteOptions& options, const TrimRequest& request) {
     std::string barMountPoint;
     std::uint64_t currentJob = 0;
     std::uint64_t currentTrimmed = 0;
-    nlohmann::json results = nlohmann::json::array();
-    unsigned attempted = 0;
-    unsigned failed = 0;
-    const bool named = !request.mountPoints.empty();
+    TrimResults results(options.json, !request.mountPoints.empty());
 
     manager.filesystemTrimmed = [&](std::uint64_t id, const std::string& mountPoint,
                                     const TrimReport& report) {
         if (id != job)
             return;
         bar.reset();
-        if (report.outcome != TrimOutcome::Skipped)
-            ++attempted;
-        // As in local mode: unsupported is a failure only for a named mount point.
-        if (report.outcome == TrimOutcome::Failed ||
-            (named && report.outcome == TrimOutcome::Unsupported))
-            ++failed;
-        if (options.json)
-            results.push_back(reportJson(mountPoint, report));
-        else
-            printReport(stdout, mountPoint, report);
-        std::fflush(stdout);
+        results.add(mountPoint, report);
     };
     manager.jobFinished = [&](std::uint64_t id, const std::string& result, std::uint64_t) {
         if (id == job)
@@ -498,12 +481,10 @@ int trim(const RemoteOptions& options, const TrimRequest& request) {
         return kExitInterrupted;
     }
     if (options.json)
-        printJson({{"job", job}, {"result", *finishedResult}, {"results", results}});
+        printJson({{"job", job}, {"result", *finishedResult}, {"results", results.json()}});
     if (*finishedResult == "cancelled")
         return kExitError;
-    if (failed == 0)
-        return kExitOk;
-    return failed == attempted ? kExitAllFailed : kExitSomeFailed;
+    return results.exitCode();
 }
 
 int cancel(const RemoteOptions& /*options*/, std::uint64_t job) {

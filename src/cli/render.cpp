@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "render.h"
 
+#include "exit_codes.h"
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -79,6 +81,29 @@ nlohmann::json reportJson(const std::string& mountPoint, const TrimReport& repor
         {"calls", report.calls},
         {"resume_from", report.resumeFrom},
     };
+}
+
+void printJson(const nlohmann::json& json) {
+    fmt::print("{}\n", json.dump(2));
+}
+
+void TrimResults::add(const std::string& mountPoint, const TrimReport& report) {
+    if (report.outcome != TrimOutcome::Skipped)
+        ++attempted_;
+    if (report.outcome == TrimOutcome::Failed ||
+        (named_ && report.outcome == TrimOutcome::Unsupported))
+        ++failed_;
+    if (json_)
+        results_.push_back(reportJson(mountPoint, report));
+    else
+        printReport(stdout, mountPoint, report);
+    std::fflush(stdout);
+}
+
+int TrimResults::exitCode() const {
+    if (failed_ == 0)
+        return kExitOk;
+    return failed_ == attempted_ ? kExitAllFailed : kExitSomeFailed;
 }
 
 namespace {

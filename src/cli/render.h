@@ -23,6 +23,9 @@ struct RenderOptions {
 [[nodiscard]] nlohmann::json stackJson(const BlockStack& stack);
 [[nodiscard]] nlohmann::json reportJson(const std::string& mountPoint, const TrimReport& report);
 
+// Pretty-printed JSON on stdout.
+void printJson(const nlohmann::json& json);
+
 void printList(std::FILE* out, const std::vector<CatalogEntry>& catalog, bool all,
                const RenderOptions& options);
 // `lsblk -D`-like tree with the verdict under it.
@@ -30,6 +33,26 @@ void printStack(std::FILE* out, const std::string& title, const BlockStack& stac
                 const RenderOptions& options);
 // One line per filesystem, as `fstrim -v` prints it.
 void printReport(std::FILE* out, const std::string& mountPoint, const TrimReport& report);
+
+// Results of one trim run, local or through the daemon: printed as they come
+// (or collected for --json) and counted the way fstrim counts them.
+class TrimResults {
+public:
+    // Unsupported is a failure only for mount points the user named; with
+    // --all it is not (fstrim -A agrees).
+    TrimResults(bool json, bool namedMountPoints) : json_(json), named_(namedMountPoints) {}
+    void add(const std::string& mountPoint, const TrimReport& report);
+    [[nodiscard]] const nlohmann::json& json() const { return results_; }
+    // 0 when nothing failed, 32 when every attempt failed, 64 otherwise.
+    [[nodiscard]] int exitCode() const;
+
+private:
+    bool json_;
+    bool named_;
+    nlohmann::json results_ = nlohmann::json::array();
+    unsigned attempted_ = 0;
+    unsigned failed_ = 0;
+};
 
 // A one-line progress bar redrawn in place on a terminal.
 class ProgressBar {

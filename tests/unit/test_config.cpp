@@ -4,6 +4,7 @@
 #include "../../src/core/config.h"
 #include "error.h"
 #include "fixture_paths.h"
+#include "temp_dir.h"
 
 #include <filesystem>
 #include <fstream>
@@ -21,27 +22,6 @@ namespace {
 
 constexpr std::uint64_t GiB = 1ULL << 30;
 constexpr std::uint64_t MiB = 1ULL << 20;
-
-// A fresh directory, removed with everything in it at the end of the test.
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (std::filesystem::temp_directory_path() / "thintrim-config-XXXXXX");
-        if (::mkdtemp(pattern.data()) == nullptr)
-            throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
 
 void writeFile(const std::filesystem::path& path, const std::string& text) {
     std::filesystem::create_directories(path.parent_path());
@@ -87,7 +67,7 @@ TEST_CASE("defaults are the documented ones") {
 }
 
 TEST_CASE("no configuration files at all is the defaults") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"thintrim-config"};
     CHECK(configFiles(pathsIn(dir.path())).empty());
     CHECK(loadConfig(pathsIn(dir.path())) == Config{});
 }
@@ -206,14 +186,14 @@ TEST_CASE("vendor file, main file and drop-ins are read in order, later wins") {
 }
 
 TEST_CASE("missing files and directories are fine") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"thintrim-config"};
     ConfigPaths paths = pathsIn(dir.path());
     writeFile(paths.dropInDir / "only.conf", "[Trim]\nChunkSize=8M\n");
     CHECK(loadConfig(paths).trim.chunkSize == 8 * MiB);
 }
 
 TEST_CASE("drop-ins sort by name, not by the order the directory lists them") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"thintrim-config"};
     ConfigPaths paths = pathsIn(dir.path());
     writeFile(paths.dropInDir / "b.conf", "[Trim]\nChunkSize=2M\n");
     writeFile(paths.dropInDir / "a.conf", "[Trim]\nChunkSize=1M\n");
@@ -256,7 +236,7 @@ TEST_CASE("an error in a file names the file, the line, the key and the problem"
 }
 
 TEST_CASE("an unreadable configuration file is an error, not the defaults") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"thintrim-config"};
     ConfigPaths paths = pathsIn(dir.path());
     std::filesystem::create_directories(paths.mainFile); // a directory where the file should be
     try {

@@ -2,6 +2,7 @@
 #include "error.h"
 #include "fixture_paths.h"
 #include "state.h"
+#include "temp_dir.h"
 
 #include <filesystem>
 #include <fstream>
@@ -22,28 +23,6 @@ using Catch::Contains;
 namespace {
 
 constexpr std::uint64_t GiB = 1ULL << 30;
-
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (std::filesystem::temp_directory_path() / "thintrim-state-XXXXXX");
-        if (::mkdtemp(pattern.data()) == nullptr)
-            throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::permissions(path_, std::filesystem::perms::owner_all,
-                                     std::filesystem::perm_options::add, ignored);
-        std::filesystem::remove_all(path_, ignored);
-    }
-    [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
 
 std::string readFile(const std::filesystem::path& path) {
     std::ifstream file(path, std::ios::binary);
@@ -107,7 +86,7 @@ std::string movedAsideName(const std::filesystem::path& dir) {
 } // namespace
 
 TEST_CASE("a missing state file is an empty state, quietly") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"thintrim-state"};
     auto loaded = StateStore(dir.path()).load();
     CHECK(loaded.state == State{});
     CHECK_FALSE(loaded.warning);
@@ -116,7 +95,7 @@ TEST_CASE("a missing state file is an empty state, quietly") {
 }
 
 TEST_CASE("state survives a save and a load") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"thintrim-state"};
     StateStore store(dir.path());
     CHECK(store.path() == dir.path() / "state.json");
     State state = sampleState();
@@ -133,7 +112,7 @@ TEST_CASE("state survives a save and a load") {
 }
 
 TEST_CASE("the file is versioned, readable JSON") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"thintrim-state"};
     StateStore store(dir.path());
     store.save(sampleState());
     auto document = nlohmann::json::parse(readFile(store.path()));
@@ -143,7 +122,7 @@ TEST_CASE("the file is versioned, readable JSON") {
 }
 
 TEST_CASE("a file written by this version is read") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"thintrim-state"};
     std::filesystem::copy_file(test::testData("state/history-v1.json"), dir.path() / "state.json");
     auto loaded = StateStore(dir.path()).load();
     CHECK_FALSE(loaded.warning);
@@ -168,13 +147,13 @@ TEST_CASE("a file written by this version is read") {
 }
 
 TEST_CASE("a save leaves no temporary file behind") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"thintrim-state"};
     StateStore(dir.path()).save(sampleState());
     CHECK(listDir(dir.path()) == std::vector<std::string>{"state.json"});
 }
 
 TEST_CASE("a temporary file left by a crash is ignored and then replaced") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"thintrim-state"};
     StateStore store(dir.path());
     State state = sampleState();
     store.save(state);
@@ -202,7 +181,7 @@ TEST_CASE("an unusable state file is moved aside with a warning, never fatal") {
         {"unknown-result.json", "not a trim result: \"exploded\""},
     }));
     INFO(file);
-    TempDir dir;
+    thintrim::test::TempDir dir{"thintrim-state"};
     std::filesystem::path original = test::testData("state/" + file);
     std::filesystem::copy_file(original, dir.path() / "state.json");
     StateStore store(dir.path());
@@ -223,7 +202,7 @@ TEST_CASE("an unusable state file is moved aside with a warning, never fatal") {
 }
 
 TEST_CASE("an unreadable state file is moved aside too") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"thintrim-state"};
     StateStore store(dir.path());
     std::filesystem::create_directory(store.path()); // reading a directory fails with EISDIR
     auto loaded = store.load();
@@ -234,7 +213,7 @@ TEST_CASE("an unreadable state file is moved aside too") {
 }
 
 TEST_CASE("repeated corruption keeps every copy") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"thintrim-state"};
     StateStore store(dir.path());
     for (int i = 0; i < 3; ++i) {
         writeFile(store.path(), "not json " + std::to_string(i));
@@ -245,7 +224,7 @@ TEST_CASE("repeated corruption keeps every copy") {
 
 TEST_CASE("a state that cannot be written is an error naming the path") {
     SECTION("the directory does not exist") {
-        TempDir dir;
+        thintrim::test::TempDir dir{"thintrim-state"};
         std::filesystem::path missing = dir.path() / "missing";
         try {
             StateStore(missing).save(sampleState());
@@ -256,13 +235,13 @@ TEST_CASE("a state that cannot be written is an error naming the path") {
         }
     }
     SECTION("the directory is a file") {
-        TempDir dir;
+        thintrim::test::TempDir dir{"thintrim-state"};
         std::filesystem::path file = dir.path() / "file";
         writeFile(file, "");
         CHECK_THROWS_WITH(StateStore(file).save(sampleState()), Contains(file.string()));
     }
     SECTION("the temporary file cannot be created") {
-        TempDir dir;
+        thintrim::test::TempDir dir{"thintrim-state"};
         std::filesystem::create_directory(dir.path() / "state.json.tmp");
         try {
             StateStore(dir.path()).save(sampleState());
@@ -273,7 +252,7 @@ TEST_CASE("a state that cannot be written is an error naming the path") {
         }
     }
     SECTION("the rename fails: the old state and no temporary file remain") {
-        TempDir dir;
+        thintrim::test::TempDir dir{"thintrim-state"};
         StateStore store(dir.path());
         std::filesystem::create_directories(store.path() / "occupied");
         try {
@@ -289,7 +268,7 @@ TEST_CASE("a state that cannot be written is an error naming the path") {
     SECTION("the directory is read-only (unless we are root, who may write anyway)") {
         if (::geteuid() == 0)
             return;
-        TempDir dir;
+        thintrim::test::TempDir dir{"thintrim-state"};
         std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_read |
                                                      std::filesystem::perms::owner_exec);
         CHECK_THROWS_WITH(StateStore(dir.path()).save(sampleState()),
@@ -298,7 +277,7 @@ TEST_CASE("a state that cannot be written is an error naming the path") {
 }
 
 TEST_CASE("identities and mount points with odd characters survive") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"thintrim-state"};
     StateStore store(dir.path());
     State state;
     std::vector<std::string> identities = {
@@ -320,7 +299,7 @@ TEST_CASE("identities and mount points with odd characters survive") {
 }
 
 TEST_CASE("a name that is not UTF-8 does not stop saving") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"thintrim-state"};
     StateStore store(dir.path());
     State state;
     state.filesystems["/dev/vdc"].mountPoint = "/mnt/latin1-caf\xe9";

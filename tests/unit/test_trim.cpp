@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "temp_dir.h"
 #include "trim.h"
 
 #include <algorithm>
@@ -26,28 +27,6 @@ constexpr std::uint64_t kEnd = std::numeric_limits<std::uint64_t>::max();
 bool isOpenEnded(const TrimRange& range) {
     return range.length == kEnd - range.start;
 }
-
-// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern =
-            (std::filesystem::temp_directory_path() / "test-trim-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr)
-            FAIL("mkdtemp: " << std::strerror(errno));
-        path_ = pattern;
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
-};
 
 DeviceNumber deviceOf(const std::filesystem::path& path) {
     struct stat status {};
@@ -247,7 +226,7 @@ TEST_CASE("progress fraction is clamped and 0 without a total") {
 }
 
 TEST_CASE("a mount point that now is another filesystem is not trimmed") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"test-trim"};
     const auto report = trim(mountAt(dir.path(), {7, 99}, "ext4"));
     CHECK(report.outcome == TrimOutcome::Failed);
     CHECK_THAT(report.message,
@@ -256,7 +235,7 @@ TEST_CASE("a mount point that now is another filesystem is not trimmed") {
 }
 
 TEST_CASE("a symlinked mount point is not followed") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"test-trim"};
     const auto target = dir.path() / "target";
     const auto link = dir.path() / "link";
     std::filesystem::create_directory(target);
@@ -269,7 +248,7 @@ TEST_CASE("a symlinked mount point is not followed") {
 }
 
 TEST_CASE("a missing mount point fails naming the path") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"test-trim"};
     const auto missing = dir.path() / "gone";
     const auto report = trim(mountAt(missing, {7, 99}, "ext4"));
     CHECK(report.outcome == TrimOutcome::Failed);
@@ -287,7 +266,7 @@ TEST_CASE("a filesystem without FITRIM is unsupported, not failed") {
 }
 
 TEST_CASE("a dry run plans and reports without trimming") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"test-trim"};
     const Mount mount = mountAt(dir.path(), deviceOf(dir.path()), "btrfs");
     CancelToken cancel;
     std::vector<TrimProgress> updates;
@@ -305,7 +284,7 @@ TEST_CASE("a dry run plans and reports without trimming") {
 }
 
 TEST_CASE("a dry run of a linear filesystem walks every chunk") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"test-trim"};
     TrimOptions options;
     options.dryRun = true;
     options.chunkSize = 1; // one block group per call
@@ -326,7 +305,7 @@ TEST_CASE("a dry run of a linear filesystem walks every chunk") {
 }
 
 TEST_CASE("a cancelled trim reports where to resume") {
-    TempDir dir;
+    thintrim::test::TempDir dir{"test-trim"};
     CancelToken cancel;
     cancel.cancel();
     TrimOptions options;
