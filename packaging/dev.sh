@@ -99,7 +99,7 @@ test)
         build "$ASAN_BUILD_DIR" -Db_sanitize=address,undefined -Db_lundef=false
         say "tests under the sanitizers"
         export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-        run_tests "$ASAN_BUILD_DIR" --no-suite vm || rc=$?
+        run_tests "$ASAN_BUILD_DIR" --no-suite vm --no-suite package || rc=$?
     fi
     exit $rc
     ;;
