@@ -28,14 +28,14 @@ _thintrim()
     _init_completion || return
 
     local commands='status list stack trim doctor cancel suspend resume reload'
-    local global_opts='--help --version --sysfs-root --mountinfo --fstab'
+    local global_opts='--help --version --sysfs-root --mountinfo --fstab --dev-root --swaps --crypttab --lvm-conf --systemd-config'
 
     # The command is the first word that is neither an option nor the value
     # of a global option.
     local i command=''
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
-            --sysfs-root | --mountinfo | --fstab) ((i++)) ;;
+            --sysfs-root | --mountinfo | --fstab | --dev-root | --swaps | --crypttab | --lvm-conf | --systemd-config) ((i++)) ;;
             -*) ;;
             *)
                 command=${words[i]}
@@ -45,11 +45,11 @@ _thintrim()
     done
 
     case $prev in
-        --sysfs-root)
+        --sysfs-root | --dev-root | --systemd-config)
             _filedir -d
             return
             ;;
-        --mountinfo | --fstab)
+        --mountinfo | --fstab | --swaps | --crypttab | --lvm-conf)
             _filedir
             return
             ;;

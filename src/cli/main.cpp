@@ -3,6 +3,7 @@
 // trims in-process; every failure ends in main()'s single error boundary.
 #include "build_config.h"
 #include "catalog.h"
+#include "diagnose.h"
 #include "error.h"
 #include "exit_codes.h"
 #include "remote.h"
@@ -103,6 +104,25 @@ int runStack(const GlobalOptions& options, const std::string& target) {
     }
     printStack(stdout, title, *stack, options.render);
     return kExitOk;
+}
+
+// Exit 1 when a filesystem cannot pass discards, so that scripts and
+// monitoring can act on `thintrim doctor` alone.
+int runDoctor(const GlobalOptions& options) {
+    const bool viaDaemon = remote::daemonReachable();
+    if (!viaDaemon)
+        noteLocal();
+    const std::vector<Finding> findings =
+        viaDaemon ? remote::diagnose() : runDiagnosis(options.paths, readCatalog(options));
+    if (options.json)
+        printJson(
+            {{"source", viaDaemon ? "daemon" : "local"}, {"findings", findingsJson(findings)}});
+    else
+        printFindings(stdout, findings);
+    const bool anyError = std::any_of(findings.begin(), findings.end(), [](const Finding& finding) {
+        return finding.severity == Severity::Error;
+    });
+    return anyError ? kExitError : kExitOk;
 }
 
 TrimOptions trimOptionsFrom(const TrimCommand& command) {
@@ -223,14 +243,8 @@ int run(int argc, char** argv) {
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string(THINTRIM_VERSION));
     GlobalOptions options;
-    std::string sysfsRoot = options.paths.sysfsRoot;
-    std::string mountinfo = options.paths.mountinfo;
-    std::string fstab = options.paths.fstab;
-    app.add_option("--sysfs-root", sysfsRoot, "Read sysfs under DIR/sys (for tests and captures)")
-        ->group("Testing");
-    app.add_option("--mountinfo", mountinfo, "Read mounts from FILE instead of the kernel's")
-        ->group("Testing");
-    app.add_option("--fstab", fstab, "Read fstab options from FILE")->group("Testing");
+    for (const SystemPathOption& path : kSystemPathOptions)
+        app.add_option(path.flag, options.paths.*path.member, path.help)->group("Testing");
 
     auto addReadFlags = [&options](CLI::App* command) {
         command->add_flag("--json", options.json, "Print JSON");
@@ -264,6 +278,11 @@ int run(int argc, char** argv) {
                    "Return once the daemon has queued the job, print its id");
     trim->add_flag("--json", options.json, "Print results as JSON");
 
+    CLI::App* doctor = app.add_subcommand(
+        "doctor", "Check the whole discard chain (block stacks, swap, crypttab, lvm.conf, "
+                  "fstrim.timer) and print the fix for each problem");
+    doctor->add_flag("--json", options.json, "Print JSON");
+
     CLI::App* status = app.add_subcommand("status", "Show the daemon's state and history");
     addReadFlags(status);
     std::uint64_t cancelJob = 0;
@@ -282,14 +301,13 @@ int run(int argc, char** argv) {
         int code = app.exit(e);
         return code == 0 ? kExitOk : kExitUsage;
     }
-    options.paths.sysfsRoot = sysfsRoot;
-    options.paths.mountinfo = mountinfo;
-    options.paths.fstab = fstab;
 
     if (list->parsed())
         return runList(options, listAll);
     if (stack->parsed())
         return runStack(options, stackTarget);
+    if (doctor->parsed())
+        return runDoctor(options);
     if (status->parsed())
         return remote::status(remoteOptions(options));
     if (cancel->parsed())

@@ -515,4 +515,14 @@ int reload(const RemoteOptions& /*options*/) {
     return kExitOk;
 }
 
+std::vector<Finding> diagnose() {
+    auto bus = connect();
+    ManagerProxy manager{*bus};
+    std::vector<Finding> findings;
+    for (const auto& finding : onBus([&] { return manager.Diagnose(); }))
+        findings.push_back({parseSeverity(std::get<0>(finding)).value_or(Severity::Error),
+                            std::get<1>(finding), std::get<2>(finding), std::get<3>(finding)});
+    return findings;
+}
+
 } // namespace thintrim::cli::remote

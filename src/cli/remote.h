@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "diagnose.h"
 #include "error.h"
 #include "exit_codes.h"
 #include "render.h"
@@ -60,6 +61,9 @@ int suspend(const RemoteOptions& options);
 int resume(const RemoteOptions& options);
 // `thintrim reload`: an invalid configuration fails with the daemon's
 // message (file, line, key); the old one stays in force.
+// Manager.Diagnose: `thintrim doctor` through the daemon.
+[[nodiscard]] std::vector<Finding> diagnose();
+
 int reload(const RemoteOptions& options);
 
 // The reverse of the daemon's error boundary: a D-Bus error from a call to

@@ -4,8 +4,10 @@
 #include "exit_codes.h"
 
 #include <algorithm>
+#include <map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace thintrim::cli {
 
@@ -223,6 +225,33 @@ void printStack(std::FILE* out, const std::string& title, const BlockStack& stac
     printTable(out, rows);
     fmt::print(out, "\n{}: {}\n", stack.verdict.eligible ? "Eligible" : "Not eligible",
                stack.verdict.reason);
+}
+
+void printFindings(std::FILE* out, const std::vector<Finding>& findings) {
+    std::map<Severity, unsigned> counts;
+    for (const Finding& finding : findings) {
+        ++counts[finding.severity];
+        fmt::print(out, "{:<8} {}: {}\n", severityName(finding.severity), finding.subject,
+                   finding.message);
+        const bool problem =
+            finding.severity == Severity::Warning || finding.severity == Severity::Error;
+        if (!finding.hint.empty())
+            fmt::print(out, "{:<8} {} {}\n", "", problem ? "fix:" : "note:", finding.hint);
+    }
+    std::vector<std::string> summary;
+    for (Severity severity : {Severity::Error, Severity::Warning, Severity::Info, Severity::Ok})
+        summary.push_back(fmt::format("{} {}", counts[severity], severityName(severity)));
+    fmt::print(out, "\n{}\n", fmt::join(summary, ", "));
+}
+
+nlohmann::json findingsJson(const std::vector<Finding>& findings) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const Finding& finding : findings)
+        list.push_back({{"severity", severityName(finding.severity)},
+                        {"subject", finding.subject},
+                        {"message", finding.message},
+                        {"hint", finding.hint}});
+    return list;
 }
 
 void printReport(std::FILE* out, const std::string& mountPoint, const TrimReport& report) {

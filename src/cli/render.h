@@ -2,6 +2,7 @@
 #pragma once
 
 #include "catalog.h"
+#include "diagnose.h"
 #include "trim.h"
 
 #include <cstdio>
@@ -33,6 +34,11 @@ void printStack(std::FILE* out, const std::string& title, const BlockStack& stac
                 const RenderOptions& options);
 // One line per filesystem, as `fstrim -v` prints it.
 void printReport(std::FILE* out, const std::string& mountPoint, const TrimReport& report);
+
+// `thintrim doctor`: one line per finding in the order of the checks, its
+// fix indented under it, then the count per severity.
+void printFindings(std::FILE* out, const std::vector<Finding>& findings);
+[[nodiscard]] nlohmann::json findingsJson(const std::vector<Finding>& findings);
 
 // Results of one trim run, local or through the daemon: printed as they come
 // (or collected for --json) and counted the way fstrim counts them.

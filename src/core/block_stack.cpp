@@ -430,14 +430,14 @@ private:
         case DiskBus::Scsi:
             return fmt::format(
                 "the virtual disk {} does not advertise discard (SCSI{}): enable discard on the "
-                "hypervisor — Proxmox: Discard=on on a VirtIO SCSI disk; libvirt: <driver "
+                "hypervisor — Proxmox: discard=on (the Discard box) on a VirtIO SCSI disk; libvirt: <driver "
                 "discard='unmap'/>; OpenStack: hw_disk_discard=unmap with virtio-scsi",
                 name,
                 node.provisioningMode.empty() ? "" : " provisioning_mode=" + node.provisioningMode);
         case DiskBus::VirtioBlk:
             return fmt::format(
                 "the virtual disk {} does not advertise discard (it is a virtio-blk disk without "
-                "discard): enable discard on the hypervisor — Proxmox: Discard=on on the disk; "
+                "discard): enable discard on the hypervisor — Proxmox: discard=on on the disk; "
                 "libvirt: <driver discard='unmap'/>; QEMU: discard=unmap on its -drive and "
                 "discard=on on the virtio-blk-pci device",
                 name);
@@ -446,7 +446,7 @@ private:
         }
         return fmt::format("the disk {} does not advertise discard (queue/discard_max_bytes=0): "
                            "if it is a virtual disk, enable discard on the hypervisor — Proxmox: "
-                           "Discard=on; libvirt: <driver discard='unmap'/>",
+                           "discard=on; libvirt: <driver discard='unmap'/>",
                            name);
     }
 

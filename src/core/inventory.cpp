@@ -533,6 +533,19 @@ const Mount* Inventory::find(std::string_view mountPoint) const {
     return found;
 }
 
+std::vector<FstabEntry> readFstab(const fs::path& path) {
+    std::vector<FstabEntry> entries;
+    const MountTablePtr table = parseFstab(path);
+    if (!table)
+        return entries;
+    forEachEntry(table.get(), [&](libmnt_fs* entry) {
+        entries.push_back(
+            {stringOrEmpty(mnt_fs_get_source(entry)), stringOrEmpty(mnt_fs_get_target(entry)),
+             stringOrEmpty(mnt_fs_get_fstype(entry)), stringOrEmpty(mnt_fs_get_options(entry))});
+    });
+    return entries;
+}
+
 Inventory readInventory(const SystemPaths& paths) {
     const MountTablePtr mountinfo = parseMountinfo(paths.mountinfo);
     const MountTablePtr fstab = parseFstab(paths.fstab);

@@ -4,6 +4,7 @@
 #include "block_stack.h"
 #include "system_paths.h"
 
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -72,6 +73,18 @@ struct Inventory {
 // paths.fstab (missing is fine), UUIDs with libblkid under paths.devRoot.
 // Throws Error(System) if the mountinfo cannot be read or parsed.
 [[nodiscard]] Inventory readInventory(const SystemPaths& paths);
+
+// One fstab line, as libmount parsed it.
+struct FstabEntry {
+    std::string source; // "UUID=...", "/dev/sdb2", "LABEL=swap"
+    std::string target;
+    std::string fsType;
+    std::string options;
+};
+
+// Every entry of the fstab at `path`; empty when there is none. Throws
+// Error(System) when it exists but cannot be read.
+[[nodiscard]] std::vector<FstabEntry> readFstab(const std::filesystem::path& path);
 
 // Filesystem types whose kernel driver implements FITRIM.
 [[nodiscard]] bool fsTypeSupportsFitrim(std::string_view fsType);

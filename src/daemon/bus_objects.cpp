@@ -157,7 +157,8 @@ ManagerObject::Diagnose() {
     return guarded([&] {
         std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>> findings;
         for (const Finding& finding : controller_.diagnose())
-            findings.emplace_back(finding.severity, finding.subject, finding.message, finding.hint);
+            findings.emplace_back(std::string(severityName(finding.severity)), finding.subject,
+                                  finding.message, finding.hint);
         return findings;
     });
 }

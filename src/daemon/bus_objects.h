@@ -2,6 +2,7 @@
 #pragma once
 
 #include "authorizer.h"
+#include "diagnose.h"
 #include "thintrim1_adaptor.h"
 
 #include <cstdint>
@@ -24,14 +25,6 @@ struct TrimRequestOptions {
 // Throws Error(InvalidArgument) for unknown keys and wrong types.
 [[nodiscard]] TrimRequestOptions
 parseTrimRequestOptions(const std::map<std::string, sdbus::Variant>& options);
-
-// One Diagnose() finding.
-struct Finding {
-    std::string severity; // "ok", "info", "warning", "error"
-    std::string subject;
-    std::string message;
-    std::string hint;
-};
 
 // What the bus objects ask of the daemon. Every call runs on the loop thread
 // inside the error boundary: throwing thintrim::Error is how to fail.

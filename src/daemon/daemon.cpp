@@ -283,7 +283,7 @@ std::string Daemon::filesystemObjectPath(const std::string& mountPoint) {
 }
 
 std::vector<Finding> Daemon::diagnose() {
-    return runDiagnosis({catalog_});
+    return runDiagnosis(options_.systemPaths, catalog_);
 }
 
 // --- jobs ----------------------------------------------------------------------

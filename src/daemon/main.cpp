@@ -49,20 +49,14 @@ int run(int argc, char** argv) {
     std::string stateDir = defaultStateDir();
     std::string logLevel = "info";
     DaemonOptions options;
-    std::string sysfsRoot = options.systemPaths.sysfsRoot;
-    std::string mountinfo = options.systemPaths.mountinfo;
-    std::string fstab = options.systemPaths.fstab;
     app.add_option("--config", configFile,
                    "Read this file (and drop-ins from FILE.d/) instead of " THINTRIM_SYSCONFDIR
                    "/thintrim.conf");
     app.add_option("--state-dir", stateDir, "Keep history here")->capture_default_str();
     app.add_option("--log-level", logLevel, "error, warning, notice, info or debug")
         ->capture_default_str();
-    app.add_option("--sysfs-root", sysfsRoot, "Read sysfs under DIR/sys")->group("Testing");
-    app.add_option("--mountinfo", mountinfo,
-                   "Read mounts from FILE and watch it for changes (inotify)")
-        ->group("Testing");
-    app.add_option("--fstab", fstab, "Read fstab options from FILE")->group("Testing");
+    for (const SystemPathOption& path : kSystemPathOptions)
+        app.add_option(path.flag, options.systemPaths.*path.member, path.help)->group("Testing");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -73,9 +67,6 @@ int run(int argc, char** argv) {
     options.configPaths =
         configFile.empty() ? installedConfigPaths() : ConfigPaths::explicitFile(configFile);
     options.stateDir = stateDir;
-    options.systemPaths.sysfsRoot = sysfsRoot;
-    options.systemPaths.mountinfo = mountinfo;
-    options.systemPaths.fstab = fstab;
 
     Config config = loadConfig(options.configPaths);
     std::filesystem::create_directories(options.stateDir);

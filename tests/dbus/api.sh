@@ -73,6 +73,13 @@ assert_match "GetManagedObjects carries every filesystem's properties" "\"$nodis
 findings=$(call Diagnose)
 assert_match "Diagnose: ok for the good filesystem" "\"ok\" \"$good\"" "$findings"
 assert_match "Diagnose: error for the one that drops discards" "\"error\" \"$nodiscard\"" "$findings"
+doctor=$(as_nobody "$THINTRIM" doctor --json 2>&1)
+assert_eq "thintrim doctor as a user: exit 1 when a filesystem drops discards" 1 \
+	"$(as_nobody "$THINTRIM" doctor >/dev/null 2>&1; echo $?)"
+assert_eq "thintrim doctor --json reads the daemon's findings" "daemon error" \
+	"$(python3 -c 'import json,sys
+d=json.load(sys.stdin)
+print(d["source"], *[f["severity"] for f in d["findings"] if f["subject"]==sys.argv[1]])' "$nodiscard" <<<"$doctor")"
 
 # --- errors ----------------------------------------------------------------------
 err=org.thintrim.ThinTrim1.Error

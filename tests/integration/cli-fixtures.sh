@@ -15,7 +15,7 @@ on() {
     local root=$THINTRIM_FIXTURES/$1
     shift
     OUT=$("$THINTRIM" --sysfs-root "$root" --mountinfo "$root/proc/self/mountinfo" \
-        --fstab /dev/null "$@" 2>&1)
+        --fstab "${FSTAB:-/dev/null}" "$@" 2>&1)
     RC=$?
 }
 
@@ -43,6 +43,38 @@ expect_out 'sdb' "the device tree"
 
 on raid5 stack /mnt/r5
 expect_out 'devices_handle_discard_safely' "raid5 names the module parameter"
+
+# doctor, with the /etc files it reads written here (nothing of the host's).
+etc=$(mktemp -d)
+trap 'rm -rf "$etc"' EXIT
+mkdir -p "$etc/systemd/timers.target.wants"
+ln -s /lib/systemd/system/fstrim.timer "$etc/systemd/timers.target.wants/fstrim.timer"
+echo '/dev/sdb2 none swap sw 0 0' >"$etc/fstab"
+echo 'seedcrypt UUID=2bb3afd2 none luks' >"$etc/crypttab"
+doctor() { # doctor FIXTURE [ARGS...]
+    local fixture=$1
+    shift
+    FSTAB=$etc/fstab on "$fixture" --swaps "$THINTRIM_FIXTURES/$fixture/proc/swaps" \
+        --crypttab "$etc/crypttab" --lvm-conf "$etc/absent" --systemd-config "$etc/systemd" \
+        doctor "$@"
+}
+doctor seed-stack
+expect_rc 0 "doctor on a stack that passes discards"
+expect_out '^warning +fstrim.timer: ' "doctor warns about fstrim.timer"
+expect_out 'fix: systemctl disable --now fstrim.timer' "and says how to turn it off"
+expect_out '^warning +/.*/crypttab: line 1: seedcrypt' "doctor names the crypttab line"
+expect_out '^warning +/dev/sdb2: swap' "doctor: swap without discard"
+expect_out '^info +/.*/absent: issue_discards is not set' "doctor: lvm.conf default"
+expect_out '^0 error, 3 warning, 1 info, [0-9]+ ok$' "doctor counts findings"
+doctor crypt-nodiscard
+expect_rc 1 "doctor exits 1 when a filesystem drops discards"
+expect_out '^error +/mnt/root: discards do not reach the disk: .*crypttab' "doctor names dm-crypt"
+doctor crypt-nodiscard --json
+python3 -c 'import json,sys
+d=json.load(sys.stdin)
+assert d["source"]=="local", d["source"]
+assert {"severity","subject","message","hint"} <= set(d["findings"][0])' <<<"$(sed -n '/^{/,$p' <<<"$OUT")" ||
+    fail "doctor --json: source and finding fields"$'\n'"$OUT"
 
 on mixed list --all --json
 expect_rc 0 "list --all --json"

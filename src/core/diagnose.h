@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#pragma once
+
+#include "catalog.h"
+#include "system_paths.h"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace thintrim {
+
+enum class Severity { Ok, Info, Warning, Error };
+
+// The spec's names: "ok", "info", "warning", "error".
+[[nodiscard]] std::string_view severityName(Severity severity);
+// The inverse of severityName(); nullopt for any other text.
+[[nodiscard]] std::optional<Severity> parseSeverity(std::string_view name);
+
+// One result of `thintrim doctor` / Manager.Diagnose.
+struct Finding {
+    Severity severity = Severity::Ok;
+    std::string subject; // a mount point, a swap device, "/etc/crypttab", "fstrim.timer"
+    std::string message; // what was found, as a sentence
+    std::string hint;    // the concrete fix; empty when there is nothing to do
+};
+
+// Whole-system checks of the discard chain, in this order:
+//   - every managed filesystem: does its block stack pass discards (error
+//     naming the layer and its fix when not);
+//   - filesystems mounted with continuous `discard` (info);
+//   - network filesystems (info: they cannot pass discards);
+//   - active swap partitions on discard-capable devices without the
+//     `discard` option in fstab (warning);
+//   - crypttab entries without `discard` (warning: dm-crypt drops discards
+//     after the next boot);
+//   - lvm.conf `issue_discards = 0` while LVM is in use (info: lvremove and
+//     lvreduce leave the space allocated on the virtual disk);
+//   - fstrim.timer enabled (warning: the same work twice).
+// Each check that found nothing wrong says so with one "ok" finding. Files
+// are read from `paths`; a missing file is not a finding, an unreadable one
+// is (warning).
+[[nodiscard]] std::vector<Finding> runDiagnosis(const SystemPaths& paths,
+                                                const std::vector<CatalogEntry>& catalog);
+
+} // namespace thintrim
