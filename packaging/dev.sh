@@ -2,8 +2,9 @@
 # dev.sh -- one entry point for newcomers and CI on a fresh Debian 12 machine (as root).
 #
 #   packaging/dev.sh demo    install deps, build, run the demo (a loop-backed thin image shrinks)
-#   packaging/dev.sh test    install deps, build, run every test suite, then again under
-#                            AddressSanitizer + UBSan
+#   packaging/dev.sh test    install deps, build, build the .deb, run every test suite
+#                            (the VM suite installs that .deb in its guest), then the
+#                            non-VM suites again under AddressSanitizer + UBSan
 #   packaging/dev.sh deps    only install the packages listed in packaging/deps.txt
 #   packaging/dev.sh build   only build (into ./build)
 #   packaging/dev.sh bench   thintrim next to fstrim on identical loop filesystems
@@ -91,8 +92,21 @@ test)
     install_deps
     say "build"
     build "$BUILD_DIR"
-    say "tests"
     rc=0
+    # The Debian package, built once: the package test checks it and the VM
+    # suite installs it in its guest.
+    say "Debian package (packaging/build-deb.sh)"
+    rm -rf "$BUILD_DIR/deb"
+    if packaging/build-deb.sh "$BUILD_DIR/deb" >"$BUILD_DIR/build-deb.log" 2>&1; then
+        THINTRIM_DEB=$(ls "$BUILD_DIR"/deb/thintrim_*.deb)
+        export THINTRIM_DEB
+        echo "built $THINTRIM_DEB (log: $BUILD_DIR/build-deb.log)"
+    else
+        tail -40 "$BUILD_DIR/build-deb.log"
+        echo "dev.sh: the Debian package did not build (log: $BUILD_DIR/build-deb.log)" >&2
+        rc=1
+    fi
+    say "tests"
     run_tests "$BUILD_DIR" || rc=$?
     if [ "${SKIP_ASAN:-0}" != 1 ]; then
         say "build with AddressSanitizer and UndefinedBehaviorSanitizer"

@@ -11,8 +11,9 @@
 # The daemon's files are required once the top-level meson.build builds it.
 # Exit 77 (skip) when dpkg-buildpackage or lintian are not installed.
 # Environment: KEEP_DEBS=DIR keeps the built packages there; USE_DEBS=DIR
-# checks the packages already in DIR instead of building (for iterating on
-# this script).
+# checks the packages already in DIR instead of building (lintian runs again
+# on them); THINTRIM_DEB=FILE (set by packaging/dev.sh test, which built it)
+# means USE_DEBS=its directory.
 set -uo pipefail
 
 top=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
@@ -25,8 +26,17 @@ done
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+if [ -z "${USE_DEBS:-}" ] && [ -n "${THINTRIM_DEB:-}" ]; then
+    USE_DEBS=$(dirname "$THINTRIM_DEB")
+fi
 if [ -n "${USE_DEBS:-}" ]; then
     out=$USE_DEBS
+    changes=$(ls "$out"/thintrim_*.changes 2>/dev/null | head -1)
+    if [ -n "$changes" ]; then
+        echo "==> lintian $(basename "$changes") (built by packaging/build-deb.sh)"
+        lintian --fail-on error --display-info --tag-display-limit 0 "$changes" ||
+            { echo "FAIL: lintian reports errors" >&2; exit 1; }
+    fi
 else
     out=${KEEP_DEBS:-$work/out}
     if ! "$top/packaging/build-deb.sh" "$out" >"$work/build.log" 2>&1; then
