@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace thintrim::daemon {
@@ -93,6 +94,10 @@ void writeMetricsFile(const std::filesystem::path& file, const State& state) {
         UniqueFd fd{::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
         if (!fd.isValid())
             throwSystemError("open " + temporary.string(), errno);
+        // The unit's UMask=0077 would leave it 0600, unreadable for
+        // node_exporter's user.
+        if (::fchmod(fd.get(), 0644) != 0)
+            throwSystemError("chmod " + temporary.string(), errno);
         std::size_t written = 0;
         while (written < text.size()) {
             const ssize_t n = ::write(fd.get(), text.data() + written, text.size() - written);

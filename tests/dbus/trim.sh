@@ -34,7 +34,9 @@ Include=$LOOPFS_RUN/mnt/*
 MetricsFile=$TT_DIR/thintrim.prom
 EOF
 monitor_start
+umask 077 # as the unit sets it: the metrics file must still be world-readable
 daemon_start
+umask 022
 path=$(fs_path "$mnt")
 
 # --- the schedule: never trimmed, so trimmed right after start ------------------
@@ -73,6 +75,8 @@ metrics=$(cat "$TT_DIR/thintrim.prom" 2>/dev/null)
 assert_match "the metrics file has the last trim" \
 	"thintrim_last_trimmed_bytes\{mountpoint=\"$mnt\",identity=\"[^\"]+\"\} [1-9]" "$metrics"
 assert_match "and its success" "thintrim_last_trim_success\{mountpoint=\"$mnt\",[^}]*\} 1" "$metrics"
+assert_eq "the metrics file is readable for node_exporter despite the daemon's umask 077" \
+	644 "$(stat -c %a "$TT_DIR/thintrim.prom")"
 assert_match "and HELP/TYPE lines" "# TYPE thintrim_trimmed_bytes_total counter" "$metrics"
 
 # --- Filesystem.Trim and a dry run ------------------------------------------------
