@@ -1,5 +1,6 @@
 #!/bin/bash
-# test-seed-stack.sh -- meson test vm-seed-stack (suite vm). Host side of
+# test-seed-stack.sh -- by hand (not in meson: vm-thintrim-stack covers the
+# stack with thintrim; this one needs no .deb). Host side of
 # scenarios/seed-fstrim.sh: boots the guest, which builds
 #   2 x scsi-hd qcow2 -> md raid1 -> LUKS2 (allow-discards) -> LVM -> ext4
 # (plus a virtio-blk disk with ext4), writes data, deletes it, runs fstrim,

@@ -14,6 +14,16 @@
 # Marks: written (64 MiB on trimdata0 and ignore-scsi), discarded (after
 # blkdiscard of that range on both).
 #
+# With thintrim installed (THINTRIM_DEB), then: ext4 (1 GiB) on trimdata0
+# (/mnt/good), ignore-scsi (/mnt/ignore), nodisc-vblk and nodisc-scsi
+# (/mnt/nodisc-vblk, /mnt/nodisc-scsi). The daemon's verdict on each over
+# busctl (Eligible, Reason: the nodisc ones must name the virtual disk and the
+# hypervisor setting), then marks fs-written (128 MiB in /mnt/good and
+# /mnt/ignore), fs-deleted, fs-trimmed (after `thintrim trim /mnt/good
+# /mnt/ignore`): the trap trims "successfully", reports bytes, and its qcow2
+# keeps every byte. Results: kind.*, trim.*; busctl output in
+# out/transcript.txt.
+#
 # vm-disks: nodisc-vblk nodisc-scsi ignore-scsi
 . /trimtest/guest/lib.sh
 
@@ -53,3 +63,58 @@ for d in "$good" "$trap_disk"; do
     run blkdiscard -f -o 0 -l $((64 << 20)) "$d"
 done
 mark discarded
+
+if ! have_thintrim; then
+    log "thintrim not installed (no THINTRIM_DEB): the thintrim part is skipped"
+    exit 0
+fi
+save_journal_on_exit
+tt_quiet_schedule
+
+fs_mib=128
+declare -A mnt=([trimdata0]=/mnt/good [ignore-scsi]=/mnt/ignore [nodisc-vblk]=/mnt/nodisc-vblk
+    [nodisc-scsi]=/mnt/nodisc-scsi)
+for serial in trimdata0 ignore-scsi nodisc-vblk nodisc-scsi; do
+    dev=$(disk_by_serial "$serial")
+    result "kind.$serial.dev" "${dev#/dev/}"
+    # 1 GiB is plenty, and keeps mkfs's inode tables and journal small on the
+    # disks where they cannot be discarded again.
+    run mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$dev" 1G
+    run mkdir -p "${mnt[$serial]}"
+    run mount "$dev" "${mnt[$serial]}"
+done
+for serial in trimdata0 ignore-scsi nodisc-vblk nodisc-scsi; do
+    m=${mnt[$serial]}
+    obj=$(tt_fs_object "$m")
+    bus busctl get-property org.thintrim.ThinTrim1 "$obj" org.thintrim.ThinTrim1.Filesystem Eligible Reason DiscardMaxBytes
+    result "kind.$serial.eligible" "$(tt_get "$obj" "$TT_FS" Eligible)"
+    rc=0
+    busctl --json=short get-property "$TT_DEST" "$obj" "$TT_FS" Reason >"$THINTRIM_VM_OUT/reason-$serial.json" || rc=$?
+    [ "$rc" = 0 ] || die "cannot read the Reason of $m"
+done
+
+mark fs-base
+for m in /mnt/good /mnt/ignore; do
+    run dd if=/dev/zero of="$m/fill" bs=1M count=$fs_mib conv=fsync status=none
+done
+result fs_written_bytes $((fs_mib << 20))
+mark fs-written
+run rm /mnt/good/fill /mnt/ignore/fill
+mark fs-deleted
+rc=0
+bus thintrim trim /mnt/good /mnt/ignore || rc=$?
+result trim.cli_rc "$rc"
+tt_wait_idle 120
+mark fs-trimmed
+for serial in trimdata0 ignore-scsi; do
+    obj=$(tt_fs_object "${mnt[$serial]}")
+    bus busctl get-property org.thintrim.ThinTrim1 "$obj" org.thintrim.ThinTrim1.Filesystem LastTrimResult LastTrimmedBytes
+    for p in LastTrimResult LastTrimmedBytes LastTrimMessage; do
+        result "trim.$serial.$p" "$(tt_get "$obj" "$TT_FS" "$p")"
+    done
+done
+# What the nodisc ones say when asked anyway.
+rc=0
+bus thintrim trim /mnt/nodisc-vblk || rc=$?
+result trim.nodisc-vblk.cli_rc "$rc"
+log "disk-kinds done"
