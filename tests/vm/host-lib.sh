@@ -4,7 +4,9 @@
 #   skip MSG / fail MSG          exit 77 / exit 1 with a message
 #   need_vm_tools                skip unless root with qemu, qemu-img, mmdebstrap, jq
 #   need_deb                     skip unless THINTRIM_DEB names a .deb (a glob
-#                                matching one file is accepted); exports its absolute path
+#                                matching one file is accepted; a relative path is
+#                                tried from here, then from the top of the source
+#                                tree); exports its absolute path
 #   run_scenario NAME TIMEOUT    build-image.sh + run-vm.sh --out "$out"; skips on 77,
 #                                fails on any other error; sets $image_s $run_s.
 #                                THINTRIM_VM_ASSERT_ONLY=1: no boot, assert on the
@@ -34,6 +36,13 @@ need_deb() {
             "THINTRIM_DEB=/tmp/debs/thintrim_VERSION_ARCH.deb meson test -C build --suite vm" \
             "(an absolute path; packaging/dev.sh does both)"
     fi
+    # A relative path: meson runs the test in another directory than the one
+    # it was given in; packaging/dev.sh gives build/deb/... from the top of
+    # the source tree.
+    case $deb in
+    /*) ;;
+    *) [ -e "$deb" ] || deb=$(cd "$here/../.." && pwd)/$deb ;;
+    esac
     if [ ! -f "$deb" ]; then
         # THINTRIM_DEB=/tmp/debs/thintrim_*.deb: an assignment does not expand globs.
         mapfile -t matches < <(compgen -G "$deb" || true)
