@@ -98,7 +98,7 @@ test)
     say "Debian package (packaging/build-deb.sh)"
     rm -rf "$BUILD_DIR/deb"
     if packaging/build-deb.sh "$BUILD_DIR/deb" >"$BUILD_DIR/build-deb.log" 2>&1; then
-        THINTRIM_DEB=$(ls "$BUILD_DIR"/deb/thintrim_*.deb)
+        THINTRIM_DEB=$(readlink -f "$(ls "$BUILD_DIR"/deb/thintrim_*.deb)")
         export THINTRIM_DEB
         echo "built $THINTRIM_DEB (log: $BUILD_DIR/build-deb.log)"
     else

@@ -299,8 +299,17 @@ bool daemonReachable() {
         busDaemon->callMethod("ListActivatableNames")
             .onInterface("org.freedesktop.DBus")
             .storeResultsTo(activatable);
-        return std::find(activatable.begin(), activatable.end(), dbus::kBusName) !=
-               activatable.end();
+        if (std::find(activatable.begin(), activatable.end(), dbus::kBusName) == activatable.end())
+            return false;
+        // Activatable is not startable: a masked unit, or a container where
+        // the unit's ConditionVirtualization= fails. Start it now, so that a
+        // failure means "read locally" instead of an error later.
+        std::uint32_t started = 0;
+        busDaemon->callMethod("StartServiceByName")
+            .onInterface("org.freedesktop.DBus")
+            .withArguments(std::string(dbus::kBusName), std::uint32_t{0})
+            .storeResultsTo(started);
+        return true;
     } catch (const sdbus::Error&) {
         return false;
     }

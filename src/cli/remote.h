@@ -36,8 +36,9 @@ struct TrimRequest {
     std::optional<std::uint64_t> chunkSize;     // --chunk
 };
 
-// True when thintrimd answers on the system bus, or the bus would start it
-// (D-Bus activation). Never throws: false when there is no system bus.
+// True when thintrimd answers on the system bus, or the bus started it just
+// now (D-Bus activation). Never throws: false when there is no system bus or
+// activation failed (masked unit, container).
 [[nodiscard]] bool daemonReachable();
 
 // `thintrim status`: daemon state, next and last run, and one line per

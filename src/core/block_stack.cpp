@@ -412,9 +412,13 @@ private:
             return thinSentence(index);
         case LayerKind::Lvm:
             return fmt::format("{} drops discards although every device under it passes them: "
-                               "check its segments with `dmsetup table {}`; one target without "
+                               "if a device below was changed while it was active (cryptsetup "
+                               "refresh --allow-discards), reload its table: `dmsetup reload {} "
+                               "--table \"$(dmsetup table {})\" && dmsetup resume {}`; else "
+                               "check its segments with `dmsetup table {}`: one target without "
                                "discard support turns them off for the whole volume",
-                               describe(index), nodes_[index].dmName);
+                               describe(index), nodes_[index].dmName, nodes_[index].dmName,
+                               nodes_[index].dmName, nodes_[index].dmName);
         case LayerKind::Dm:
             return fmt::format("{} drops discards although every device under it passes them: "
                                "check its target with `dmsetup table {}`",
@@ -430,7 +434,8 @@ private:
         case DiskBus::Scsi:
             return fmt::format(
                 "the virtual disk {} does not advertise discard (SCSI{}): enable discard on the "
-                "hypervisor — Proxmox: discard=on (the Discard box) on a VirtIO SCSI disk; libvirt: <driver "
+                "hypervisor — Proxmox: discard=on (the Discard box) on a VirtIO SCSI disk; "
+                "libvirt: <driver "
                 "discard='unmap'/>; OpenStack: hw_disk_discard=unmap with virtio-scsi",
                 name,
                 node.provisioningMode.empty() ? "" : " provisioning_mode=" + node.provisioningMode);

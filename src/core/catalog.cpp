@@ -31,18 +31,24 @@ std::uint64_t CatalogEntry::discardGranularity() const {
     return stack->layers.front().discardGranularity;
 }
 
+void refreshStack(const SystemPaths& paths, CatalogEntry& entry) {
+    entry.stack.reset();
+    entry.stackError.clear();
+    if (entry.mount.blockDevices.empty())
+        return;
+    try {
+        entry.stack = walkBlockStack(paths, entry.mount.blockDevices);
+    } catch (const Error& e) {
+        entry.stackError = e.what();
+    }
+}
+
 std::vector<CatalogEntry> buildCatalog(const SystemPaths& paths, const Inventory& inventory) {
     std::vector<CatalogEntry> catalog;
     catalog.reserve(inventory.mounts.size());
     for (const Mount& mount : inventory.mounts) {
         CatalogEntry entry{mount, std::nullopt, {}};
-        if (!mount.blockDevices.empty()) {
-            try {
-                entry.stack = walkBlockStack(paths, mount.blockDevices);
-            } catch (const Error& e) {
-                entry.stackError = e.what();
-            }
-        }
+        refreshStack(paths, entry);
         catalog.push_back(std::move(entry));
     }
     return catalog;

@@ -30,6 +30,10 @@ struct CatalogEntry {
     [[nodiscard]] std::uint64_t discardGranularity() const;
 };
 
+// Walks the entry's block stack again: a layer below a mount can change while
+// it stays mounted (`cryptsetup refresh --allow-discards`, a reloaded dm table).
+void refreshStack(const SystemPaths& paths, CatalogEntry& entry);
+
 [[nodiscard]] std::vector<CatalogEntry> buildCatalog(const SystemPaths& paths,
                                                      const Inventory& inventory);
 

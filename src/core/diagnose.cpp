@@ -216,8 +216,10 @@ void checkCrypttab(const DiagnoseInput& input, Findings& findings) {
                          "allow-discards flag)",
                          index + 1, name),
              fmt::format("add `discard` to the 4th field of that line ({}), update the initramfs "
-                         "if it holds the root filesystem (update-initramfs -u), and for now "
-                         "`cryptsetup refresh --allow-discards {}`",
+                         "if it holds the root filesystem (update-initramfs -u); to apply it now: "
+                         "`cryptsetup refresh --allow-discards {}`, then reload the tables of "
+                         "the LVM volumes on it (`dmsetup reload LV --table \"$(dmsetup table "
+                         "LV)\" && dmsetup resume LV`; `lvchange --refresh` does not)",
                          options.empty() ? "luks,discard" : options + ",discard", name)});
     }
     if (entries > 0 && without == 0)

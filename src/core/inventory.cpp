@@ -380,10 +380,6 @@ void skip(Mount& mount, SkipReason reason, std::string detail) {
     mount.skipDetail = std::move(detail);
 }
 
-bool isReadOnly(const Mount& mount) {
-    return hasOption(mount.vfsOptions, "ro") || hasOption(mount.fsOptions, "ro");
-}
-
 // Checks 1 to 7: everything decided by the mount alone. Duplicate and
 // read-only need the whole filesystem and come after.
 void applyPerMountChecks(std::vector<Mount>& mounts, libmnt_table* fstab,
@@ -445,11 +441,14 @@ void applyFilesystemChecks(std::vector<Mount>& mounts) {
     }
     for (const auto& [key, indices] : byFilesystem) {
         // FITRIM on any mount trims the whole filesystem, so the choice only
-        // matters for what is shown: a writable mount of the whole tree, under
-        // the shortest path, reads most naturally.
+        // matters for what is shown: the mount of the whole tree under the
+        // shortest path reads most naturally. Writability must not count:
+        // under ProtectSystem=strict + PrivateTmp=yes, / is a read-only view
+        // and /tmp a writable bind of a subtree of the same filesystem, and
+        // the daemon must still call it /.
         auto preference = [&](std::size_t index) {
             const Mount& mount = mounts[index];
-            return std::tuple(isReadOnly(mount), mount.root != "/", mount.mountPoint.size(), index);
+            return std::tuple(mount.root != "/", mount.mountPoint.size(), index);
         };
         const std::size_t representative =
             *std::min_element(indices.begin(), indices.end(), [&](std::size_t a, std::size_t b) {

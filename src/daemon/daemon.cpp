@@ -77,6 +77,7 @@ Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
       scheduleTimer_(loop_, CLOCK_REALTIME, [this] { onScheduleTimer(); }),
       freeSpaceTimer_(loop_, CLOCK_MONOTONIC,
                       [this] {
+                          refreshVerdicts();
                           sampleFreeSpace();
                           reschedule();
                       }),
@@ -160,6 +161,9 @@ std::uint64_t Daemon::queueTrim(const std::vector<std::string>& mountPoints,
                                 const TrimRequestOptions& request) {
     if (shuttingDown_)
         throw Error(ErrorCode::System, "thintrimd is stopping; try again when it is back");
+    // A verdict can be stale (a layer was fixed since the last walk): the
+    // caller deserves today's answer.
+    refreshVerdicts();
     // Resolve everything first: one bad mount point queues nothing.
     std::vector<std::string> targets;
     if (mountPoints.empty()) {
@@ -283,6 +287,7 @@ std::string Daemon::filesystemObjectPath(const std::string& mountPoint) {
 }
 
 std::vector<Finding> Daemon::diagnose() {
+    refreshVerdicts();
     return runDiagnosis(options_.systemPaths, catalog_);
 }
 
@@ -535,6 +540,12 @@ void Daemon::rebuildCatalog() {
                         entry->eligible() ? "eligible" : "not eligible: " + entry->reason()));
     }
     reschedule();
+}
+
+void Daemon::refreshVerdicts() {
+    for (CatalogEntry& entry : catalog_)
+        refreshStack(options_.systemPaths, entry);
+    publish();
 }
 
 void Daemon::sampleFreeSpace() {

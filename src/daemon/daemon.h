@@ -103,6 +103,10 @@ private:
     void stopRunning(StopReason reason);
 
     void rebuildCatalog();
+    // Re-walks every block stack without touching the set of objects (safe
+    // inside a Filesystem method call): verdicts follow layers that change
+    // under a mount. Publishes what changed.
+    void refreshVerdicts();
     void sampleFreeSpace();
     void reschedule();
     void onScheduleTimer();

@@ -207,17 +207,20 @@ TEST_CASE("X-fstrim.notrim in fstab rules out the filesystem", "[inventory]") {
     CHECK(reasonOf(at(withoutFstab, "/srv/keep-bind")) == "duplicate");
 }
 
-TEST_CASE("a writable mount represents a filesystem also mounted read-only", "[inventory]") {
+TEST_CASE("the whole tree represents a filesystem, also when that view is read-only",
+          "[inventory]") {
     const Inventory inventory = readInventory(dataPaths("read-only.mountinfo"));
 
-    // The whole tree is read-only; a subtree bound writable on top of it is
-    // what makes the filesystem trimmable.
-    const Mount& projects = at(inventory, "/mnt/archive/projects");
-    CHECK(projects.mountId == 405);
-    CHECK(projects.isManaged());
+    // The whole tree is a read-only view, a subtree is bound writable on top
+    // of it. FITRIM works through either (the superblock is writable), and the
+    // whole tree reads best: the same rule keeps / ahead of the /tmp that
+    // PrivateTmp= binds from a subtree of it.
     const Mount& archive = at(inventory, "/mnt/archive");
-    CHECK(reasonOf(archive) == "duplicate");
-    CHECK(archive.skipDetail == "same filesystem as /mnt/archive/projects");
+    CHECK(archive.mountId == 400);
+    CHECK(archive.isManaged());
+    const Mount& projects = at(inventory, "/mnt/archive/projects");
+    CHECK(reasonOf(projects) == "duplicate");
+    CHECK(projects.skipDetail == "same filesystem as /mnt/archive");
 
     CHECK(reasonOf(at(inventory, "/mnt/old1")) == "read-only");
     CHECK(at(inventory, "/mnt/old2").skipDetail == "same filesystem as /mnt/old1");
@@ -335,6 +338,9 @@ TEST_CASE("a read-only view of a writable filesystem is still trimmed", "[invent
     // through an O_RDONLY descriptor, so only a read-only superblock skips.
     const Inventory inventory = readInventory(dataPaths("protect-system.mountinfo"));
     CHECK(at(inventory, "/").isManaged());
+    // PrivateTmp=yes: writable binds of a subtree of the root filesystem.
+    CHECK(at(inventory, "/tmp").skipDetail == "same filesystem as /");
+    CHECK(at(inventory, "/var/tmp").skipDetail == "same filesystem as /");
     CHECK(at(inventory, "/srv/data").isManaged());
     const Mount& cold = at(inventory, "/srv/cold");
     CHECK(reasonOf(cold) == "read-only");
