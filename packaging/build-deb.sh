@@ -3,8 +3,8 @@
 #
 # dpkg-buildpackage wants debian/ at the root of the source tree; ours lives
 # in packaging/debian so that the tree stays distribution-neutral. So: copy
-# the tree (what git would commit: tracked and untracked files, not ignored
-# ones such as build directories) to a temporary directory, put
+# the tree (what git would commit: packaging/copy-tree.sh) to a temporary
+# directory, put
 # packaging/debian at its root, build the binary packages unsigned, run
 # lintian on the result (an error fails the build), and move the .deb files,
 # the .buildinfo and the .changes to OUTDIR. Build dependencies: those of
@@ -40,15 +40,7 @@ src=$work/thintrim-$version
 mkdir "$src"
 
 echo "==> copying the tree to $src"
-if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
-    # Files deleted in the work tree but still tracked are skipped.
-    (cd "$top" && git ls-files -z --cached --others --exclude-standard |
-        while IFS= read -r -d '' file; do
-            [ -e "$file" ] && printf '%s\0' "$file"
-        done | tar --null -T - -cf -) | tar -xf - -C "$src"
-else
-    tar -C "$top" --exclude='./build*' --exclude='./.git' -cf - . | tar -xf - -C "$src"
-fi
+"$top/packaging/copy-tree.sh" "$src"
 rm -rf "$src/debian"
 cp -a "$top/packaging/debian" "$src/debian"
 

@@ -89,14 +89,7 @@ topdir=$work/rpmbuild
 mkdir -p "$topdir"/{SOURCES,SPECS,BUILD,RPMS,SRPMS,BUILDROOT}
 name=thintrim-$spec_version
 mkdir "$work/$name"
-if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
-    (cd "$top" && git ls-files -z --cached --others --exclude-standard |
-        while IFS= read -r -d '' file; do
-            [ -e "$file" ] && printf '%s\0' "$file"
-        done | tar --null -T - -cf -) | tar -xf - -C "$work/$name"
-else
-    tar -C "$top" --exclude='./build*' --exclude='./.git' -cf - . | tar -xf - -C "$work/$name"
-fi
+"$top/packaging/copy-tree.sh" "$work/$name"
 tar -C "$work" -czf "$topdir/SOURCES/$name.tar.gz" "$name"
 
 if ! rpmbuild "${macros[@]}" --define "_topdir $topdir" --nodeps -bb "$spec" \

@@ -61,10 +61,6 @@ std::vector<std::string> fieldsOf(const std::string& line) {
     return fields;
 }
 
-bool hasMountOption(const std::string& options, const char* name) {
-    return mnt_optstr_get_option(options.c_str(), name, nullptr, nullptr) == 0;
-}
-
 // Every managed filesystem: does its block stack pass discards? The verdict's
 // reason names the layer at fault and the fix.
 void checkBlockStacks(const DiagnoseInput& input, Findings& findings) {
@@ -181,15 +177,6 @@ void checkSwap(const DiagnoseInput& input, Findings& findings) {
     }
 }
 
-bool hasCommaOption(const std::string& options, std::string_view name) {
-    std::istringstream stream(options);
-    for (std::string option; std::getline(stream, option, ',');) {
-        if (option == name)
-            return true;
-    }
-    return false;
-}
-
 // A crypttab entry without `discard` is opened without --allow-discards at
 // boot: dm-crypt then drops every discard from the layers above.
 void checkCrypttab(const DiagnoseInput& input, Findings& findings) {
@@ -205,7 +192,7 @@ void checkCrypttab(const DiagnoseInput& input, Findings& findings) {
             continue;
         ++entries;
         const std::string options = fields.size() >= 4 ? fields[3] : "";
-        if (hasCommaOption(options, "discard"))
+        if (hasMountOption(options, "discard"))
             continue;
         ++without;
         const std::string& name = fields[0];

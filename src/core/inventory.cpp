@@ -215,10 +215,6 @@ std::optional<FilesystemNames> probeFilesystemNames(const SystemPaths& paths, De
     return std::nullopt;
 }
 
-bool hasOption(const std::string& options, const char* name) {
-    return mnt_optstr_get_option(options.c_str(), name, nullptr, nullptr) == 0;
-}
-
 // libmount counts these as pseudo because no device backs them, but they hold
 // a person's files: "pseudo" would misdescribe them, and the not-on-a-block-
 // device check explains them better.
@@ -465,9 +461,9 @@ void applyFilesystemChecks(std::vector<Mount>& mounts) {
         // under systemd's ProtectSystem=strict every mount the daemon sees is
         // a read-only view, which is how fstrim.service came to skip them all.
         Mount& chosen = mounts[representative];
-        if (hasOption(chosen.fsOptions, "ro"))
+        if (hasMountOption(chosen.fsOptions, "ro"))
             skip(chosen, SkipReason::ReadOnly,
-                 hasOption(chosen.vfsOptions, "ro")
+                 hasMountOption(chosen.vfsOptions, "ro")
                      ? "mounted read-only"
                      // Typically errors=remount-ro having fired: not the
                      // moment to discard what the filesystem believes is free.
@@ -530,6 +526,10 @@ const Mount* Inventory::find(std::string_view mountPoint) const {
             found = &mount;
     }
     return found;
+}
+
+bool hasMountOption(const std::string& options, const char* name) {
+    return mnt_optstr_get_option(options.c_str(), name, nullptr, nullptr) == 0;
 }
 
 std::vector<FstabEntry> readFstab(const fs::path& path) {

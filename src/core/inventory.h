@@ -86,6 +86,10 @@ struct FstabEntry {
 // Error(System) when it exists but cannot be read.
 [[nodiscard]] std::vector<FstabEntry> readFstab(const std::filesystem::path& path);
 
+// Whether a comma-separated option string ("rw,discard=async", a crypttab or
+// fstab options field) has option `name`, with or without a value.
+[[nodiscard]] bool hasMountOption(const std::string& options, const char* name);
+
 // Filesystem types whose kernel driver implements FITRIM.
 [[nodiscard]] bool fsTypeSupportsFitrim(std::string_view fsType);
 
