@@ -45,8 +45,9 @@ packages=(
     # block stacks and filesystems
     mdadm cryptsetup lvm2 dmsetup thin-provisioning-tools
     xfsprogs btrfs-progs e2fsprogs util-linux fdisk
-    # scenario helpers
-    procps psmisc
+    # scenario helpers; f2fs, autofs and polkitd for the hardening cases,
+    # fio for the foreground-latency benchmark
+    procps psmisc f2fs-tools autofs polkitd fio
     # thintrim's runtime libraries (what thintrim and thintrimd link; libstdc++/libgcc come along)
     libmount1 libblkid1 libsystemd0 libfmt9 libsdbus-c++1 libstdc++6
 )
