@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "bus_objects.h"
 
-#include "build_config.h"
 #include "bus_boundary.h"
 #include "bus_names.h"
 #include "error.h"
 
 #include <memory>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -41,11 +41,105 @@ void authorizeThenReply(Authorizer& authorizer, sdbus::IObject& object,
     });
 }
 
-template <typename Value>
-void noteChange(std::vector<std::string>& changed, const char* name, const Value& before,
-                const Value& after) {
-    if (!(before == after))
-        changed.emplace_back(name);
+// One D-Bus property: its name and the member holding its value. Each
+// interface's table below is the only place a property is named: it
+// registers the getters and decides which names PropertiesChanged carries.
+template <typename Properties, typename Value>
+struct Property {
+    const char* name;
+    Value Properties::*member;
+    bool constant = false; // never changes: EmitsChangedSignal "const"
+};
+
+template <typename Properties, typename Value>
+constexpr Property<Properties, Value> property(const char* name, Value Properties::*member,
+                                               bool constant = false) {
+    return {name, member, constant};
+}
+
+constexpr auto kManagerProperties =
+    std::make_tuple(property("Version", &ManagerProperties::version, true),
+                    property("State", &ManagerProperties::state),
+                    property("CurrentJob", &ManagerProperties::currentJob),
+                    property("CurrentMountPoint", &ManagerProperties::currentMountPoint),
+                    property("Progress", &ManagerProperties::progress),
+                    property("CurrentTrimmedBytes", &ManagerProperties::currentTrimmedBytes),
+                    property("QueuedJobs", &ManagerProperties::queuedJobs),
+                    property("NextScheduledTrim", &ManagerProperties::nextScheduledTrim),
+                    property("LastRunStarted", &ManagerProperties::lastRunStarted),
+                    property("LastRunFinished", &ManagerProperties::lastRunFinished),
+                    property("LastRunTrimmedBytes", &ManagerProperties::lastRunTrimmedBytes),
+                    property("LastRunResult", &ManagerProperties::lastRunResult),
+                    property("TotalTrimmedBytes", &ManagerProperties::totalTrimmedBytes),
+                    property("Interval", &ManagerProperties::interval),
+                    property("RateLimit", &ManagerProperties::rateLimit),
+                    property("ChunkSize", &ManagerProperties::chunkSize),
+                    property("MinimumExtent", &ManagerProperties::minimumExtent),
+                    property("FreedSpaceThreshold", &ManagerProperties::freedSpaceThreshold));
+
+constexpr auto kFilesystemProperties = std::make_tuple(
+    property("MountPoint", &FilesystemProperties::mountPoint),
+    property("Source", &FilesystemProperties::source),
+    property("DeviceNumber", &FilesystemProperties::deviceNumber),
+    property("FsType", &FilesystemProperties::fsType),
+    property("UUID", &FilesystemProperties::uuid), property("Label", &FilesystemProperties::label),
+    property("Size", &FilesystemProperties::size),
+    property("FreeBytes", &FilesystemProperties::freeBytes),
+    property("MountOptions", &FilesystemProperties::mountOptions),
+    property("Eligible", &FilesystemProperties::eligible),
+    property("Reason", &FilesystemProperties::reason),
+    property("DiscardMaxBytes", &FilesystemProperties::discardMaxBytes),
+    property("DiscardGranularity", &FilesystemProperties::discardGranularity),
+    property("Stack", &FilesystemProperties::stack),
+    property("LastTrimStarted", &FilesystemProperties::lastTrimStarted),
+    property("LastTrimFinished", &FilesystemProperties::lastTrimFinished),
+    property("LastTrimmedBytes", &FilesystemProperties::lastTrimmedBytes),
+    property("LastTrimDuration", &FilesystemProperties::lastTrimDuration),
+    property("LastTrimResult", &FilesystemProperties::lastTrimResult),
+    property("LastTrimMessage", &FilesystemProperties::lastTrimMessage),
+    property("TotalTrimmedBytes", &FilesystemProperties::totalTrimmedBytes),
+    property("TrimCount", &FilesystemProperties::trimCount),
+    property("NextScheduledTrim", &FilesystemProperties::nextScheduledTrim),
+    property("FreedSinceLastTrim", &FilesystemProperties::freedSinceLastTrim));
+
+// Registers a getter per table entry that reads `values` (which must outlive
+// the registration). Before registerAdaptor().
+template <typename Properties, typename Table>
+void registerProperties(sdbus::IObject& object, const char* interface, const Properties& values,
+                        const Table& table) {
+    std::apply(
+        [&](const auto&... entry) {
+            (
+                [&] {
+                    auto& registrator = object.registerProperty(entry.name)
+                                            .onInterface(interface)
+                                            .withGetter([&values, member = entry.member] {
+                                                return values.*member;
+                                            });
+                    if (entry.constant)
+                        registrator.withUpdateBehavior(sdbus::Flags::CONST_PROPERTY_VALUE);
+                }(),
+                ...);
+        },
+        table);
+}
+
+// The names of the properties whose values differ between `before` and `after`.
+template <typename Properties, typename Table>
+std::vector<std::string> changedProperties(const Properties& before, const Properties& after,
+                                           const Table& table) {
+    std::vector<std::string> changed;
+    std::apply(
+        [&](const auto&... entry) {
+            (
+                [&] {
+                    if (!(before.*entry.member == after.*entry.member))
+                        changed.emplace_back(entry.name);
+                }(),
+                ...);
+        },
+        table);
+    return changed;
 }
 
 template <typename Value>
@@ -84,6 +178,8 @@ TrimRequestOptions parseTrimRequestOptions(const std::map<std::string, sdbus::Va
 ManagerObject::ManagerObject(sdbus::IConnection& bus, Controller& controller,
                              Authorizer& authorizer)
     : AdaptorInterfaces(bus, dbus::kManagerPath), controller_(controller), authorizer_(authorizer) {
+    registerProperties(getObject(), ManagerInterface::INTERFACE_NAME, properties_,
+                       kManagerProperties);
     registerAdaptor();
 }
 
@@ -92,25 +188,8 @@ ManagerObject::~ManagerObject() {
 }
 
 void ManagerObject::publish(const ManagerProperties& next) {
-    std::vector<std::string> changed;
-    const ManagerProperties& last = properties_;
-    noteChange(changed, "State", last.state, next.state);
-    noteChange(changed, "CurrentJob", last.currentJob, next.currentJob);
-    noteChange(changed, "CurrentMountPoint", last.currentMountPoint, next.currentMountPoint);
-    noteChange(changed, "Progress", last.progress, next.progress);
-    noteChange(changed, "CurrentTrimmedBytes", last.currentTrimmedBytes, next.currentTrimmedBytes);
-    noteChange(changed, "QueuedJobs", last.queuedJobs, next.queuedJobs);
-    noteChange(changed, "NextScheduledTrim", last.nextScheduledTrim, next.nextScheduledTrim);
-    noteChange(changed, "LastRunStarted", last.lastRunStarted, next.lastRunStarted);
-    noteChange(changed, "LastRunFinished", last.lastRunFinished, next.lastRunFinished);
-    noteChange(changed, "LastRunTrimmedBytes", last.lastRunTrimmedBytes, next.lastRunTrimmedBytes);
-    noteChange(changed, "LastRunResult", last.lastRunResult, next.lastRunResult);
-    noteChange(changed, "TotalTrimmedBytes", last.totalTrimmedBytes, next.totalTrimmedBytes);
-    noteChange(changed, "Interval", last.interval, next.interval);
-    noteChange(changed, "RateLimit", last.rateLimit, next.rateLimit);
-    noteChange(changed, "ChunkSize", last.chunkSize, next.chunkSize);
-    noteChange(changed, "MinimumExtent", last.minimumExtent, next.minimumExtent);
-    noteChange(changed, "FreedSpaceThreshold", last.freedSpaceThreshold, next.freedSpaceThreshold);
+    const std::vector<std::string> changed =
+        changedProperties(properties_, next, kManagerProperties);
     properties_ = next;
     if (!changed.empty())
         emitPropertiesChangedSignal(ManagerInterface::INTERFACE_NAME, changed);
@@ -163,14 +242,12 @@ ManagerObject::Diagnose() {
     });
 }
 
-std::string ManagerObject::Version() {
-    return THINTRIM_VERSION;
-}
-
 FilesystemObject::FilesystemObject(sdbus::IConnection& bus, Controller& controller,
                                    Authorizer& authorizer, const FilesystemProperties& properties)
     : AdaptorInterfaces(bus, dbus::filesystemObjectPath(properties.mountPoint)),
       controller_(controller), authorizer_(authorizer), properties_(properties) {
+    registerProperties(getObject(), FilesystemInterface::INTERFACE_NAME, properties_,
+                       kFilesystemProperties);
     registerAdaptor();
     emitInterfacesAddedSignal();
 }
@@ -181,32 +258,8 @@ FilesystemObject::~FilesystemObject() {
 }
 
 void FilesystemObject::publish(const FilesystemProperties& next) {
-    std::vector<std::string> changed;
-    const FilesystemProperties& last = properties_;
-    noteChange(changed, "MountPoint", last.mountPoint, next.mountPoint);
-    noteChange(changed, "Source", last.source, next.source);
-    noteChange(changed, "DeviceNumber", last.deviceNumber, next.deviceNumber);
-    noteChange(changed, "FsType", last.fsType, next.fsType);
-    noteChange(changed, "UUID", last.uuid, next.uuid);
-    noteChange(changed, "Label", last.label, next.label);
-    noteChange(changed, "Size", last.size, next.size);
-    noteChange(changed, "FreeBytes", last.freeBytes, next.freeBytes);
-    noteChange(changed, "MountOptions", last.mountOptions, next.mountOptions);
-    noteChange(changed, "Eligible", last.eligible, next.eligible);
-    noteChange(changed, "Reason", last.reason, next.reason);
-    noteChange(changed, "DiscardMaxBytes", last.discardMaxBytes, next.discardMaxBytes);
-    noteChange(changed, "DiscardGranularity", last.discardGranularity, next.discardGranularity);
-    noteChange(changed, "Stack", last.stack, next.stack);
-    noteChange(changed, "LastTrimStarted", last.lastTrimStarted, next.lastTrimStarted);
-    noteChange(changed, "LastTrimFinished", last.lastTrimFinished, next.lastTrimFinished);
-    noteChange(changed, "LastTrimmedBytes", last.lastTrimmedBytes, next.lastTrimmedBytes);
-    noteChange(changed, "LastTrimDuration", last.lastTrimDuration, next.lastTrimDuration);
-    noteChange(changed, "LastTrimResult", last.lastTrimResult, next.lastTrimResult);
-    noteChange(changed, "LastTrimMessage", last.lastTrimMessage, next.lastTrimMessage);
-    noteChange(changed, "TotalTrimmedBytes", last.totalTrimmedBytes, next.totalTrimmedBytes);
-    noteChange(changed, "TrimCount", last.trimCount, next.trimCount);
-    noteChange(changed, "NextScheduledTrim", last.nextScheduledTrim, next.nextScheduledTrim);
-    noteChange(changed, "FreedSinceLastTrim", last.freedSinceLastTrim, next.freedSinceLastTrim);
+    const std::vector<std::string> changed =
+        changedProperties(properties_, next, kFilesystemProperties);
     properties_ = next;
     if (!changed.empty())
         emitPropertiesChangedSignal(FilesystemInterface::INTERFACE_NAME, changed);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "authorizer.h"
+#include "build_config.h"
 #include "diagnose.h"
 #include "thintrim1_adaptor.h"
 
@@ -45,6 +46,7 @@ protected:
 };
 
 struct ManagerProperties {
+    std::string version = THINTRIM_VERSION; // constant
     std::string state = "idle";
     std::uint64_t currentJob = 0;
     std::string currentMountPoint;
@@ -120,27 +122,9 @@ private:
     std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>>
     Diagnose() override;
 
-    std::string Version() override;
-    std::string State() override { return properties_.state; }
-    std::uint64_t CurrentJob() override { return properties_.currentJob; }
-    std::string CurrentMountPoint() override { return properties_.currentMountPoint; }
-    double Progress() override { return properties_.progress; }
-    std::uint64_t CurrentTrimmedBytes() override { return properties_.currentTrimmedBytes; }
-    std::vector<std::uint64_t> QueuedJobs() override { return properties_.queuedJobs; }
-    std::uint64_t NextScheduledTrim() override { return properties_.nextScheduledTrim; }
-    std::uint64_t LastRunStarted() override { return properties_.lastRunStarted; }
-    std::uint64_t LastRunFinished() override { return properties_.lastRunFinished; }
-    std::uint64_t LastRunTrimmedBytes() override { return properties_.lastRunTrimmedBytes; }
-    std::string LastRunResult() override { return properties_.lastRunResult; }
-    std::uint64_t TotalTrimmedBytes() override { return properties_.totalTrimmedBytes; }
-    std::uint64_t Interval() override { return properties_.interval; }
-    std::uint64_t RateLimit() override { return properties_.rateLimit; }
-    std::uint64_t ChunkSize() override { return properties_.chunkSize; }
-    std::uint64_t MinimumExtent() override { return properties_.minimumExtent; }
-    std::uint64_t FreedSpaceThreshold() override { return properties_.freedSpaceThreshold; }
-
     Controller& controller_;
     Authorizer& authorizer_;
+    // Registered by address with the bus object: it reads them on Get.
     ManagerProperties properties_;
 };
 
@@ -164,33 +148,9 @@ private:
     void Trim(sdbus::Result<std::uint64_t>&& result,
               std::map<std::string, sdbus::Variant> options) override;
 
-    std::string MountPoint() override { return properties_.mountPoint; }
-    std::string Source() override { return properties_.source; }
-    std::string DeviceNumber() override { return properties_.deviceNumber; }
-    std::string FsType() override { return properties_.fsType; }
-    std::string UUID() override { return properties_.uuid; }
-    std::string Label() override { return properties_.label; }
-    std::uint64_t Size() override { return properties_.size; }
-    std::uint64_t FreeBytes() override { return properties_.freeBytes; }
-    std::string MountOptions() override { return properties_.mountOptions; }
-    bool Eligible() override { return properties_.eligible; }
-    std::string Reason() override { return properties_.reason; }
-    std::uint64_t DiscardMaxBytes() override { return properties_.discardMaxBytes; }
-    std::uint64_t DiscardGranularity() override { return properties_.discardGranularity; }
-    std::vector<StackLayer> Stack() override { return properties_.stack; }
-    std::uint64_t LastTrimStarted() override { return properties_.lastTrimStarted; }
-    std::uint64_t LastTrimFinished() override { return properties_.lastTrimFinished; }
-    std::uint64_t LastTrimmedBytes() override { return properties_.lastTrimmedBytes; }
-    std::uint64_t LastTrimDuration() override { return properties_.lastTrimDuration; }
-    std::string LastTrimResult() override { return properties_.lastTrimResult; }
-    std::string LastTrimMessage() override { return properties_.lastTrimMessage; }
-    std::uint64_t TotalTrimmedBytes() override { return properties_.totalTrimmedBytes; }
-    std::uint64_t TrimCount() override { return properties_.trimCount; }
-    std::uint64_t NextScheduledTrim() override { return properties_.nextScheduledTrim; }
-    std::uint64_t FreedSinceLastTrim() override { return properties_.freedSinceLastTrim; }
-
     Controller& controller_;
     Authorizer& authorizer_;
+    // Registered by address with the bus object: it reads them on Get.
     FilesystemProperties properties_;
 };
 
