@@ -46,25 +46,43 @@ struct KeyInfo {
     std::string_view name;
     Syntax syntax;
     FieldRef (*field)(Config&);
+    // Durations in microseconds, sizes in bytes; thintrim.conf(5) lists them.
+    // They keep every later sum (a deadline, an offset) far from overflow and
+    // the loop from spinning on CheckInterval=1us.
+    std::uint64_t minimum = 0;
+    std::uint64_t maximum = 0;
 };
+
+constexpr std::uint64_t kMinute = 60'000'000;
+constexpr std::uint64_t kDay = 86'400'000'000;
+constexpr std::uint64_t kWeek = 7 * kDay;
+constexpr std::uint64_t kLongestDelay = 52 * kWeek;
+constexpr std::uint64_t kLargestSize = std::uint64_t{1} << 60; // 1E
+
+// A configuration file is a page of text: anything larger is a mistake (or
+// a device), and reading it whole must not exhaust memory.
+constexpr std::size_t kMaxConfigFileBytes = std::size_t{1} << 20;
+constexpr std::size_t kMaxLineBytes = std::size_t{1} << 16;
 
 // Every key thintrim knows, in the order formatConfig() writes them.
 constexpr std::array<std::string_view, 4> kSections{"Schedule", "Trim", "Filesystems", "Metrics"};
 constexpr std::array<KeyInfo, 12> kKeys{{
     {"Schedule", "Interval", Syntax::PositiveDuration,
-     [](Config& c) -> FieldRef { return &c.schedule.interval; }},
+     [](Config& c) -> FieldRef { return &c.schedule.interval; }, kMinute, kLongestDelay},
     {"Schedule", "RandomizedDelay", Syntax::Duration,
-     [](Config& c) -> FieldRef { return &c.schedule.randomizedDelay; }},
+     [](Config& c) -> FieldRef { return &c.schedule.randomizedDelay; }, 0, kLongestDelay},
     {"Schedule", "BootDelay", Syntax::Duration,
-     [](Config& c) -> FieldRef { return &c.schedule.bootDelay; }},
+     [](Config& c) -> FieldRef { return &c.schedule.bootDelay; }, 0, kLongestDelay},
     {"Schedule", "FreedSpaceThreshold", Syntax::SizeOrPercent,
-     [](Config& c) -> FieldRef { return &c.schedule.freedSpaceThreshold; }},
+     [](Config& c) -> FieldRef { return &c.schedule.freedSpaceThreshold; }, 0, kLargestSize},
     {"Schedule", "CheckInterval", Syntax::PositiveDuration,
-     [](Config& c) -> FieldRef { return &c.schedule.checkInterval; }},
+     [](Config& c) -> FieldRef { return &c.schedule.checkInterval; }, 10'000'000, kDay},
     {"Trim", "MinimumExtent", Syntax::Size,
-     [](Config& c) -> FieldRef { return &c.trim.minimumExtent; }},
-    {"Trim", "ChunkSize", Syntax::Size, [](Config& c) -> FieldRef { return &c.trim.chunkSize; }},
-    {"Trim", "RateLimit", Syntax::Rate, [](Config& c) -> FieldRef { return &c.trim.rateLimit; }},
+     [](Config& c) -> FieldRef { return &c.trim.minimumExtent; }, 0, kLargestSize},
+    {"Trim", "ChunkSize", Syntax::Size, [](Config& c) -> FieldRef { return &c.trim.chunkSize; }, 0,
+     kLargestSize},
+    {"Trim", "RateLimit", Syntax::Rate, [](Config& c) -> FieldRef { return &c.trim.rateLimit; }, 0,
+     kLargestSize},
     {"Filesystems", "Include", Syntax::MountPointGlobs,
      [](Config& c) -> FieldRef { return &c.filesystems.include; }},
     {"Filesystems", "Exclude", Syntax::MountPointGlobs,
@@ -222,27 +240,55 @@ std::string normalizedGlob(std::string glob) {
     return glob;
 }
 
+std::string formatExactSize(std::uint64_t bytes);
+std::string formatExactDuration(Microseconds duration);
+
+void checkDurationBounds(const KeyInfo& key, Microseconds duration, const std::string& what) {
+    const auto count = static_cast<std::uint64_t>(duration.count());
+    if (count >= key.minimum && count <= key.maximum)
+        return;
+    const auto bound = [](std::uint64_t us) {
+        return formatExactDuration(Microseconds(static_cast<Microseconds::rep>(us)));
+    };
+    if (key.syntax == Syntax::PositiveDuration && count == 0)
+        invalidConfig(
+            fmt::format("{}: must be longer than 0 (at least {})", what, bound(key.minimum)));
+    invalidConfig(fmt::format("{}: out of range; {} takes {} to {}", what, key.name,
+                              bound(key.minimum), bound(key.maximum)));
+}
+
+void checkSizeBounds(const KeyInfo& key, std::uint64_t bytes, const std::string& what) {
+    if (bytes < key.minimum || bytes > key.maximum)
+        invalidConfig(fmt::format("{}: out of range; {} takes {} to {}", what, key.name,
+                                  formatExactSize(key.minimum), formatExactSize(key.maximum)));
+}
+
 void assignValue(const KeyInfo& key, FieldRef field, std::string_view value,
                  const std::string& what) {
     switch (key.syntax) {
     case Syntax::Duration:
     case Syntax::PositiveDuration: {
         Microseconds duration = parseUnit([&] { return parseDuration(value, what); });
-        if (key.syntax == Syntax::PositiveDuration && duration.count() == 0)
-            invalidConfig(fmt::format("{}: must be longer than 0", what));
+        checkDurationBounds(key, duration, what);
         *std::get<Microseconds*>(field) = duration;
         return;
     }
     case Syntax::Size:
-        *std::get<std::uint64_t*>(field) = parseUnit([&] { return parseSize(value, what); });
+    case Syntax::Rate: {
+        const std::uint64_t bytes = parseUnit([&] {
+            return key.syntax == Syntax::Size ? parseSize(value, what) : parseRate(value, what);
+        });
+        checkSizeBounds(key, bytes, what);
+        *std::get<std::uint64_t*>(field) = bytes;
         return;
-    case Syntax::Rate:
-        *std::get<std::uint64_t*>(field) = parseUnit([&] { return parseRate(value, what); });
+    }
+    case Syntax::SizeOrPercent: {
+        SizeOrPercent threshold = parseUnit([&] { return parseSizeOrPercent(value, what); });
+        if (const auto* bytes = std::get_if<std::uint64_t>(&threshold))
+            checkSizeBounds(key, *bytes, what);
+        *std::get<SizeOrPercent*>(field) = threshold;
         return;
-    case Syntax::SizeOrPercent:
-        *std::get<SizeOrPercent*>(field) =
-            parseUnit([&] { return parseSizeOrPercent(value, what); });
-        return;
+    }
     case Syntax::MountPointGlobs: {
         std::vector<std::string> globs;
         for (std::string& word : splitWords(value)) {
@@ -370,6 +416,9 @@ std::string readConfigFile(const std::filesystem::path& path) {
         if (got == 0)
             return text;
         text.append(buffer.data(), static_cast<std::size_t>(got));
+        if (text.size() > kMaxConfigFileBytes)
+            invalidConfig(fmt::format("{}: larger than {}; a configuration file is at most that",
+                                      path.string(), formatSize(kMaxConfigFileBytes)));
     }
 }
 
@@ -469,6 +518,11 @@ Config parseConfig(std::string_view text, std::string_view origin, const Config&
         text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
         ++lineNumber;
         std::string location = fmt::format("{}:{}", origin, lineNumber);
+        // Checked before the line is quoted in any message.
+        if (line.size() > kMaxLineBytes)
+            invalidConfig(fmt::format("{}: line longer than {} bytes", location, kMaxLineBytes));
+        if (line.find('\0') != std::string_view::npos)
+            invalidConfig(fmt::format("{}: contains a NUL byte; is this a text file?", location));
 
         if (line.empty() || line.front() == '#' || line.front() == ';')
             continue;

@@ -120,7 +120,7 @@ std::string_view dueReasonName(DueReason reason) {
 DueTime dueTime(const ScheduleConfig& config, const sd_id128_t& machineKey,
                 const ScheduledFilesystem& filesystem, ClockReading now) {
     const FilesystemHistory& history = filesystem.history;
-    const Microseconds bootDone = now.bootTime() + config.bootDelay;
+    const Microseconds bootDone = saturatingAdd(now.bootTime(), config.bootDelay);
 
     // Times after now come from a clock that was wrong when they were
     // written; trusting them could postpone trims for years.
@@ -128,15 +128,17 @@ DueTime dueTime(const ScheduleConfig& config, const sd_id128_t& machineKey,
         history.lastCompleted.count() != 0 && history.lastCompleted <= now.realtime;
     DueTime due{bootDone, DueReason::NeverTrimmed};
     if (completedBefore) {
-        due = {history.lastCompleted + config.interval +
-                   splay(machineKey, filesystem.identity, config.randomizedDelay),
+        // Times from the state file are bounded only by the type: saturate.
+        due = {saturatingAdd(saturatingAdd(history.lastCompleted, config.interval),
+                             splay(machineKey, filesystem.identity, config.randomizedDelay)),
                DueReason::Interval};
         if (reachedFreedSpaceThreshold(config, filesystem) && now.realtime < due.at)
             due = {now.realtime, DueReason::FreedSpace};
     }
 
     if (lastAttemptFailed(history) && history.lastTrimFinished <= now.realtime) {
-        Microseconds retry = history.lastTrimFinished + std::min(config.interval, kRetryBackoff);
+        Microseconds retry =
+            saturatingAdd(history.lastTrimFinished, std::min(config.interval, kRetryBackoff));
         if (retry > due.at)
             due = {retry, DueReason::Retry};
     }

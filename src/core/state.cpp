@@ -305,15 +305,15 @@ void State::recordTrim(const std::string& identity, const std::string& mountPoin
     FilesystemHistory& history = filesystems[identity];
     history.mountPoint = mountPoint;
     history.lastTrimStarted = started;
-    history.lastTrimFinished = started + report.duration;
+    history.lastTrimFinished = saturatingAdd(started, report.duration);
     history.lastTrimmedBytes = report.trimmedBytes;
     history.lastTrimDuration = report.duration;
     history.lastTrimResult = report.outcome;
     history.lastTrimMessage = report.message;
     history.resumeFrom = report.resumeFrom;
     // A cancelled or failed trim still discarded what it reported.
-    history.totalTrimmedBytes += report.trimmedBytes;
-    totalTrimmedBytes += report.trimmedBytes;
+    history.totalTrimmedBytes = saturatingAdd(history.totalTrimmedBytes, report.trimmedBytes);
+    totalTrimmedBytes = saturatingAdd(totalTrimmedBytes, report.trimmedBytes);
 
     bool completed =
         report.outcome == TrimOutcome::Success || report.outcome == TrimOutcome::Unsupported;

@@ -32,6 +32,8 @@ std::string_view trim(std::string_view s) {
 // Splits "1.5G" into 1.5 and "G"; the number must be non-negative and finite.
 std::pair<double, std::string_view> splitNumber(std::string_view text, std::string_view what,
                                                 std::string_view accepted) {
+    if (text.starts_with('-'))
+        invalid(what, text, "must not be negative");
     std::size_t end = 0;
     while (end < text.size() &&
            (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.'))
@@ -74,7 +76,7 @@ std::uint64_t parseSizeImpl(std::string_view text, std::string_view what,
     double bytes = std::ldexp(value, shift);
     if (bytes >= std::ldexp(1.0, 64))
         invalid(what, text, "too large");
-    return static_cast<std::uint64_t>(std::llround(bytes));
+    return static_cast<std::uint64_t>(std::round(bytes)); // llround() stops at 2^63
 }
 
 } // namespace
@@ -151,7 +153,9 @@ Microseconds parseDuration(std::string_view text, std::string_view what) {
             invalid(what, text, accepted);
         first = false;
     }
-    if (total > static_cast<double>(std::numeric_limits<std::int64_t>::max()))
+    // 2^63 itself rounds to INT64_MAX as a double: compare against the
+    // power of two, which is exact, so that llround() never overflows.
+    if (!(total < std::ldexp(1.0, 63)))
         invalid(what, text, "too long");
     return Microseconds(static_cast<std::int64_t>(std::llround(total)));
 }
@@ -221,6 +225,34 @@ std::string formatRelative(Microseconds when, Microseconds now) {
 Microseconds realtimeNow() {
     return std::chrono::duration_cast<Microseconds>(
         std::chrono::system_clock::now().time_since_epoch());
+}
+
+Microseconds saturatingAdd(Microseconds a, Microseconds b) {
+    Microseconds::rep sum = 0;
+    if (__builtin_add_overflow(a.count(), b.count(), &sum))
+        return b.count() > 0 ? Microseconds::max() : Microseconds::min();
+    return Microseconds(sum);
+}
+
+Microseconds saturatingSubtract(Microseconds a, Microseconds b) {
+    Microseconds::rep difference = 0;
+    if (__builtin_sub_overflow(a.count(), b.count(), &difference))
+        return b.count() < 0 ? Microseconds::max() : Microseconds::min();
+    return Microseconds(difference);
+}
+
+std::uint64_t saturatingAdd(std::uint64_t a, std::uint64_t b) {
+    std::uint64_t sum = 0;
+    if (__builtin_add_overflow(a, b, &sum))
+        return std::numeric_limits<std::uint64_t>::max();
+    return sum;
+}
+
+std::uint64_t saturatingMultiply(std::uint64_t a, std::uint64_t b) {
+    std::uint64_t product = 0;
+    if (__builtin_mul_overflow(a, b, &product))
+        return std::numeric_limits<std::uint64_t>::max();
+    return product;
 }
 
 } // namespace thintrim

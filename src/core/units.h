@@ -40,4 +40,12 @@ using SizeOrPercent = std::variant<std::uint64_t, Percent>;
 
 [[nodiscard]] Microseconds realtimeNow();
 
+// Arithmetic on times and sizes that came from files, callers or the kernel:
+// clamped at the type's limits instead of wrapping (or, for the signed
+// Microseconds, undefined behaviour). "Never" stays far in the future.
+[[nodiscard]] Microseconds saturatingAdd(Microseconds a, Microseconds b);
+[[nodiscard]] Microseconds saturatingSubtract(Microseconds a, Microseconds b);
+[[nodiscard]] std::uint64_t saturatingAdd(std::uint64_t a, std::uint64_t b);
+[[nodiscard]] std::uint64_t saturatingMultiply(std::uint64_t a, std::uint64_t b);
+
 } // namespace thintrim

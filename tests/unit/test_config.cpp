@@ -265,11 +265,46 @@ TEST_CASE("bad values") {
         {"[Metrics]\nMetricsFile=thintrim.prom\n", "MetricsFile=\"thintrim.prom\": must be an "
                                                    "absolute path"},
         {"[Filesystems]\nExclude=/srv home\n", "Exclude=\"/srv home\": \"home\" can never match"},
+        {"[Schedule]\nInterval=15249w\n",
+         ":2: [Schedule] Interval=\"15249w\": out of range; Interval takes 1min to 52w"},
+        {"[Schedule]\nInterval=30s\n", "Interval=\"30s\": out of range"},
+        {"[Schedule]\nCheckInterval=1us\n",
+         ":2: [Schedule] CheckInterval=\"1us\": out of range; CheckInterval takes 10s to 1d"},
+        {"[Schedule]\nBootDelay=53w\n", "BootDelay=\"53w\": out of range"},
+        {"[Schedule]\nFreedSpaceThreshold=2E\n", "out of range; FreedSpaceThreshold takes 0 to 1E"},
+        {"[Trim]\nChunkSize=-1G\n",
+         ":2: [Trim] ChunkSize=\"-1G\": invalid value \"-1G\" (must not be negative)"},
+        {"[Trim]\nRateLimit=2E\n", ":2: [Trim] RateLimit=\"2E\": out of range"},
     }));
     INFO(text);
     std::string message = configError(text);
     CHECK_THAT(message, Catch::StartsWith("/etc/thintrim/thintrim.conf:"));
     CHECK_THAT(message, Contains(expected));
+}
+
+TEST_CASE("a line longer than 64 KiB is refused without quoting it") {
+    std::string text = "[Filesystems]\nExclude=/" + std::string(70000, 'a') + "\n";
+    std::string message = configError(text);
+    CHECK_THAT(message, Contains(":2: line longer than 65536 bytes"));
+    CHECK(message.size() < 200);
+}
+
+TEST_CASE("a NUL byte is refused with its line") {
+    using namespace std::string_literals;
+    CHECK_THAT(configError("[Trim]\nChunkSize=1G\0x\n"s), Contains(":2: contains a NUL byte"));
+}
+
+TEST_CASE("a configuration file larger than 1 MiB is refused") {
+    thintrim::test::TempDir dir{"thintrim-config"};
+    ConfigPaths paths = pathsIn(dir.path());
+    writeFile(paths.mainFile, std::string(std::size_t{2} << 20, '#'));
+    try {
+        (void)loadConfig(paths);
+        FAIL("accepted a 2 MiB file");
+    } catch (const Error& e) {
+        CHECK(e.code() == ErrorCode::InvalidConfig);
+        CHECK_THAT(e.what(), Contains(paths.mainFile.string() + ": larger than 1.0 MiB"));
+    }
 }
 
 TEST_CASE("zero is fine where it means off") {

@@ -2,6 +2,8 @@
 #include "error.h"
 #include "units.h"
 
+#include <limits>
+
 #include <catch2/catch.hpp>
 
 using namespace thintrim;
@@ -76,4 +78,32 @@ TEST_CASE("sizes and durations print for people") {
     CHECK(formatRelative(0us, 100s) == "never");
     CHECK(formatRelative(40s, 100s) == "1min ago");
     CHECK(formatRelative(160s, 100s) == "in 1min");
+}
+
+TEST_CASE("values at the edge of the types are refused, not wrapped") {
+    using Catch::Matchers::Contains;
+    // 2^63 us rounds to INT64_MAX as a double; it was accepted and wrapped.
+    CHECK_THROWS_WITH(parseDuration("9223372036854775808us", "x"), Contains("too long"));
+    CHECK_THROWS_WITH(parseDuration("15250285w", "x"), Contains("too long"));
+    CHECK(parseDuration("9223372036854775000us", "x").count() > 0);
+    // Above 2^63 bytes, llround() overflowed.
+    CHECK(parseSize("15E", "x") == 15ULL << 60);
+    CHECK_THROWS_WITH(parseSize("16E", "x"), Contains("too large"));
+    CHECK_THROWS_WITH(parseSize("-1", "x"), Contains("must not be negative"));
+    CHECK_THROWS_WITH(parseDuration("-5s", "x"), Contains("must not be negative"));
+}
+
+TEST_CASE("saturating arithmetic stops at the limits") {
+    constexpr auto maxTime = Microseconds::max();
+    CHECK(saturatingAdd(maxTime - 5us, 10us) == maxTime);
+    CHECK(saturatingAdd(Microseconds::min() + 5us, -10us) == Microseconds::min());
+    CHECK(saturatingAdd(5us, 10us) == 15us);
+    CHECK(saturatingSubtract(Microseconds::min() + 5us, 10us) == Microseconds::min());
+    CHECK(saturatingSubtract(maxTime, -1us) == maxTime);
+    CHECK(saturatingSubtract(10us, 4us) == 6us);
+    constexpr auto maxBytes = std::numeric_limits<std::uint64_t>::max();
+    CHECK(saturatingAdd(maxBytes - 1, std::uint64_t{2}) == maxBytes);
+    CHECK(saturatingAdd(std::uint64_t{1}, std::uint64_t{2}) == 3);
+    CHECK(saturatingMultiply(std::uint64_t{1} << 40, std::uint64_t{1} << 40) == maxBytes);
+    CHECK(saturatingMultiply(std::uint64_t{3}, std::uint64_t{4}) == 12);
 }
