@@ -2,6 +2,7 @@
 #include "render.h"
 
 #include "exit_codes.h"
+#include "utf8.h"
 
 #include <algorithm>
 #include <map>
@@ -85,8 +86,33 @@ nlohmann::json reportJson(const std::string& mountPoint, const TrimReport& repor
     };
 }
 
+namespace {
+
+// JSON is UTF-8: bytes in another encoding (a label, a mount point read
+// locally) are escaped as the daemon escapes them on the bus (utf8.h), keys
+// included, instead of making dump() throw.
+nlohmann::json withValidUtf8(const nlohmann::json& json) {
+    if (json.is_string())
+        return escapeInvalidUtf8(json.get_ref<const std::string&>());
+    if (json.is_array()) {
+        nlohmann::json escaped = nlohmann::json::array();
+        for (const nlohmann::json& element : json)
+            escaped.push_back(withValidUtf8(element));
+        return escaped;
+    }
+    if (json.is_object()) {
+        nlohmann::json escaped = nlohmann::json::object();
+        for (const auto& [key, value] : json.items())
+            escaped[escapeInvalidUtf8(key)] = withValidUtf8(value);
+        return escaped;
+    }
+    return json;
+}
+
+} // namespace
+
 void printJson(const nlohmann::json& json) {
-    fmt::print("{}\n", json.dump(2));
+    fmt::print("{}\n", withValidUtf8(json).dump(2));
 }
 
 void TrimResults::add(const std::string& mountPoint, const TrimReport& report) {

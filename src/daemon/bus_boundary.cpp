@@ -17,14 +17,15 @@ sdbus::Error currentExceptionAsBusError() {
     } catch (const sdbus::Error& e) {
         return e;
     } catch (const Error& e) {
-        return sdbus::Error(dbus::errorName(e.code()), e.what());
+        // Messages quote paths, labels and configuration text as they are.
+        return sdbus::Error(dbus::errorName(e.code()), forBus(std::string(e.what())));
     } catch (const std::bad_alloc&) {
         return sdbus::Error(dbus::errorName(ErrorCode::System), "thintrimd is out of memory");
     } catch (const std::exception& e) {
         // A bug or an unexpected library failure: say so, and leave a trace.
         logMessage(LogLevel::Warning, fmt::format("internal error in a method call: {}", e.what()));
         return sdbus::Error(dbus::errorName(ErrorCode::System),
-                            fmt::format("thintrimd failed unexpectedly: {}", e.what()));
+                            forBus(fmt::format("thintrimd failed unexpectedly: {}", e.what())));
     } catch (...) {
         logMessage(LogLevel::Warning, "internal error in a method call: unknown exception");
         return sdbus::Error(dbus::errorName(ErrorCode::System),

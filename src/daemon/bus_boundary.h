@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "utf8.h"
+
 #include <exception>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include <sdbus-c++/Error.h>
 #include <sdbus-c++/MethodResult.h>
+#include <sdbus-c++/Types.h>
 
 namespace thintrim::daemon {
 
@@ -49,6 +55,42 @@ void replyGuarded(const sdbus::Result<Results...>& result, Body&& body) {
         if (!replied)
             result.returnError(currentExceptionAsBusError());
     }
+}
+
+// What a property, a signal or a reply carries: every string in `value`
+// (also inside arrays and structs) made valid UTF-8 by escapeInvalidUtf8()
+// (src/core/utf8.h); sd-bus refuses to send anything else, and a label in
+// another encoding must not take the daemon down. Other values pass as they
+// are; object paths encode their bytes already.
+template <typename Value>
+[[nodiscard]] Value forBus(const Value& value);
+[[nodiscard]] inline std::string forBus(const std::string& text) {
+    return escapeInvalidUtf8(text);
+}
+template <typename Element>
+[[nodiscard]] std::vector<Element> forBus(const std::vector<Element>& values);
+template <typename... Members>
+[[nodiscard]] sdbus::Struct<Members...> forBus(const sdbus::Struct<Members...>& value);
+
+template <typename Value>
+Value forBus(const Value& value) {
+    return value;
+}
+
+template <typename Element>
+std::vector<Element> forBus(const std::vector<Element>& values) {
+    std::vector<Element> escaped;
+    escaped.reserve(values.size());
+    for (const Element& element : values)
+        escaped.push_back(forBus(element));
+    return escaped;
+}
+
+template <typename... Members>
+sdbus::Struct<Members...> forBus(const sdbus::Struct<Members...>& value) {
+    return std::apply(
+        [](const auto&... members) { return sdbus::Struct<Members...>{forBus(members)...}; },
+        static_cast<const std::tuple<Members...>&>(value));
 }
 
 } // namespace thintrim::daemon

@@ -114,7 +114,7 @@ void registerProperties(sdbus::IObject& object, const char* interface, const Pro
                     auto& registrator = object.registerProperty(entry.name)
                                             .onInterface(interface)
                                             .withGetter([&values, member = entry.member] {
-                                                return values.*member;
+                                                return forBus(values.*member);
                                             });
                     if (entry.constant)
                         registrator.withUpdateBehavior(sdbus::Flags::CONST_PROPERTY_VALUE);
@@ -238,7 +238,7 @@ ManagerObject::Diagnose() {
         for (const Finding& finding : controller_.diagnose())
             findings.emplace_back(std::string(severityName(finding.severity)), finding.subject,
                                   finding.message, finding.hint);
-        return findings;
+        return forBus(findings);
     });
 }
 

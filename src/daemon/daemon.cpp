@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "daemon.h"
 
+#include "bus_boundary.h"
 #include "bus_names.h"
 #include "diagnose.h"
 #include "error.h"
@@ -299,7 +300,7 @@ void Daemon::pump() {
         if (!job.started) {
             job.started = true;
             job.startedAt = realtimeNow();
-            manager_->emitJobStarted(job.id, job.mountPoints);
+            manager_->emitJobStarted(job.id, forBus(job.mountPoints));
             rememberPendingJob();
             save();
         }
@@ -435,8 +436,9 @@ void Daemon::finishFilesystem(Job& job, const std::string& mountPoint, const Tri
         ++job.attempted;
     if (report.outcome == TrimOutcome::Failed)
         ++job.failed;
-    manager_->emitFilesystemTrimmed(job.id, mountPoint, report.trimmedBytes, usec(report.duration),
-                                    std::string(trimOutcomeName(report.outcome)), report.message);
+    manager_->emitFilesystemTrimmed(
+        job.id, forBus(mountPoint), report.trimmedBytes, usec(report.duration),
+        std::string(trimOutcomeName(report.outcome)), forBus(report.message));
     const std::string result{trimOutcomeName(report.outcome)};
     logEvent(report.outcome == TrimOutcome::Failed ? LogLevel::Warning : LogLevel::Info,
              message_id::kFilesystemTrimmed,

@@ -3,6 +3,7 @@
 
 #include "error.h"
 #include "unique_fd.h"
+#include "utf8.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -16,8 +17,10 @@ namespace thintrim::daemon {
 
 namespace {
 
-// Label values escape backslash, double quote and newline.
-std::string labelValue(std::string_view text) {
+// Label values are UTF-8 (utf8.h) and escape backslash, double quote and
+// newline.
+std::string labelValue(std::string_view raw) {
+    const std::string text = escapeInvalidUtf8(raw);
     std::string escaped;
     for (char c : text) {
         if (c == '\\' || c == '"')
