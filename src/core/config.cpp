@@ -76,7 +76,7 @@ constexpr std::array<KeyInfo, 12> kKeys{{
     {"Schedule", "FreedSpaceThreshold", Syntax::SizeOrPercent,
      [](Config& c) -> FieldRef { return &c.schedule.freedSpaceThreshold; }, 0, kLargestSize},
     {"Schedule", "CheckInterval", Syntax::PositiveDuration,
-     [](Config& c) -> FieldRef { return &c.schedule.checkInterval; }, 10'000'000, kDay},
+     [](Config& c) -> FieldRef { return &c.schedule.checkInterval; }, 1'000'000, kDay},
     {"Trim", "MinimumExtent", Syntax::Size,
      [](Config& c) -> FieldRef { return &c.trim.minimumExtent; }, 0, kLargestSize},
     {"Trim", "ChunkSize", Syntax::Size, [](Config& c) -> FieldRef { return &c.trim.chunkSize; }, 0,

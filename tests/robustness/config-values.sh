@@ -37,7 +37,7 @@ refused "Interval=15249w (overflows when added to a time)" $'[Schedule]\nInterva
 refused "Interval=9223372036854775808us" $'[Schedule]\nInterval=9223372036854775808us' \
 	"$TT_CONFIG:4:" 'Interval="9223372036854775808us"' "too long"
 refused "CheckInterval=1us (the loop would spin)" $'[Schedule]\nCheckInterval=1us' \
-	"$TT_CONFIG:4:" 'CheckInterval="1us"' "out of range; CheckInterval takes 10s to 1d"
+	"$TT_CONFIG:4:" 'CheckInterval="1us"' "out of range; CheckInterval takes 1s to 1d"
 refused "a negative size" $'[Trim]\nChunkSize=-1G' "$TT_CONFIG:4:" 'ChunkSize="-1G"' "negative"
 refused "a size of 16E" $'[Trim]\nRateLimit=16E' "$TT_CONFIG:4:" 'RateLimit="16E"' "too large"
 refused "a size of 2E" $'[Trim]\nMinimumExtent=2E' "$TT_CONFIG:4:" "out of range"

@@ -269,7 +269,7 @@ TEST_CASE("bad values") {
          ":2: [Schedule] Interval=\"15249w\": out of range; Interval takes 1min to 52w"},
         {"[Schedule]\nInterval=30s\n", "Interval=\"30s\": out of range"},
         {"[Schedule]\nCheckInterval=1us\n",
-         ":2: [Schedule] CheckInterval=\"1us\": out of range; CheckInterval takes 10s to 1d"},
+         ":2: [Schedule] CheckInterval=\"1us\": out of range; CheckInterval takes 1s to 1d"},
         {"[Schedule]\nBootDelay=53w\n", "BootDelay=\"53w\": out of range"},
         {"[Schedule]\nFreedSpaceThreshold=2E\n", "out of range; FreedSpaceThreshold takes 0 to 1E"},
         {"[Trim]\nChunkSize=-1G\n",
