@@ -86,7 +86,7 @@ int runStack(const GlobalOptions& options, const std::string& target) {
             throw Error(ErrorCode::NotEligible,
                         fmt::format("{} ({}) is not on a block device: {}", mount.mountPoint,
                                     mount.fsType, entry->reason()));
-        stack = entry->stack;
+        stack = *entry->stack;
         title = fmt::format("{} ({} on {})", mount.mountPoint, mount.fsType, mount.source);
         json = entryJson(*entry);
     } else if (auto device = deviceNumberOf(options.paths, target)) {

@@ -187,6 +187,7 @@ void printList(std::FILE* out, const std::vector<CatalogEntry>& catalog, bool al
     std::vector<std::vector<std::string>> skipped{{"MOUNT", "TYPE", "SOURCE", "SKIPPED BECAUSE"}};
     // Reasons are whole sentences with a fix: too long for a column.
     std::vector<std::string> notes;
+    std::size_t skippedCount = 0;
     for (const CatalogEntry& entry : catalog) {
         const Mount& mount = entry.mount;
         if (mount.isManaged()) {
@@ -197,7 +198,11 @@ void printList(std::FILE* out, const std::vector<CatalogEntry>& catalog, bool al
                                sizeText(size, options), sizeText(entry.discardMaxBytes(), options),
                                eligibleCell(entry, notes)});
         } else {
-            skipped.push_back({mount.mountPoint, mount.fsType, mount.source, mount.skipDetail});
+            // Without --all only the count is shown: 10,000 rows are not
+            // worth holding to print one number.
+            ++skippedCount;
+            if (all)
+                skipped.push_back({mount.mountPoint, mount.fsType, mount.source, mount.skipDetail});
         }
     }
     if (managed.size() == 1)
@@ -211,8 +216,8 @@ void printList(std::FILE* out, const std::vector<CatalogEntry>& catalog, bool al
     if (all && skipped.size() > 1) {
         fmt::print(out, "\n");
         printTable(out, skipped);
-    } else if (!all && skipped.size() > 1) {
-        fmt::print(out, "\n{} mounts skipped; --all shows them and why.\n", skipped.size() - 1);
+    } else if (!all && skippedCount > 0) {
+        fmt::print(out, "\n{} mounts skipped; --all shows them and why.\n", skippedCount);
     }
 }
 

@@ -4,6 +4,8 @@
 #include "block_stack.h"
 #include "inventory.h"
 
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,8 +17,9 @@ namespace thintrim {
 struct CatalogEntry {
     Mount mount;
     // Walked for every mount on block devices, managed or not, so that
-    // `list --all` can show discard limits of skipped mounts too.
-    std::optional<BlockStack> stack;
+    // `list --all` can show discard limits of skipped mounts too. Shared by
+    // the mounts of the same devices (bind mounts, btrfs subvolumes).
+    std::shared_ptr<const BlockStack> stack;
     // Set when the stack could not be walked (device missing from sysfs).
     std::string stackError;
 
@@ -30,14 +33,38 @@ struct CatalogEntry {
     [[nodiscard]] std::uint64_t discardGranularity() const;
 };
 
-// Walks the entry's block stack again: a layer below a mount can change while
-// it stays mounted (`cryptsetup refresh --allow-discards`, a reloaded dm table).
-void refreshStack(const SystemPaths& paths, CatalogEntry& entry);
+// Block stacks by their top devices, kept between builds of the catalog (as
+// DeviceNameCache keeps names): a daemon rebuilding it on a mount event walks
+// only the devices that were not mounted before. Holds the devices mounted
+// at the last build, nothing more.
+struct StackCache {
+    struct Walk {
+        std::shared_ptr<const BlockStack> stack;
+        std::string error;
+        std::string removableLayer; // the removable device in the stack, if any
+    };
+    std::map<std::vector<DeviceNumber>, Walk> walks;
+    // Stacks walked since construction.
+    unsigned walked = 0;
+};
 
-[[nodiscard]] std::vector<CatalogEntry> buildCatalog(const SystemPaths& paths,
-                                                     const Inventory& inventory);
+// One entry per mount of `inventory`, each distinct set of devices walked
+// once (or taken from `cache`). A managed mount on a removable device (sysfs
+// `removable` on any layer: a USB stick, an SD card, through dm-crypt too) is
+// skipped unless options.userMedia.
+[[nodiscard]] std::vector<CatalogEntry> buildCatalog(const SystemPaths& paths, Inventory inventory,
+                                                     const InventoryOptions& options = {},
+                                                     StackCache* cache = nullptr);
 
-// The reachable entry for `mountPoint` (trailing slashes ignored), or nullptr.
+// Walks the stacks of the managed entries again, each set of devices once: a
+// layer below a mount can change while it stays mounted (`cryptsetup refresh
+// --allow-discards`, a reloaded dm table). Skipped entries keep theirs.
+void refreshStacks(const SystemPaths& paths, std::vector<CatalogEntry>& catalog,
+                   StackCache* cache = nullptr);
+
+// The entry a lookup of `mountPoint` reaches (trailing slashes ignored): the
+// visible mount there, the one on top (the filesystem mounted on an
+// automount point, not the autofs trigger under it), or nullptr.
 [[nodiscard]] const CatalogEntry* findEntry(const std::vector<CatalogEntry>& catalog,
                                             std::string_view mountPoint);
 

@@ -26,7 +26,7 @@ namespace {
 // property because the same storage type is read in different ways (a size
 // or a rate; any words or mount point globs).
 using FieldRef = std::variant<Microseconds*, std::uint64_t*, SizeOrPercent*,
-                              std::vector<std::string>*, std::filesystem::path*>;
+                              std::vector<std::string>*, std::filesystem::path*, bool*>;
 
 enum class Syntax {
     Duration,
@@ -37,6 +37,7 @@ enum class Syntax {
     MountPointGlobs,
     Words,
     AbsolutePath,
+    Boolean,
 };
 
 // `syntax` must suit the type `field` points to (std::get checks it); the
@@ -66,7 +67,7 @@ constexpr std::size_t kMaxLineBytes = std::size_t{1} << 16;
 
 // Every key thintrim knows, in the order formatConfig() writes them.
 constexpr std::array<std::string_view, 4> kSections{"Schedule", "Trim", "Filesystems", "Metrics"};
-constexpr std::array<KeyInfo, 12> kKeys{{
+constexpr std::array<KeyInfo, 13> kKeys{{
     {"Schedule", "Interval", Syntax::PositiveDuration,
      [](Config& c) -> FieldRef { return &c.schedule.interval; }, kMinute, kLongestDelay},
     {"Schedule", "RandomizedDelay", Syntax::Duration,
@@ -89,6 +90,8 @@ constexpr std::array<KeyInfo, 12> kKeys{{
      [](Config& c) -> FieldRef { return &c.filesystems.exclude; }},
     {"Filesystems", "Types", Syntax::Words,
      [](Config& c) -> FieldRef { return &c.filesystems.types; }},
+    {"Filesystems", "UserMedia", Syntax::Boolean,
+     [](Config& c) -> FieldRef { return &c.filesystems.userMedia; }},
     {"Metrics", "MetricsFile", Syntax::AbsolutePath,
      [](Config& c) -> FieldRef { return &c.metrics.metricsFile; }},
 }};
@@ -311,6 +314,15 @@ void assignValue(const KeyInfo& key, FieldRef field, std::string_view value,
             invalidConfig(fmt::format("{}: must be an absolute path", what));
         *std::get<std::filesystem::path*>(field) = std::filesystem::path(value);
         return;
+    case Syntax::Boolean:
+        // systemd's spellings.
+        if (value == "yes" || value == "true" || value == "on" || value == "1")
+            *std::get<bool*>(field) = true;
+        else if (value == "no" || value == "false" || value == "off" || value == "0")
+            *std::get<bool*>(field) = false;
+        else
+            invalidConfig(fmt::format("{}: \"{}\" is not yes or no", what, value));
+        return;
     }
 }
 
@@ -395,6 +407,8 @@ std::string formatValue(const KeyInfo& key, FieldRef field) {
         return joinWords(*std::get<std::vector<std::string>*>(field));
     case Syntax::AbsolutePath:
         return std::get<std::filesystem::path*>(field)->string();
+    case Syntax::Boolean:
+        return *std::get<bool*>(field) ? "yes" : "no";
     }
     return {};
 }

@@ -39,6 +39,9 @@ struct FilesystemsConfig {
     std::vector<std::string> include; // fnmatch() globs of mount points; empty = all
     std::vector<std::string> exclude; // fnmatch() globs of mount points
     std::vector<std::string> types;   // exact filesystem type names; empty = all
+    // Also manage removable devices and what users mounted (udisks under
+    // /media and /run/media); InventoryOptions::userMedia.
+    bool userMedia = false;
 
     bool operator==(const FilesystemsConfig&) const = default;
 };

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,7 @@
 
 #include <blkid.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <libmount.h>
 #include <sys/stat.h>
 
@@ -171,10 +173,7 @@ const BtrfsFilesystem* findBtrfsFilesystem(const SystemPaths& paths,
     return nullptr;
 }
 
-struct FilesystemNames {
-    std::string uuid;
-    std::string label;
-};
+using FilesystemNames = DeviceNameCache::Names;
 
 // Reads UUID and LABEL from the superblock on `device`. nullopt when the node
 // is absent (fixture trees have no /dev) or holds nothing libblkid knows.
@@ -213,6 +212,74 @@ std::optional<FilesystemNames> probeFilesystemNames(const SystemPaths& paths, De
         return names;
     }
     return std::nullopt;
+}
+
+// udev's ID_FS_LABEL_ENC: bytes that are unsafe in a property as "\xNN".
+std::string decodeUdevEscapes(std::string_view text) {
+    std::string decoded;
+    decoded.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '\\' && i + 3 < text.size() && text[i + 1] == 'x' &&
+            std::isxdigit(static_cast<unsigned char>(text[i + 2])) != 0 &&
+            std::isxdigit(static_cast<unsigned char>(text[i + 3])) != 0) {
+            decoded.push_back(
+                static_cast<char>(std::stoi(std::string(text.substr(i + 2, 2)), nullptr, 16)));
+            i += 3;
+        } else {
+            decoded.push_back(text[i]);
+        }
+    }
+    return decoded;
+}
+
+// UUID and label from udev's database, which udev filled by probing the
+// device when it appeared or changed: reading it costs no device I/O, so a
+// hung disk cannot stall the inventory. nullopt when udev has no filesystem
+// recorded for the device (no udev, or it did not probe it).
+std::optional<FilesystemNames> udevFilesystemNames(const SystemPaths& paths, DeviceNumber device) {
+    std::ifstream file(paths.devRoot / "run/udev/data" / ("b" + device.toString()));
+    if (!file)
+        return std::nullopt;
+    FilesystemNames names;
+    bool known = false;
+    for (std::string line; std::getline(file, line);) {
+        if (line.starts_with("E:ID_FS_UUID=")) {
+            names.uuid = line.substr(13);
+            known = true;
+        } else if (line.starts_with("E:ID_FS_LABEL_ENC=")) {
+            names.label = decodeUdevEscapes(std::string_view(line).substr(18));
+        } else if (line.starts_with("E:ID_FS_TYPE=") && line.size() > 13) {
+            known = true;
+        }
+    }
+    if (!known)
+        return std::nullopt;
+    return names;
+}
+
+// The kernel's disk sequence number: a new one each time a loop device is
+// attached or a disk reappears. Empty where the kernel has none.
+std::string diskSequence(const SystemPaths& paths, DeviceNumber device) {
+    return readAttribute(paths.sys("dev/block") / device.toString() / "diskseq").value_or("");
+}
+
+// Names of the filesystem on `device`: from the cache when the device has
+// not changed since it was looked up, else from udev's database, else from
+// the superblock.
+FilesystemNames lookUpNames(const SystemPaths& paths, DeviceNameCache& cache, DeviceNumber device,
+                            const std::string& source) {
+    std::string sequence = diskSequence(paths, device);
+    auto cached = cache.devices.find(device);
+    if (cached != cache.devices.end() && cached->second.diskseq == sequence)
+        return cached->second;
+    ++cache.lookups;
+    std::optional<FilesystemNames> names = udevFilesystemNames(paths, device);
+    if (!names)
+        names = probeFilesystemNames(paths, device, source);
+    FilesystemNames result = names.value_or(FilesystemNames{});
+    result.diskseq = std::move(sequence);
+    cache.devices[device] = result;
+    return result;
 }
 
 // libmount counts these as pseudo because no device backs them, but they hold
@@ -261,30 +328,53 @@ Mount describe(libmnt_fs* entry) {
     return mount;
 }
 
-void fillStorage(const SystemPaths& paths, const std::vector<BtrfsFilesystem>& btrfsFilesystems,
-                 Mount& mount) {
-    if (mount.fsType == "btrfs") {
-        const BtrfsFilesystem* filesystem =
-            findBtrfsFilesystem(paths, btrfsFilesystems, mount.source);
-        if (filesystem == nullptr)
+// Fills the storage fields of each mount, looking up each device and each
+// btrfs source once per read.
+class StorageResolver {
+public:
+    StorageResolver(const SystemPaths& paths, DeviceNameCache& cache)
+        : paths_(paths), cache_(cache), btrfsFilesystems_(readBtrfsFilesystems(paths)) {}
+
+    void fill(Mount& mount) {
+        if (mount.fsType == "btrfs") {
+            auto [found, inserted] = btrfsBySource_.try_emplace(mount.source, nullptr);
+            if (inserted)
+                found->second = findBtrfsFilesystem(paths_, btrfsFilesystems_, mount.source);
+            const BtrfsFilesystem* filesystem = found->second;
+            if (filesystem == nullptr)
+                return;
+            mount.uuid = filesystem->uuid;
+            mount.label = filesystem->label;
+            for (const auto& member : filesystem->members)
+                mount.blockDevices.push_back(member.second);
             return;
-        mount.uuid = filesystem->uuid;
-        mount.label = filesystem->label;
-        for (const auto& member : filesystem->members)
-            mount.blockDevices.push_back(member.second);
-        return;
+        }
+        // Pseudo and network filesystems live in the anonymous range: they never
+        // get here, so nothing is probed for them.
+        if (mount.mountDevice.isAnonymous())
+            return;
+        mount.blockDevices = {mount.mountDevice};
+        auto [names, inserted] = seen_.try_emplace(mount.mountDevice);
+        if (inserted)
+            names->second = lookUpNames(paths_, cache_, mount.mountDevice, mount.source);
+        mount.uuid = names->second.uuid;
+        mount.label = names->second.label;
     }
-    // Pseudo and network filesystems live in the anonymous range: they never
-    // get here, so nothing is probed for them.
-    if (mount.mountDevice.isAnonymous())
-        return;
-    mount.blockDevices = {mount.mountDevice};
-    if (std::optional<FilesystemNames> names =
-            probeFilesystemNames(paths, mount.mountDevice, mount.source)) {
-        mount.uuid = std::move(names->uuid);
-        mount.label = std::move(names->label);
+
+    // Forgets the devices no mount uses any more: the cache holds what is
+    // mounted now, whatever came and went before.
+    void pruneCache() {
+        std::erase_if(cache_.devices,
+                      [&](const auto& entry) { return !seen_.contains(entry.first); });
     }
-}
+
+private:
+    const SystemPaths& paths_;
+    DeviceNameCache& cache_;
+    std::vector<BtrfsFilesystem> btrfsFilesystems_;
+    std::map<std::string, const BtrfsFilesystem*, std::less<>> btrfsBySource_;
+    std::map<DeviceNumber, FilesystemNames> seen_; // this read's devices
+};
 
 // Finds the mounts that their own mount point does not lead to. Path lookup
 // walks down from "/" and, at a mount point, continues on the mount stacked
@@ -371,6 +461,40 @@ private:
     std::vector<State> state_;
 };
 
+// The unit name systemd gives a mount point ("/media/data" -> "media-data.mount"),
+// as systemd-escape --path --suffix=mount writes it.
+std::string mountUnitName(std::string_view mountPoint) {
+    while (mountPoint.starts_with('/'))
+        mountPoint.remove_prefix(1);
+    mountPoint = withoutTrailingSlashes(mountPoint);
+    if (mountPoint.empty() || mountPoint == "/")
+        return "-.mount";
+    std::string name;
+    for (std::size_t i = 0; i < mountPoint.size(); ++i) {
+        const auto c = static_cast<unsigned char>(mountPoint[i]);
+        if (c == '/')
+            name += '-';
+        else if (std::isalnum(c) != 0 || c == ':' || c == '_' || (c == '.' && i > 0))
+            name += static_cast<char>(c);
+        else
+            name += fmt::format("\\x{:02x}", c);
+    }
+    return name + ".mount";
+}
+
+// Whether a user, not the system, mounted this: udisks (a desktop's file
+// manager, udisksctl, the disk image mounter) mounts under /media and
+// /run/media. What fstab or an admin's mount unit puts there is the system's.
+bool isUserMount(const SystemPaths& paths, libmnt_table* fstab, const std::string& mountPoint) {
+    if (!mountPoint.starts_with("/media/") && !mountPoint.starts_with("/run/media/"))
+        return false;
+    if (fstab != nullptr &&
+        mnt_table_find_target(fstab, mountPoint.c_str(), MNT_ITER_BACKWARD) != nullptr)
+        return false;
+    std::error_code ec;
+    return !fs::exists(paths.systemdConfig / mountUnitName(mountPoint), ec);
+}
+
 void skip(Mount& mount, SkipReason reason, std::string detail) {
     mount.skipReason = reason;
     mount.skipDetail = std::move(detail);
@@ -380,7 +504,8 @@ void skip(Mount& mount, SkipReason reason, std::string detail) {
 // read-only need the whole filesystem and come after.
 void applyPerMountChecks(std::vector<Mount>& mounts, libmnt_table* fstab,
                          const std::vector<std::optional<std::string>>& hidden,
-                         const fs::path& fstabPath) {
+                         const SystemPaths& paths, const InventoryOptions& options) {
+    const fs::path& fstabPath = paths.fstab;
     // X-fstrim.notrim is about the filesystem: a bind mount of it elsewhere
     // must not trim it behind the user's back.
     std::map<std::string, std::string> noTrimFilesystems; // key -> fstab mount point
@@ -413,8 +538,11 @@ void applyPerMountChecks(std::vector<Mount>& mounts, libmnt_table* fstab,
             skip(mount, SkipReason::Network,
                  "network filesystem: discards cannot pass over the network");
         } else if (mount.fsType == "autofs") {
+            // Never looked into: any access to the path would mount it.
             skip(mount, SkipReason::Autofs,
-                 "automount trigger: the filesystem is listed itself once mounted");
+                 hidden[i] ? "automount point: the filesystem mounted on it is listed instead"
+                           : "automount point, not mounted now: thintrim does not mount it; the "
+                             "filesystem is listed once it is mounted");
         } else if (mount.mountDevice.isAnonymous() && mount.fsType != "btrfs") {
             skip(mount, SkipReason::NotBlockDevice,
                  "not on a block device (" + mount.fsType + "): nothing below it takes discards");
@@ -423,6 +551,10 @@ void applyPerMountChecks(std::vector<Mount>& mounts, libmnt_table* fstab,
                  mount.fsType + " does not support FITRIM (discarding free space)");
         } else if (hidden[i]) {
             skip(mount, SkipReason::Hidden, *hidden[i]);
+        } else if (!options.userMedia && isUserMount(paths, fstab, mount.mountPoint)) {
+            skip(mount, SkipReason::UserMount,
+                 "mounted by a user (udisks mounts under /media and /run/media), not by the "
+                 "system; UserMedia=yes in [Filesystems] lets thintrimd trim it");
         }
     }
 }
@@ -489,10 +621,14 @@ std::string_view skipReasonName(SkipReason reason) {
         return "unsupported-type";
     case SkipReason::Hidden:
         return "hidden";
+    case SkipReason::UserMount:
+        return "user-mount";
     case SkipReason::Duplicate:
         return "duplicate";
     case SkipReason::ReadOnly:
         return "read-only";
+    case SkipReason::Removable:
+        return "removable";
     }
     return "unknown";
 }
@@ -545,26 +681,35 @@ std::vector<FstabEntry> readFstab(const fs::path& path) {
     return entries;
 }
 
-Inventory readInventory(const SystemPaths& paths) {
+Inventory readInventory(const SystemPaths& paths, const InventoryOptions& options,
+                        DeviceNameCache* cache) {
     const MountTablePtr mountinfo = parseMountinfo(paths.mountinfo);
     const MountTablePtr fstab = parseFstab(paths.fstab);
-    const std::vector<BtrfsFilesystem> btrfsFilesystems = readBtrfsFilesystems(paths);
+    DeviceNameCache oneRead;
+    StorageResolver storage(paths, cache != nullptr ? *cache : oneRead);
 
     Inventory inventory;
-    forEachEntry(mountinfo.get(), [&](libmnt_fs* entry) {
+    inventory.mounts.reserve(static_cast<std::size_t>(mnt_table_get_nents(mountinfo.get())));
+    // Each line is released as soon as it is described: with 10,000 mounts
+    // the table and the inventory would otherwise be in memory twice.
+    libmnt_fs* entry = nullptr;
+    while (mnt_table_first_fs(mountinfo.get(), &entry) == 0) {
         Mount mount = describe(entry);
-        fillStorage(paths, btrfsFilesystems, mount);
+        mnt_table_remove_fs(mountinfo.get(), entry);
+        storage.fill(mount);
         inventory.mounts.push_back(std::move(mount));
-    });
+    }
+    storage.pruneCache();
 
     std::vector<std::optional<std::string>> hidden;
+    hidden.reserve(inventory.mounts.size());
     HiddenMountFinder hiddenMounts(inventory.mounts);
     for (std::size_t i = 0; i < inventory.mounts.size(); ++i) {
         hidden.push_back(hiddenMounts.reason(i));
         inventory.mounts[i].hidden = hidden.back().has_value();
     }
 
-    applyPerMountChecks(inventory.mounts, fstab.get(), hidden, paths.fstab);
+    applyPerMountChecks(inventory.mounts, fstab.get(), hidden, paths, options);
     applyFilesystemChecks(inventory.mounts);
     return inventory;
 }

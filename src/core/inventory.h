@@ -5,6 +5,7 @@
 #include "system_paths.h"
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,8 +23,10 @@ enum class SkipReason {
     NotBlockDevice,  // overlay, fuse...: no block device under it
     UnsupportedType, // a block filesystem without FITRIM (iso9660, squashfs...)
     Hidden,          // over-mounted: not reachable by its path
+    UserMount,       // mounted by a user (udisks under /media, /run/media), not the system
     Duplicate,       // the same filesystem is listed under another mount point
     ReadOnly,        // every mount of this filesystem is read-only
+    Removable,       // on a removable device (decided with the block stack, catalog.h)
 };
 
 // Short machine name ("read-only", "pseudo", ...), used in JSON.
@@ -69,10 +72,39 @@ struct Inventory {
     [[nodiscard]] const Mount* find(std::string_view mountPoint) const;
 };
 
+// Choices of the configuration that change the inventory's decisions.
+struct InventoryOptions {
+    // [Filesystems] UserMedia=yes: also manage what users mounted (udisks
+    // under /media and /run/media) and removable devices.
+    bool userMedia = false;
+};
+
+// UUID and label of each block device, kept between reads of the mount table
+// so that a device is looked up once while it stays mounted: a daemon that
+// re-reads the table on every mount event must not probe every device again.
+// An entry is dropped when no mount uses its device any more, and re-read
+// when the kernel's disk sequence number (sysfs `diskseq`) changed, as it does
+// when a loop device is re-attached.
+struct DeviceNameCache {
+    struct Names {
+        std::string diskseq; // empty where the kernel has none
+        std::string uuid;
+        std::string label;
+    };
+    std::map<DeviceNumber, Names> devices;
+    // Devices looked up (udev database or superblock) since construction.
+    unsigned lookups = 0;
+};
+
 // Reads paths.mountinfo with libmount and decides on every mount; fstab from
-// paths.fstab (missing is fine), UUIDs with libblkid under paths.devRoot.
+// paths.fstab (missing is fine). UUIDs and labels come from udev's database
+// (devRoot/run/udev/data) where it has them, otherwise from the superblock
+// with libblkid under paths.devRoot; `cache` carries them from one read to the
+// next. Linear in the number of mounts: each device is looked up once.
 // Throws Error(System) if the mountinfo cannot be read or parsed.
-[[nodiscard]] Inventory readInventory(const SystemPaths& paths);
+[[nodiscard]] Inventory readInventory(const SystemPaths& paths,
+                                      const InventoryOptions& options = {},
+                                      DeviceNameCache* cache = nullptr);
 
 // One fstab line, as libmount parsed it.
 struct FstabEntry {

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 
 #include <fmt/format.h>
 #include <sdbus-c++/sdbus-c++.h>
@@ -76,12 +77,10 @@ Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
       config_(std::move(config)), store_(options_.stateDir), bus_(bus),
       machineKey_(machineSplayKey()), loop_(bus), authorizer_(bus),
       scheduleTimer_(loop_, CLOCK_REALTIME, [this] { onScheduleTimer(); }),
+      // Stacks and free space are read off the loop thread; applyScan()
+      // reschedules with them.
       freeSpaceTimer_(loop_, CLOCK_MONOTONIC,
-                      [this] {
-                          refreshVerdicts();
-                          sampleFreeSpace();
-                          reschedule();
-                      }),
+                      [this] { scanner_->request(MountScanner::Scope::Verdicts); }),
       watchdogTimer_(loop_, CLOCK_MONOTONIC, [] { sd_notify(0, "WATCHDOG=1"); }) {
     StateStore::Loaded loaded = store_.load();
     state_ = std::move(loaded.state);
@@ -124,9 +123,19 @@ Daemon::~Daemon() {
 
 int Daemon::run() {
     manager_ = std::make_unique<ManagerObject>(bus_, asController(), authorizer_);
-    mountWatch_ = std::make_unique<MountWatch>(loop_, options_.systemPaths.mountinfo,
-                                               [this] { rebuildCatalog(); });
-    rebuildCatalog();
+    scanner_ = std::make_unique<MountScanner>(
+        loop_, options_.systemPaths, [this](MountScan scan) { applyScan(std::move(scan)); });
+    scanner_->setOptions({config_.filesystems.userMedia});
+    mountWatch_ = std::make_unique<MountWatch>(loop_, options_.systemPaths.mountinfo, [this] {
+        scanner_->request(MountScanner::Scope::Mounts);
+    });
+    // The objects should be there when the name is taken; a device hanging
+    // the first scan only delays them.
+    if (std::optional<MountScan> scan = scanner_->scanAndWait(std::chrono::seconds(10)))
+        applyScan(std::move(*scan));
+    else
+        logMessage(LogLevel::Warning, "reading the mounts takes longer than 10 s (a hung "
+                                      "device?): starting without them; they appear once read");
     freeSpaceTimer_.armIn(config_.schedule.checkInterval, config_.schedule.checkInterval);
     // Objects first, then the name: a client that sees the name finds them.
     bus_.requestName(dbus::kBusName);
@@ -498,27 +507,47 @@ void Daemon::rememberPendingJob() {
 // --- mounts, free space, schedule -------------------------------------------
 
 void Daemon::rebuildCatalog() {
-    try {
-        catalog_ = buildCatalog(options_.systemPaths, readInventory(options_.systemPaths));
-    } catch (const Error& e) {
-        logMessage(LogLevel::Warning,
-                   fmt::format("cannot read the mount table, keeping the last one: {}", e.what()));
+    scanner_->setOptions({config_.filesystems.userMedia});
+    scanner_->request(MountScanner::Scope::Mounts);
+    syncObjects();
+    reschedule();
+}
+
+void Daemon::applyScan(MountScan scan) {
+    if (scan.error) {
+        logMessage(
+            LogLevel::Warning,
+            fmt::format("cannot read the mount table, keeping the last one: {}", *scan.error));
         return;
+    }
+    catalog_ = std::move(scan.catalog);
+    freeSpace_ = std::move(scan.freeSpace);
+    visible_.clear();
+    for (std::size_t index = 0; index < catalog_.size(); ++index) {
+        if (!catalog_[index].mount.hidden)
+            visible_[catalog_[index].mount.mountPoint] = index;
     }
     // The filesystem being trimmed went away (or something else is mounted
     // there now): FITRIM would go on on a detached filesystem, so stop it.
     if (running_) {
-        const CatalogEntry* entry = findEntry(catalog_, running_->mount.mountPoint);
+        const CatalogEntry* entry = visibleEntry(running_->mount.mountPoint);
         if (entry == nullptr || entry->mount.mountDevice != running_->mount.mountDevice)
             stopRunning(StopReason::Unmounted);
     }
-    sampleFreeSpace();
+    syncObjects();
+    reschedule();
+}
 
-    std::set<std::string> present;
-    for (const CatalogEntry& entry : catalog_) {
-        if (!isManagedHere(entry) || entry.mount.skipReason == SkipReason::Hidden)
-            continue;
-        present.insert(entry.mount.mountPoint);
+const CatalogEntry* Daemon::visibleEntry(std::string_view mountPoint) const {
+    auto found = visible_.find(mountPoint);
+    return found != visible_.end() ? &catalog_[found->second] : nullptr;
+}
+
+void Daemon::syncObjects() {
+    std::set<std::string_view> present;
+    for (const auto& [mountPoint, index] : visible_) {
+        if (isManagedHere(catalog_[index]))
+            present.insert(mountPoint);
     }
     for (auto it = filesystems_.begin(); it != filesystems_.end();) {
         if (present.contains(it->first)) {
@@ -528,39 +557,27 @@ void Daemon::rebuildCatalog() {
             it = filesystems_.erase(it); // InterfacesRemoved
         }
     }
-    for (const std::string& mountPoint : present) {
+    for (std::string_view mountPoint : present) {
         if (filesystems_.contains(mountPoint))
             continue;
-        const CatalogEntry* entry = findEntry(catalog_, mountPoint);
-        filesystems_.emplace(mountPoint,
+        const CatalogEntry& entry = *visibleEntry(mountPoint);
+        filesystems_.emplace(std::string(mountPoint),
                              std::make_unique<FilesystemObject>(bus_, asController(), authorizer_,
-                                                                filesystemProperties(*entry)));
-        logMessage(
-            LogLevel::Info,
-            fmt::format("managing {} ({} on {}): {}", mountPoint, entry->mount.fsType,
-                        entry->mount.source,
-                        entry->eligible() ? "eligible" : "not eligible: " + entry->reason()));
+                                                                filesystemProperties(entry)));
+        logMessage(LogLevel::Info,
+                   fmt::format("managing {} ({} on {}): {}", mountPoint, entry.mount.fsType,
+                               entry.mount.source,
+                               entry.eligible() ? "eligible" : "not eligible: " + entry.reason()));
     }
-    reschedule();
 }
 
 void Daemon::refreshVerdicts() {
-    for (CatalogEntry& entry : catalog_)
-        refreshStack(options_.systemPaths, entry);
+    refreshStacks(options_.systemPaths, catalog_);
     publish();
 }
 
 void Daemon::sampleFreeSpace() {
-    freeSpace_.clear();
-    for (const CatalogEntry& entry : catalog_) {
-        if (!isManagedHere(entry))
-            continue;
-        FreeSpace sample;
-        if (auto free = freeBytesOf(entry.mount.mountPoint, &sample.size)) {
-            sample.free = *free;
-            freeSpace_[entry.mount.mountPoint] = sample;
-        }
-    }
+    scanner_->request(MountScanner::Scope::Mounts);
 }
 
 void Daemon::reschedule() {
@@ -737,8 +754,9 @@ void Daemon::publish() {
         p.freedSpaceThreshold = *bytes;
     manager_->publish(p);
 
+    // Each object emits PropertiesChanged only for what differs.
     for (const auto& [mountPoint, object] : filesystems_) {
-        if (const CatalogEntry* entry = findEntry(catalog_, mountPoint))
+        if (const CatalogEntry* entry = visibleEntry(mountPoint))
             object->publish(filesystemProperties(*entry));
     }
     notifyStatus();

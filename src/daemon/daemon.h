@@ -68,11 +68,6 @@ private:
         TrimProgress progress;
     };
 
-    struct FreeSpace {
-        std::uint64_t size = 0;
-        std::uint64_t free = 0;
-    };
-
     // Controller: what the bus objects call.
     std::uint64_t queueTrim(const std::vector<std::string>& mountPoints,
                             const TrimRequestOptions& options) override;
@@ -102,12 +97,24 @@ private:
     void finishJob(const Job& job);
     void stopRunning(StopReason reason);
 
+    // Asks the scanner for a new reading of the mount table (applyScan()
+    // takes it) and brings the objects in line with the configuration now.
     void rebuildCatalog();
-    // Re-walks every block stack without touching the set of objects (safe
-    // inside a Filesystem method call): verdicts follow layers that change
-    // under a mount. Publishes what changed.
+    // Takes a finished scan: the new catalog and free space; objects are
+    // added and removed for the mounts that came and went, and only the
+    // objects whose properties changed emit PropertiesChanged.
+    void applyScan(MountScan scan);
+    // Adds and removes Filesystem objects to match the catalog and [Filesystems].
+    void syncObjects();
+    // Re-walks the managed filesystems' block stacks (sysfs only, no device
+    // I/O) without touching the set of objects (safe inside a Filesystem
+    // method call): verdicts follow layers that change under a mount.
+    // Publishes what changed.
     void refreshVerdicts();
+    // Asks the scanner for fresh free space (statvfs runs off the loop thread).
     void sampleFreeSpace();
+    // The visible catalog entry at `mountPoint` (exact, as the catalog spells it).
+    [[nodiscard]] const CatalogEntry* visibleEntry(std::string_view mountPoint) const;
     void reschedule();
     void onScheduleTimer();
     void shutdown();
@@ -134,6 +141,8 @@ private:
     Authorizer authorizer_;
     TrimWorker worker_;
     std::vector<CatalogEntry> catalog_;
+    // Index into catalog_ of the visible mount at each mount point.
+    std::map<std::string_view, std::size_t> visible_;
     std::map<std::string, FreeSpace, std::less<>> freeSpace_; // by mount point
     std::map<std::string, Microseconds, std::less<>> nextTrim_;
 
@@ -145,6 +154,7 @@ private:
     // Declared after what their handlers use; destroyed first.
     std::unique_ptr<ManagerObject> manager_;
     std::map<std::string, std::unique_ptr<FilesystemObject>, std::less<>> filesystems_;
+    std::unique_ptr<MountScanner> scanner_;
     std::unique_ptr<MountWatch> mountWatch_;
     Timer scheduleTimer_;
     Timer freeSpaceTimer_;

@@ -6,9 +6,14 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <exception>
+#include <thread>
 
 #include <libmount/libmount.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 namespace thintrim::daemon {
 
@@ -26,8 +31,12 @@ void MountWatch::MonitorUnref::operator()(libmnt_monitor* monitor) const {
 }
 
 MountWatch::MountWatch(EventLoop& loop, const std::filesystem::path& mountinfo,
-                       std::function<void()> onChange)
-    : loop_(loop), onChange_(std::move(onChange)) {
+                       std::function<void()> onChange, Microseconds settle)
+    : loop_(loop), onChange_(std::move(onChange)), settle_(settle),
+      settleTimer_(loop, CLOCK_MONOTONIC, [this] {
+          settling_ = false;
+          onChange_();
+      }) {
     if (isKernelTable(mountinfo)) {
         monitor_.reset(mnt_new_monitor());
         if (!monitor_)
@@ -80,8 +89,149 @@ void MountWatch::onReadable() {
             }
         }
     }
-    if (changed)
-        onChange_();
+    // The first change of a burst arms the timer; the rest ride along.
+    if (changed && !settling_) {
+        settling_ = true;
+        settleTimer_.armIn(settle_);
+    }
+}
+
+// --- MountScanner ---------------------------------------------------------------
+
+struct MountScanner::Shared {
+    explicit Shared(SystemPaths systemPaths) : paths(std::move(systemPaths)) {}
+
+    const SystemPaths paths;
+    UniqueFd eventFd;
+
+    std::mutex mutex;
+    std::condition_variable wake;     // a request or stop
+    std::condition_variable finished; // a scan ended
+    bool stop = false;
+    std::optional<Scope> pending;
+    InventoryOptions options;
+    std::uint64_t requests = 0; // numbered, so that scanAndWait knows its scan
+    std::uint64_t done = 0;     // the number of the request the last scan served
+    std::optional<MountScan> result;
+
+    // The scanning thread's alone.
+    DeviceNameCache names;
+    StackCache stacks;
+};
+
+namespace {
+
+MountScan scanOnce(MountScanner::Scope scope, const SystemPaths& paths,
+                   const InventoryOptions& options, DeviceNameCache& names, StackCache& stacks) {
+    MountScan scan;
+    if (scope == MountScanner::Scope::Verdicts)
+        stacks.walks.clear();
+    try {
+        scan.catalog = buildCatalog(paths, readInventory(paths, options, &names), options, &stacks);
+    } catch (const std::exception& e) {
+        scan.error = e.what();
+        return scan;
+    }
+    for (const CatalogEntry& entry : scan.catalog) {
+        if (!entry.mount.isManaged())
+            continue;
+        struct statvfs info {};
+        if (::statvfs(entry.mount.mountPoint.c_str(), &info) == 0)
+            scan.freeSpace[entry.mount.mountPoint] = {std::uint64_t{info.f_blocks} * info.f_frsize,
+                                                      std::uint64_t{info.f_bavail} * info.f_frsize};
+    }
+    return scan;
+}
+
+void scanLoop(const std::shared_ptr<MountScanner::Shared>& shared) {
+    MountScanner::Shared& s = *shared;
+    for (;;) {
+        MountScanner::Scope scope{};
+        InventoryOptions options;
+        std::uint64_t serving = 0;
+        {
+            std::unique_lock lock(s.mutex);
+            s.wake.wait(lock, [&] { return s.stop || s.pending.has_value(); });
+            if (s.stop)
+                return;
+            scope = *s.pending;
+            s.pending.reset();
+            options = s.options;
+            serving = s.requests;
+        }
+        MountScan scan = scanOnce(scope, s.paths, options, s.names, s.stacks);
+        {
+            std::lock_guard lock(s.mutex);
+            s.result = std::move(scan);
+            s.done = serving;
+        }
+        s.finished.notify_all();
+        const std::uint64_t one = 1;
+        [[maybe_unused]] const ssize_t written = ::write(s.eventFd.get(), &one, sizeof one);
+    }
+}
+
+} // namespace
+
+MountScanner::MountScanner(EventLoop& loop, SystemPaths paths,
+                           std::function<void(MountScan)> onScan)
+    : loop_(loop), onScan_(std::move(onScan)), shared_(std::make_shared<Shared>(std::move(paths))) {
+    shared_->eventFd.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!shared_->eventFd.isValid())
+        throwSystemError("eventfd", errno);
+    loop_.watch(shared_->eventFd.get(), [this] { onReadable(); });
+    // Detached: a scan stuck in the kernel on a hung device must not keep
+    // the daemon from stopping. The thread owns a share of the state.
+    std::thread([shared = shared_] { scanLoop(shared); }).detach();
+}
+
+MountScanner::~MountScanner() {
+    loop_.unwatch(shared_->eventFd.get());
+    {
+        std::lock_guard lock(shared_->mutex);
+        shared_->stop = true;
+    }
+    shared_->wake.notify_all();
+}
+
+void MountScanner::setOptions(const InventoryOptions& options) {
+    std::lock_guard lock(shared_->mutex);
+    shared_->options = options;
+}
+
+void MountScanner::request(Scope scope) {
+    {
+        std::lock_guard lock(shared_->mutex);
+        // Verdicts includes Mounts: the wider request wins.
+        if (!shared_->pending || scope == Scope::Verdicts)
+            shared_->pending = scope;
+        ++shared_->requests;
+    }
+    shared_->wake.notify_one();
+}
+
+std::optional<MountScan> MountScanner::scanAndWait(std::chrono::milliseconds timeout) {
+    request(Scope::Mounts);
+    std::unique_lock lock(shared_->mutex);
+    const std::uint64_t wanted = shared_->requests;
+    if (!shared_->finished.wait_for(lock, timeout, [&] { return shared_->done >= wanted; }))
+        return std::nullopt;
+    std::optional<MountScan> scan = std::move(shared_->result);
+    shared_->result.reset();
+    return scan;
+}
+
+void MountScanner::onReadable() {
+    std::uint64_t count = 0;
+    [[maybe_unused]] const ssize_t got = ::read(shared_->eventFd.get(), &count, sizeof count);
+    std::optional<MountScan> scan;
+    {
+        std::lock_guard lock(shared_->mutex);
+        scan = std::move(shared_->result);
+        shared_->result.reset();
+    }
+    if (scan)
+        onScan_(std::move(*scan));
 }
 
 } // namespace thintrim::daemon

@@ -1,12 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "catalog.h"
 #include "event_loop.h"
 #include "unique_fd.h"
 
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
 
 struct libmnt_monitor;
 
@@ -19,10 +28,13 @@ namespace thintrim::daemon {
 // - a mount table file given with --mountinfo (tests): inotify on its
 //   directory, firing when the file is rewritten in place (IN_CLOSE_WRITE) or
 //   replaced by a rename (IN_MOVED_TO).
+// Bursts are coalesced: `onChange` runs once `settle` after the first change
+// of a burst, however many followed (a container start mounts dozens).
 class MountWatch {
 public:
     MountWatch(EventLoop& loop, const std::filesystem::path& mountinfo,
-               std::function<void()> onChange);
+               std::function<void()> onChange,
+               Microseconds settle = std::chrono::milliseconds(100));
     ~MountWatch();
     MountWatch(const MountWatch&) = delete;
     MountWatch& operator=(const MountWatch&) = delete;
@@ -39,6 +51,63 @@ private:
     UniqueFd inotify_;                                      // a file
     std::string fileName_;
     int fd_ = -1; // the one being polled
+    Microseconds settle_;
+    Timer settleTimer_;
+    bool settling_ = false;
+};
+
+// Free space of a mounted filesystem (statvfs).
+struct FreeSpace {
+    std::uint64_t size = 0;
+    std::uint64_t free = 0;
+    bool operator==(const FreeSpace&) const = default;
+};
+
+// What one scan of the system found.
+struct MountScan {
+    std::vector<CatalogEntry> catalog;
+    // Of every managed mount whose statvfs answered, by mount point.
+    std::map<std::string, FreeSpace, std::less<>> freeSpace;
+    // Set when the mount table could not be read; the rest is then empty.
+    std::optional<std::string> error;
+};
+
+// Reads the mount table, probes devices, walks block stacks and samples free
+// space on a thread of its own, so that a hung device (dead multipath, NBD, a
+// stalled virtual disk) blocks that thread and never the bus or SIGTERM.
+// Devices keep their names and stacks between scans while they stay mounted
+// (DeviceNameCache, StackCache): a mount event reads only what is new.
+// Requests made while a scan runs are merged into one more scan.
+class MountScanner {
+public:
+    enum class Scope {
+        Mounts,   // the mount table changed: new devices are read, known ones reused
+        Verdicts, // also walk every stack again (layers change under mounts)
+    };
+
+    // `onScan` runs on the loop thread with each finished scan.
+    MountScanner(EventLoop& loop, SystemPaths paths, std::function<void(MountScan)> onScan);
+    // Does not wait for a scan stuck on a hung device: the thread is left
+    // to end on its own (it touches nothing of this object).
+    ~MountScanner();
+    MountScanner(const MountScanner&) = delete;
+    MountScanner& operator=(const MountScanner&) = delete;
+
+    void setOptions(const InventoryOptions& options);
+    void request(Scope scope);
+    // For the start: the result of a scan requested now, if it ends within
+    // `timeout` (it is then not passed to onScan).
+    [[nodiscard]] std::optional<MountScan> scanAndWait(std::chrono::milliseconds timeout);
+
+    // What the scanning thread and this object share (mount_watch.cpp).
+    struct Shared;
+
+private:
+    void onReadable();
+
+    EventLoop& loop_;
+    std::function<void(MountScan)> onScan_;
+    std::shared_ptr<Shared> shared_;
 };
 
 } // namespace thintrim::daemon

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "catalog.h"
 #include "error.h"
 #include "fixture_paths.h"
 #include "inventory.h"
+#include "temp_dir.h"
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -346,4 +349,161 @@ TEST_CASE("a read-only view of a writable filesystem is still trimmed", "[invent
     CHECK(reasonOf(cold) == "read-only");
     CHECK(cold.skipDetail == "mounted read-only");
     CHECK(managedMountPoints(inventory) == std::vector<std::string>{"/", "/srv/data"});
+}
+
+TEST_CASE("an automount: the filesystem mounted on it, never the trigger", "[inventory]") {
+    // x-systemd.automount: autofs at /mnt/auto (mount 50), the ext4 mounted
+    // over it on first access (51, parent 50); /mnt/idle not accessed yet.
+    SystemPaths paths = dataPaths("automount.mountinfo");
+    const Inventory inventory = readInventory(paths);
+
+    const Mount& mounted = at(inventory, "/mnt/auto");
+    CHECK(mounted.mountId == 51);
+    CHECK(mounted.isManaged());
+    CHECK_FALSE(mounted.hidden);
+    CHECK(reasonOf(byId(inventory, 50)) == "autofs");
+    CHECK(byId(inventory, 50).hidden);
+
+    const Mount& idle = byId(inventory, 52);
+    CHECK(reasonOf(idle) == "autofs");
+    CHECK_THAT(idle.skipDetail, Catch::Contains("not mounted now"));
+
+    // `thintrim stack /mnt/auto` and Trim look it up through the catalog.
+    const std::vector<CatalogEntry> catalog = buildCatalog(paths, inventory);
+    const CatalogEntry* entry = findEntry(catalog, "/mnt/auto/");
+    REQUIRE(entry != nullptr);
+    CHECK(entry->mount.mountId == 51);
+    REQUIRE(findEntry(catalog, "/mnt/idle") != nullptr);
+    CHECK(findEntry(catalog, "/mnt/idle")->mount.fsType == "autofs");
+}
+
+TEST_CASE("what users mount is skipped unless UserMedia=yes", "[inventory]") {
+    const SystemPaths paths = dataPaths("user-media.mountinfo", "user-media.fstab");
+    const Inventory inventory = readInventory(paths);
+    CHECK(reasonOf(at(inventory, "/media/alice/STICK")) == "user-mount");
+    CHECK_THAT(at(inventory, "/media/alice/STICK").skipDetail,
+               Catch::Contains("mounted by a user"));
+    CHECK(reasonOf(at(inventory, "/run/media/bob/image")) == "user-mount");
+    // In fstab: the system mounts it, wherever it is.
+    CHECK(at(inventory, "/media/data").isManaged());
+    CHECK(at(inventory, "/").isManaged());
+
+    InventoryOptions options;
+    options.userMedia = true;
+    const Inventory optedIn = readInventory(paths, options);
+    CHECK(at(optedIn, "/media/alice/STICK").isManaged());
+    CHECK(at(optedIn, "/run/media/bob/image").isManaged());
+}
+
+TEST_CASE("a filesystem on a removable device is skipped unless UserMedia=yes", "[inventory]") {
+    // A copy of a captured sysfs with one disk marked removable, as the
+    // kernel marks USB sticks and SD cards; sdb1's stack reaches sdb.
+    thintrim::test::TempDir dir;
+    const SystemPaths captured = fixturePaths("nodiscard-disk");
+    std::filesystem::copy(captured.sysfsRoot, dir.path(),
+                          std::filesystem::copy_options::recursive |
+                              std::filesystem::copy_options::copy_symlinks);
+    SystemPaths paths = captured;
+    paths.sysfsRoot = dir.path();
+    const std::filesystem::path disk = std::filesystem::canonical(paths.sys("dev/block/8:16"));
+    std::ofstream(disk / "removable") << "1\n";
+
+    const std::vector<CatalogEntry> catalog = buildCatalog(paths, readInventory(paths));
+    const CatalogEntry* stick = findEntry(catalog, "/mnt/nd-scsi");
+    REQUIRE(stick != nullptr);
+    CHECK(reasonOf(stick->mount) == "removable");
+    CHECK_THAT(stick->reason(), Catch::Contains("removable device (sdb)"));
+    CHECK(findEntry(catalog, "/")->mount.isManaged());
+
+    InventoryOptions options;
+    options.userMedia = true;
+    const std::vector<CatalogEntry> optedIn =
+        buildCatalog(paths, readInventory(paths, options), options);
+    CHECK(findEntry(optedIn, "/mnt/nd-scsi")->mount.isManaged());
+}
+
+namespace {
+
+// A mount table of 10,000 lines as a container host has them, with a known
+// answer for every mount.
+struct GeneratedTable {
+    std::filesystem::path file;
+    std::size_t lines = 0;
+};
+
+GeneratedTable writeLargeMountTable(const std::filesystem::path& dir) {
+    GeneratedTable table{dir / "mountinfo", 0};
+    std::ofstream out(table.file);
+    auto line = [&](int id, int parent, const std::string& device, const std::string& path,
+                    const std::string& type, const std::string& source) {
+        out << id << ' ' << parent << ' ' << device << " / " << path << " rw,relatime - " << type
+            << ' ' << source << " rw\n";
+        ++table.lines;
+    };
+    line(1, 0, "254:0", "/", "ext4", "/dev/vda");
+    // 5,000 bind mounts of the root filesystem: duplicates of /.
+    for (int i = 0; i < 5000; ++i)
+        line(100 + i, 1, "254:0", "/srv/d" + std::to_string(i), "ext4", "/dev/vda");
+    // Every fifth of them over-mounted by one of four other filesystems:
+    // hidden underneath, the four each managed once, the rest duplicates.
+    for (int i = 0; i < 1000; ++i)
+        line(10000 + i, 100 + i * 5, "254:" + std::to_string(16 + i % 4),
+             "/srv/d" + std::to_string(i * 5), "ext4", "/dev/vd" + std::string(1, 'b' + i % 4));
+    // 1,000 tmpfs with a bind mount of / inside; half of them then covered
+    // by a second tmpfs on the same path: both below it are hidden.
+    for (int i = 0; i < 1000; ++i) {
+        line(20000 + i, 1, "0:" + std::to_string(100 + i), "/run/c" + std::to_string(i), "tmpfs",
+             "tmpfs");
+        line(30000 + i, 20000 + i, "254:0", "/run/c" + std::to_string(i) + "/vol", "ext4",
+             "/dev/vda");
+    }
+    for (int i = 0; i < 1000; i += 2)
+        line(40000 + i, 20000 + i, "0:" + std::to_string(2000 + i), "/run/c" + std::to_string(i),
+             "tmpfs", "tmpfs");
+    // Overlays up to 10,000 lines: not on a block device.
+    for (int i = 0; table.lines < 10000; ++i)
+        line(50000 + i, 1, "0:" + std::to_string(5000 + i), "/var/lib/docker/o" + std::to_string(i),
+             "overlay", "overlay");
+    return table;
+}
+
+} // namespace
+
+TEST_CASE("10,000 mounts: hidden and duplicate mounts found as with ten", "[inventory]") {
+    thintrim::test::TempDir dir;
+    const GeneratedTable table = writeLargeMountTable(dir.path());
+    REQUIRE(table.lines == 10000);
+    SystemPaths paths = dataPaths("absent.mountinfo");
+    paths.mountinfo = table.file;
+    DeviceNameCache names;
+    const Inventory inventory = readInventory(paths, {}, &names);
+    REQUIRE(inventory.mounts.size() == 10000);
+
+    std::map<std::string, int> reasons;
+    int hidden = 0;
+    for (const Mount& mount : inventory.mounts) {
+        ++reasons[reasonOf(mount)];
+        hidden += mount.hidden ? 1 : 0;
+    }
+    CHECK(managedMountPoints(inventory) ==
+          std::vector<std::string>{"/", "/srv/d0", "/srv/d5", "/srv/d10", "/srv/d15"});
+    CHECK(hidden == 1000 + 500 + 500);
+    CHECK(reasons["hidden"] == 1000 + 500); // binds under over-mounts, hidden vols
+    CHECK(reasons["pseudo"] == 1500);       // every tmpfs, hidden ones included
+    CHECK(reasons["duplicate"] == 4000 + 500 + 996);
+    CHECK(reasons["not-block-device"] == 10000 - 1 - 5000 - 1000 - 2500);
+
+    CHECK(byId(inventory, 100 + 5 * 7).hidden);
+    CHECK_THAT(byId(inventory, 100 + 5 * 7).skipDetail, Catch::Contains("over-mounted"));
+    CHECK(at(inventory, "/srv/d35").mountId == 10007);
+    CHECK_FALSE(byId(inventory, 100 + 6).hidden);
+    CHECK(byId(inventory, 30000 + 2).hidden);
+    CHECK_FALSE(byId(inventory, 30000 + 3).hidden);
+    CHECK(at(inventory, "/run/c2").mountId == 40002);
+
+    // One look-up per device, and none for a device already known.
+    CHECK(names.lookups == 5);
+    (void)readInventory(paths, {}, &names);
+    CHECK(names.lookups == 5);
+    CHECK(names.devices.size() == 5);
 }
