@@ -7,6 +7,8 @@
 #                                           every 20th a tmpfs, every 20th (+10)
 #                                           an overlay, the rest bind mounts of
 #                                           the SOURCEs in turn
+#   mounts.py binds BASE FROM TO SOURCE [PAUSE]  bind mounts of SOURCE at BASE/b<i>
+#   mounts.py unbind BASE FROM TO [PAUSE]        unmounts BASE/b<i>
 #   mounts.py churn BASE SOURCE PAIRS PAUSE bind-mounts SOURCE at BASE/churn and
 #                                           unmounts it, PAIRS times, PAUSE
 #                                           seconds after each call
@@ -49,6 +51,19 @@ def grow(base, first, last, sources):
             mount(sources[i % len(sources)], target, None, MS_BIND)
 
 
+def binds(base, first, last, source, pause):
+    for i in range(first, last):
+        os.makedirs(f"{base}/b{i}", exist_ok=True)
+        mount(source, f"{base}/b{i}", None, MS_BIND)
+        time.sleep(pause)
+
+
+def unbind(base, first, last, pause):
+    for i in range(first, last):
+        umount(f"{base}/b{i}")
+        time.sleep(pause)
+
+
 def churn(base, source, pairs, pause):
     target = f"{base}/churn"
     os.makedirs(target, exist_ok=True)
@@ -63,6 +78,12 @@ def main():
     cmd = sys.argv[1]
     if cmd == "grow":
         grow(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:])
+    elif cmd == "binds":
+        binds(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5],
+              float(sys.argv[6]) if len(sys.argv) > 6 else 0)
+    elif cmd == "unbind":
+        unbind(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]),
+               float(sys.argv[5]) if len(sys.argv) > 5 else 0)
     elif cmd == "churn":
         churn(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
     else:
