@@ -33,4 +33,21 @@ sdbus::Error currentExceptionAsBusError() {
     }
 }
 
+void logUnsentReply() noexcept {
+    try {
+        try {
+            throw;
+        } catch (const sdbus::Error& e) {
+            logMessage(LogLevel::Warning,
+                       fmt::format("cannot send a reply: {} ({})", e.getMessage(), e.getName()));
+        } catch (const std::exception& e) {
+            logMessage(LogLevel::Warning, fmt::format("cannot send a reply: {}", e.what()));
+        } catch (...) {
+            logMessage(LogLevel::Warning, "cannot send a reply: unknown exception");
+        }
+    } catch (...) {
+        // Logging itself failed (out of memory): nothing left to tell.
+    }
+}
+
 } // namespace thintrim::daemon

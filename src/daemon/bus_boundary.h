@@ -24,6 +24,10 @@ namespace thintrim::daemon {
 // The D-Bus error for the exception being handled; call only inside catch.
 [[nodiscard]] sdbus::Error currentExceptionAsBusError();
 
+// Logs why a reply could not be sent (the caller then sees no reply, and
+// times out); call only inside catch.
+void logUnsentReply() noexcept;
+
 // Synchronous methods: returns what `body` returns, or throws the mapped
 // sdbus::Error for sdbus-c++ to send.
 template <typename Body>
@@ -52,8 +56,15 @@ void replyGuarded(const sdbus::Result<Results...>& result, Body&& body) {
             result.returnResults(value);
         }
     } catch (...) {
-        if (!replied)
+        if (replied) {
+            logUnsentReply();
+            return;
+        }
+        try {
             result.returnError(currentExceptionAsBusError());
+        } catch (...) {
+            logUnsentReply();
+        }
     }
 }
 

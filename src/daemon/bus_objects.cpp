@@ -4,6 +4,7 @@
 #include "bus_boundary.h"
 #include "bus_names.h"
 #include "error.h"
+#include "log.h"
 
 #include <memory>
 #include <tuple>
@@ -253,7 +254,13 @@ FilesystemObject::FilesystemObject(sdbus::IConnection& bus, Controller& controll
 }
 
 FilesystemObject::~FilesystemObject() {
-    emitInterfacesRemovedSignal();
+    // Also runs while the daemon stops because the bus went away: a
+    // destructor must not throw.
+    try {
+        emitInterfacesRemovedSignal();
+    } catch (const sdbus::Error& e) {
+        logMessage(LogLevel::Debug, fmt::format("InterfacesRemoved not sent: {}", e.getMessage()));
+    }
     unregisterAdaptor();
 }
 

@@ -76,12 +76,15 @@ Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
     : signalFd_(blockTerminationSignals()), options_(std::move(options)),
       config_(std::move(config)), store_(options_.stateDir), bus_(bus),
       machineKey_(machineSplayKey()), loop_(bus), authorizer_(bus),
-      scheduleTimer_(loop_, CLOCK_REALTIME, [this] { onScheduleTimer(); }),
+      scheduleTimer_(
+          loop_, CLOCK_REALTIME, [this] { onScheduleTimer(); }, "checking the schedule"),
       // Stacks and free space are read off the loop thread; applyScan()
       // reschedules with them.
-      freeSpaceTimer_(loop_, CLOCK_MONOTONIC,
-                      [this] { scanner_->request(MountScanner::Scope::Verdicts); }),
-      watchdogTimer_(loop_, CLOCK_MONOTONIC, [] { sd_notify(0, "WATCHDOG=1"); }) {
+      freeSpaceTimer_(
+          loop_, CLOCK_MONOTONIC, [this] { scanner_->request(MountScanner::Scope::Verdicts); },
+          "sampling free space"),
+      watchdogTimer_(
+          loop_, CLOCK_MONOTONIC, [] { sd_notify(0, "WATCHDOG=1"); }, "notifying the watchdog") {
     StateStore::Loaded loaded = store_.load();
     state_ = std::move(loaded.state);
     if (loaded.warning)
@@ -99,21 +102,30 @@ Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
     }
     state_.nextJobId = std::max<std::uint64_t>(state_.nextJobId, 1);
 
-    loop_.watch(worker_.eventFd(), [this] { onWorkerEvents(); });
-    loop_.watch(signalFd_.get(), [this] {
-        signalfd_siginfo info{};
-        while (::read(signalFd_.get(), &info, sizeof info) == sizeof info) {
-            if (info.ssi_signo == SIGHUP) {
-                try {
-                    reload();
-                } catch (const Error&) {
-                    // reload() logged why; the old configuration stays.
-                }
-            } else {
-                shutdown();
-            }
-        }
+    loop_.watch(
+        worker_.eventFd(), [this] { onWorkerEvents(); }, "handling a trim's progress");
+    // After an unexpected failure, what a stop would keep: the job to resume.
+    loop_.onHandlerFailure([this] {
+        rememberPendingJob();
+        save();
     });
+    loop_.watch(
+        signalFd_.get(),
+        [this] {
+            signalfd_siginfo info{};
+            while (::read(signalFd_.get(), &info, sizeof info) == sizeof info) {
+                if (info.ssi_signo == SIGHUP) {
+                    try {
+                        reload();
+                    } catch (const Error&) {
+                        // reload() logged why; the old configuration stays.
+                    }
+                } else {
+                    shutdown();
+                }
+            }
+        },
+        "handling a signal");
 }
 
 Daemon::~Daemon() {

@@ -2,19 +2,63 @@
 #include "event_loop.h"
 
 #include "error.h"
+#include "log.h"
 
 #include <cerrno>
 #include <cstdint>
+#include <exception>
 #include <vector>
 
+#include <fmt/format.h>
 #include <poll.h>
+#include <sdbus-c++/Error.h>
 #include <sdbus-c++/IConnection.h>
 #include <sys/timerfd.h>
 
 namespace thintrim::daemon {
 
-void EventLoop::watch(int fd, Handler handler) {
-    handlers_[fd] = std::move(handler);
+void EventLoop::watch(int fd, Handler handler, std::string what) {
+    handlers_[fd] = {std::move(handler), std::move(what)};
+}
+
+namespace {
+
+// The exception being handled, in words; call only inside catch.
+std::string currentExceptionText() {
+    try {
+        throw;
+    } catch (const sdbus::Error& e) {
+        return fmt::format("D-Bus: {} ({})", e.getMessage(), e.getName());
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "an exception of unknown type";
+    }
+}
+
+} // namespace
+
+void EventLoop::guard(const std::string& what, const Handler& handler) {
+    if (failed_)
+        return;
+    try {
+        handler();
+        return;
+    } catch (...) {
+        logMessage(LogLevel::Error, fmt::format("internal error while {}: {}; saving the state and "
+                                                "stopping",
+                                                what, currentExceptionText()));
+    }
+    failed_ = true;
+    if (onFailure_) {
+        try {
+            onFailure_();
+        } catch (...) {
+            logMessage(LogLevel::Error,
+                       fmt::format("cannot save the state after that: {}", currentExceptionText()));
+        }
+    }
+    quit(kExitHandlerFailed);
 }
 
 void EventLoop::unwatch(int fd) {
@@ -31,7 +75,7 @@ void EventLoop::runDeferred() {
         std::vector<Handler> batch;
         batch.swap(deferred_);
         for (Handler& handler : batch)
-            handler();
+            guard("running deferred work", handler);
         dispatchBus();
     }
 }
@@ -42,8 +86,12 @@ void EventLoop::quit(int exitCode) {
 }
 
 void EventLoop::dispatchBus() {
-    while (bus_.processPendingRequest()) {
-    }
+    // Method handlers have their own boundary (bus_boundary.h); this one
+    // catches what sdbus-c++ lets through: a signal or reply it cannot send.
+    guard("dispatching D-Bus messages", [this] {
+        while (bus_.processPendingRequest()) {
+        }
+    });
 }
 
 int EventLoop::run() {
@@ -53,23 +101,28 @@ int EventLoop::run() {
     // Messages may already be queued (replies read during startup calls).
     dispatchBus();
     runDeferred();
-    while (running_) {
+    while (running_ && !failed_) {
         // The bus says anew each time what it waits for: POLLOUT while
         // replies or signals are still queued, and its own timeout for
         // pending method calls.
-        const sdbus::IConnection::PollData busPoll = bus_.getEventLoopPollData();
+        sdbus::IConnection::PollData busPoll{};
+        guard("waiting for D-Bus messages", [&] { busPoll = bus_.getEventLoopPollData(); });
+        if (failed_)
+            break;
         fds.clear();
         watched.clear();
         fds.push_back({busPoll.fd, busPoll.events, 0});
-        for (const auto& [fd, handler] : handlers_) {
+        for (const auto& [fd, entry] : handlers_) {
             fds.push_back({fd, POLLIN, 0});
             watched.push_back(fd);
         }
         const int ready = ::poll(fds.data(), fds.size(), busPoll.getPollTimeout());
+        if (ready < 0 && errno == EINTR)
+            continue;
         if (ready < 0) {
-            if (errno == EINTR)
-                continue;
-            throwSystemError("poll", errno);
+            const int error = errno;
+            guard("waiting for events", [error] { throwSystemError("poll", error); });
+            break;
         }
         dispatchBus();
         runDeferred();
@@ -80,8 +133,8 @@ int EventLoop::run() {
             auto found = handlers_.find(watched[index]);
             if (found == handlers_.end())
                 continue;
-            Handler handler = found->second;
-            handler();
+            const Watch entry = found->second;
+            guard(entry.what, entry.handler);
         }
         // Replies and signals the handlers queued go out before we sleep.
         dispatchBus();
@@ -105,12 +158,13 @@ timespec toTimespec(Microseconds value) {
 
 } // namespace
 
-Timer::Timer(EventLoop& loop, clockid_t clock, EventLoop::Handler handler)
+Timer::Timer(EventLoop& loop, clockid_t clock, EventLoop::Handler handler, std::string what)
     : loop_(loop), fd_(::timerfd_create(clock, TFD_CLOEXEC | TFD_NONBLOCK)),
       handler_(std::move(handler)) {
     if (!fd_.isValid())
         throwSystemError("timerfd_create", errno);
-    loop_.watch(fd_.get(), [this] { onReadable(); });
+    loop_.watch(
+        fd_.get(), [this] { onReadable(); }, std::move(what));
 }
 
 Timer::~Timer() {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // thintrimd: the thintrim daemon. Everything that can go wrong before the
 // loop runs (options, configuration, bus) ends here with one sentence on
-// stderr and a non-zero exit, so systemd shows why it did not start.
+// stderr and a non-zero exit, so systemd shows why it did not start. Once
+// the loop runs, its own boundary (event_loop.h) logs a failure and stops;
+// what still escapes is reported as a stop, not as a failure to start.
 #include "build_config.h"
 #include "config.h"
 #include "daemon.h"
@@ -72,7 +74,12 @@ int run(int argc, char** argv) {
     std::filesystem::create_directories(options.stateDir);
     std::unique_ptr<sdbus::IConnection> bus = sdbus::createSystemBusConnection();
     Daemon daemon{std::move(options), std::move(config), *bus};
-    return daemon.run();
+    try {
+        return daemon.run();
+    } catch (const std::exception& e) {
+        logMessage(LogLevel::Error, fmt::format("stopped by an unexpected error: {}", e.what()));
+        return kExitFailure;
+    }
 }
 
 } // namespace

@@ -58,7 +58,8 @@ MountWatch::MountWatch(EventLoop& loop, const std::filesystem::path& mountinfo,
             throwSystemError("inotify_add_watch " + directory.string(), errno);
         fd_ = inotify_.get();
     }
-    loop_.watch(fd_, [this] { onReadable(); });
+    loop_.watch(
+        fd_, [this] { onReadable(); }, "re-reading the mount table");
 }
 
 MountWatch::~MountWatch() {
@@ -179,7 +180,8 @@ MountScanner::MountScanner(EventLoop& loop, SystemPaths paths,
     shared_->eventFd.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!shared_->eventFd.isValid())
         throwSystemError("eventfd", errno);
-    loop_.watch(shared_->eventFd.get(), [this] { onReadable(); });
+    loop_.watch(
+        shared_->eventFd.get(), [this] { onReadable(); }, "applying a mount scan");
     // Detached: a scan stuck in the kernel on a hung device must not keep
     // the daemon from stopping. The thread owns a share of the state.
     std::thread([shared = shared_] { scanLoop(shared); }).detach();
