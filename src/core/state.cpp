@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "state.h"
 
+#include "atomic_file.h"
 #include "error.h"
 #include "unique_fd.h"
 
@@ -275,25 +276,6 @@ std::string moveAside(const std::filesystem::path& path, const std::string& prob
     return fmt::format("{}; moved it to {} and started with no history", start, target.string());
 }
 
-// Removes the temporary file unless the rename consumed it, so a failed save
-// leaves nothing behind.
-class TemporaryFile {
-public:
-    TemporaryFile(int dirFd, std::string_view name) : dirFd_(dirFd), name_(name) {}
-    TemporaryFile(const TemporaryFile&) = delete;
-    TemporaryFile& operator=(const TemporaryFile&) = delete;
-    ~TemporaryFile() {
-        if (!renamed_)
-            ::unlinkat(dirFd_, name_.c_str(), 0);
-    }
-    void markRenamed() { renamed_ = true; }
-
-private:
-    int dirFd_;
-    std::string name_;
-    bool renamed_ = false;
-};
-
 } // namespace
 
 std::string_view FilesystemHistory::lastTrimResultName() const {
@@ -355,47 +337,7 @@ void StateStore::save(const State& state) const {
     std::string text =
         stateToJson(state).dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 
-    UniqueFd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir.isValid())
-        throwSystemError(fmt::format("cannot open state directory {}", dir_.string()), errno);
-
-    // Written beside the real file, never in place: a crash mid-write must
-    // leave the previous state.json whole, and rename() is only atomic
-    // within one filesystem.
-    std::string temporaryPath = (dir_ / kTemporaryFileName).string();
-    UniqueFd file(::openat(dir.get(), std::string(kTemporaryFileName).c_str(),
-                           O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
-    if (!file.isValid())
-        throwSystemError(fmt::format("cannot create {}", temporaryPath), errno);
-    TemporaryFile cleanup(dir.get(), kTemporaryFileName);
-
-    std::string_view rest = text;
-    while (!rest.empty()) {
-        ssize_t written = ::write(file.get(), rest.data(), rest.size());
-        if (written < 0 && errno == EINTR)
-            continue;
-        if (written < 0)
-            throwSystemError(fmt::format("cannot write {}", temporaryPath), errno);
-        rest.remove_prefix(static_cast<std::size_t>(written));
-    }
-    // Without this, a filesystem with delayed allocation (ext4, xfs) may
-    // commit the rename before the data and leave an empty state.json after
-    // a power cut.
-    if (::fsync(file.get()) != 0)
-        throwSystemError(fmt::format("cannot write {}", temporaryPath), errno);
-    if (::close(file.release()) != 0)
-        throwSystemError(fmt::format("cannot write {}", temporaryPath), errno);
-
-    if (::renameat(dir.get(), std::string(kTemporaryFileName).c_str(), dir.get(),
-                   std::string(kStateFileName).c_str()) != 0)
-        throwSystemError(fmt::format("cannot rename {} to {}", temporaryPath, path_.string()),
-                         errno);
-    cleanup.markRenamed();
-
-    // The rename is a change to the directory: until the directory itself is
-    // on disk, a crash may bring back the old state.json.
-    if (::fsync(dir.get()) != 0)
-        throwSystemError(fmt::format("cannot sync state directory {}", dir_.string()), errno);
+    writeFileAtomically(path_, kTemporaryFileName, text, 0644);
 }
 
 } // namespace thintrim

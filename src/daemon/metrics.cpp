@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "metrics.h"
 
+#include "atomic_file.h"
 #include "error.h"
 #include "unique_fd.h"
 #include "utf8.h"
@@ -90,29 +91,10 @@ std::string formatMetrics(const State& state) {
 
 void writeMetricsFile(const std::filesystem::path& file, const State& state) {
     const std::string text = formatMetrics(state);
-    // node_exporter reads only *.prom, so the temporary name is not picked up.
-    std::filesystem::path temporary = file;
-    temporary += ".tmp";
-    {
-        UniqueFd fd{::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
-        if (!fd.isValid())
-            throwSystemError("open " + temporary.string(), errno);
-        // The unit's UMask=0077 would leave it 0600, unreadable for
-        // node_exporter's user.
-        if (::fchmod(fd.get(), 0644) != 0)
-            throwSystemError("chmod " + temporary.string(), errno);
-        std::size_t written = 0;
-        while (written < text.size()) {
-            const ssize_t n = ::write(fd.get(), text.data() + written, text.size() - written);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0)
-                throwSystemError("write " + temporary.string(), errno);
-            written += static_cast<std::size_t>(n);
-        }
-    }
-    if (std::rename(temporary.c_str(), file.c_str()) != 0)
-        throwSystemError("rename " + temporary.string() + " to " + file.string(), errno);
+    // node_exporter reads only *.prom, so the temporary name is not picked
+    // up. The unit's UMask=0077 would leave the file 0600, unreadable for
+    // node_exporter's user: the mode is set exactly.
+    writeFileAtomically(file, file.filename().string() + ".tmp", text, 0644, true);
 }
 
 } // namespace thintrim::daemon

@@ -14,8 +14,9 @@ namespace thintrim::daemon {
 // daemon is suspended.
 [[nodiscard]] std::string formatMetrics(const State& state);
 
-// Writes formatMetrics() to `file` atomically (a temporary file next to it,
-// then rename), so the collector never reads half a file. Throws Error(System).
+// Writes formatMetrics() to `file` mode 0644 with writeFileAtomically()
+// (atomic_file.h), so the collector never reads half a file and a symlink
+// planted at the temporary name is never followed. Throws Error(System).
 void writeMetricsFile(const std::filesystem::path& file, const State& state);
 
 } // namespace thintrim::daemon
