@@ -308,8 +308,13 @@ int run(int argc, char** argv) {
         return runStack(options, stackTarget);
     if (doctor->parsed())
         return runDoctor(options);
-    if (status->parsed())
+    if (status->parsed()) {
+        // Without a running daemon there is no schedule to show: the
+        // inventory read locally, as `list` prints it.
+        if (!remote::daemonReachable())
+            return runList(options, false);
         return remote::status(remoteOptions(options));
+    }
     if (cancel->parsed())
         return remote::cancel(remoteOptions(options), cancelJob);
     if (suspend->parsed())

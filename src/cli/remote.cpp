@@ -288,28 +288,15 @@ bool daemonReachable() {
     try {
         auto bus = sdbus::createSystemBusConnection();
         auto busDaemon = sdbus::createProxy(*bus, "org.freedesktop.DBus", "/org/freedesktop/DBus");
+        // Only a daemon that already runs: activating it (StartServiceByName,
+        // or any call to its name) would start one an administrator stopped
+        // or disabled, and it would then run its schedule.
         bool running = false;
         busDaemon->callMethod("NameHasOwner")
             .onInterface("org.freedesktop.DBus")
             .withArguments(std::string(dbus::kBusName))
             .storeResultsTo(running);
-        if (running)
-            return true;
-        std::vector<std::string> activatable;
-        busDaemon->callMethod("ListActivatableNames")
-            .onInterface("org.freedesktop.DBus")
-            .storeResultsTo(activatable);
-        if (std::find(activatable.begin(), activatable.end(), dbus::kBusName) == activatable.end())
-            return false;
-        // Activatable is not startable: a masked unit, or a container where
-        // the unit's ConditionVirtualization= fails. Start it now, so that a
-        // failure means "read locally" instead of an error later.
-        std::uint32_t started = 0;
-        busDaemon->callMethod("StartServiceByName")
-            .onInterface("org.freedesktop.DBus")
-            .withArguments(std::string(dbus::kBusName), std::uint32_t{0})
-            .storeResultsTo(started);
-        return true;
+        return running;
     } catch (const sdbus::Error&) {
         return false;
     }

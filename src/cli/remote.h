@@ -36,9 +36,10 @@ struct TrimRequest {
     std::optional<std::uint64_t> chunkSize;     // --chunk
 };
 
-// True when thintrimd answers on the system bus, or the bus started it just
-// now (D-Bus activation). Never throws: false when there is no system bus or
-// activation failed (masked unit, container).
+// True when thintrimd already owns its name on the system bus. Never starts
+// it (no D-Bus activation: read commands must not start a daemon that an
+// administrator stopped or disabled) and never throws: false when there is
+// no system bus or no daemon.
 [[nodiscard]] bool daemonReachable();
 
 // `thintrim status`: daemon state, next and last run, and one line per
