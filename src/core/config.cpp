@@ -25,8 +25,9 @@ namespace {
 // Where a key's value lives in Config. The syntax of the text is a separate
 // property because the same storage type is read in different ways (a size
 // or a rate; any words or mount point globs).
-using FieldRef = std::variant<Microseconds*, std::uint64_t*, SizeOrPercent*,
-                              std::vector<std::string>*, std::filesystem::path*, bool*>;
+using FieldRef =
+    std::variant<Microseconds*, std::uint64_t*, SizeOrPercent*, std::vector<std::string>*,
+                 std::filesystem::path*, bool*, std::vector<TimeWindow>*, PacingMode*>;
 
 enum class Syntax {
     Duration,
@@ -38,6 +39,9 @@ enum class Syntax {
     Words,
     AbsolutePath,
     Boolean,
+    DurationOrInfinity, // "infinity" = kWholeInterval
+    TimeWindows,
+    Pacing,
 };
 
 // `syntax` must suit the type `field` points to (std::get checks it); the
@@ -67,17 +71,21 @@ constexpr std::size_t kMaxLineBytes = std::size_t{1} << 16;
 
 // Every key thintrim knows, in the order formatConfig() writes them.
 constexpr std::array<std::string_view, 4> kSections{"Schedule", "Trim", "Filesystems", "Metrics"};
-constexpr std::array<KeyInfo, 13> kKeys{{
+constexpr std::array<KeyInfo, 15> kKeys{{
     {"Schedule", "Interval", Syntax::PositiveDuration,
      [](Config& c) -> FieldRef { return &c.schedule.interval; }, kMinute, kLongestDelay},
-    {"Schedule", "RandomizedDelay", Syntax::Duration,
+    {"Schedule", "RandomizedDelay", Syntax::DurationOrInfinity,
      [](Config& c) -> FieldRef { return &c.schedule.randomizedDelay; }, 0, kLongestDelay},
     {"Schedule", "BootDelay", Syntax::Duration,
      [](Config& c) -> FieldRef { return &c.schedule.bootDelay; }, 0, kLongestDelay},
     {"Schedule", "FreedSpaceThreshold", Syntax::SizeOrPercent,
      [](Config& c) -> FieldRef { return &c.schedule.freedSpaceThreshold; }, 0, kLargestSize},
+    {"Schedule", "EarlyTrimSpacing", Syntax::Duration,
+     [](Config& c) -> FieldRef { return &c.schedule.earlyTrimSpacing; }, 0, kLongestDelay},
     {"Schedule", "CheckInterval", Syntax::PositiveDuration,
      [](Config& c) -> FieldRef { return &c.schedule.checkInterval; }, 1'000'000, kDay},
+    {"Schedule", "Window", Syntax::TimeWindows,
+     [](Config& c) -> FieldRef { return &c.schedule.window; }},
     {"Trim", "MinimumExtent", Syntax::Size,
      [](Config& c) -> FieldRef { return &c.trim.minimumExtent; }, 0, kLargestSize},
     {"Trim", "ChunkSize", Syntax::Size, [](Config& c) -> FieldRef { return &c.trim.chunkSize; }, 0,
@@ -276,6 +284,31 @@ void assignValue(const KeyInfo& key, FieldRef field, std::string_view value,
         *std::get<Microseconds*>(field) = duration;
         return;
     }
+    case Syntax::DurationOrInfinity: {
+        if (value == "infinity") {
+            *std::get<Microseconds*>(field) = kWholeInterval;
+            return;
+        }
+        const Microseconds duration = parseUnit([&] { return parseDuration(value, what); });
+        checkDurationBounds(key, duration, what);
+        *std::get<Microseconds*>(field) = duration;
+        return;
+    }
+    case Syntax::TimeWindows: {
+        std::vector<TimeWindow> windows;
+        for (const std::string& word : splitWords(value))
+            windows.push_back(parseUnit([&] { return parseTimeWindow(word, what); }));
+        *std::get<std::vector<TimeWindow>*>(field) = std::move(windows);
+        return;
+    }
+    case Syntax::Pacing:
+        if (value == "auto")
+            *std::get<PacingMode*>(field) = PacingMode::Auto;
+        else if (value == "fixed")
+            *std::get<PacingMode*>(field) = PacingMode::Fixed;
+        else
+            invalidConfig(fmt::format("{}: expected auto or fixed", what));
+        return;
     case Syntax::Size:
     case Syntax::Rate: {
         const std::uint64_t bytes = parseUnit([&] {
@@ -409,6 +442,18 @@ std::string formatValue(const KeyInfo& key, FieldRef field) {
         return std::get<std::filesystem::path*>(field)->string();
     case Syntax::Boolean:
         return *std::get<bool*>(field) ? "yes" : "no";
+    case Syntax::DurationOrInfinity: {
+        const Microseconds duration = *std::get<Microseconds*>(field);
+        return duration == kWholeInterval ? "infinity" : formatExactDuration(duration);
+    }
+    case Syntax::TimeWindows: {
+        std::vector<std::string> words;
+        for (const TimeWindow& window : *std::get<std::vector<TimeWindow>*>(field))
+            words.push_back(formatTimeWindow(window));
+        return joinWords(words);
+    }
+    case Syntax::Pacing:
+        return *std::get<PacingMode*>(field) == PacingMode::Auto ? "auto" : "fixed";
     }
     return {};
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "units.h"
+#include "window.h"
 
 #include <chrono>
 #include <cstdint>
@@ -16,21 +17,36 @@ namespace thintrim {
 // initialised to the documented default, so `Config{}` is what a machine
 // without any configuration file runs with.
 
+// RandomizedDelay=infinity: slots spread over the whole Interval.
+inline constexpr Microseconds kWholeInterval = Microseconds::max();
+
 struct ScheduleConfig {
     Microseconds interval = std::chrono::weeks(1); // never 0: loading rejects it
-    Microseconds randomizedDelay = std::chrono::minutes(100);
+    // How far into each Interval period slots spread (schedule.h); capped by
+    // the Interval.
+    Microseconds randomizedDelay = kWholeInterval;
     Microseconds bootDelay = std::chrono::minutes(5);
     // Zero bytes turns early trims off; a Percent is of the filesystem's size.
     SizeOrPercent freedSpaceThreshold = std::uint64_t{8} << 30;
     Microseconds checkInterval = std::chrono::minutes(15); // never 0: loading rejects it
+    // Early (freed-space) trims wait at least this long after the last
+    // completed trim of any kind.
+    Microseconds earlyTrimSpacing = std::chrono::days(1);
+    // Scheduled trims start and run only inside these; empty = always.
+    std::vector<TimeWindow> window;
 
     bool operator==(const ScheduleConfig&) const = default;
 };
+
+// Pacing=auto: between chunks, back off on I/O pressure and disk latency
+// (pacing.h). fixed: ChunkSize and RateLimit only.
+enum class PacingMode { Auto, Fixed };
 
 struct TrimConfig {
     std::uint64_t minimumExtent = 0;
     std::uint64_t chunkSize = std::uint64_t{1} << 30;
     std::uint64_t rateLimit = 0; // bytes per second; 0 = unlimited
+    PacingMode pacing = PacingMode::Auto;
 
     bool operator==(const TrimConfig&) const = default;
 };

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "schedule.h"
 
+#include "window.h"
+
 #include <algorithm>
+#include <limits>
 #include <variant>
 
 #include <time.h>
@@ -39,6 +42,31 @@ public:
 private:
     std::uint64_t state_ = 0xcbf29ce484222325ULL;
 };
+
+std::uint64_t slotHash(const sd_id128_t& machineKey, std::string_view identity) {
+    StableHash hash;
+    hash.add(machineKey.bytes, sizeof(machineKey.bytes));
+    hash.add(identity.data(), identity.size());
+    return hash.value();
+}
+
+// The period number holding `at` (floor division: times before the origin
+// belong to negative periods).
+std::int64_t periodOf(Microseconds at, Microseconds interval) {
+    const Microseconds::rep offset = at.count() - kSlotOrigin.count();
+    const Microseconds::rep length = interval.count();
+    Microseconds::rep period = offset / length;
+    if (offset % length != 0 && offset < 0)
+        --period;
+    return period;
+}
+
+Microseconds periodStart(std::int64_t period, Microseconds interval) {
+    Microseconds::rep start = 0;
+    if (__builtin_mul_overflow(period, interval.count(), &start))
+        return period > 0 ? Microseconds::max() : Microseconds::min();
+    return saturatingAdd(kSlotOrigin, Microseconds(start));
+}
 
 Microseconds clockNow(clockid_t clock) {
     timespec now{};
@@ -91,12 +119,42 @@ Microseconds splay(const sd_id128_t& machineKey, std::string_view identity,
                    Microseconds randomizedDelay) {
     if (randomizedDelay.count() <= 0)
         return Microseconds(0);
-    StableHash hash;
-    hash.add(machineKey.bytes, sizeof(machineKey.bytes));
-    hash.add(identity.data(), identity.size());
     // The modulo's bias is below window / 2^64: nothing for a window in µs.
     auto window = static_cast<std::uint64_t>(randomizedDelay.count());
-    return Microseconds(static_cast<Microseconds::rep>(hash.value() % window));
+    return Microseconds(static_cast<Microseconds::rep>(slotHash(machineKey, identity) % window));
+}
+
+Microseconds slotInPeriod(const ScheduleConfig& config, const sd_id128_t& machineKey,
+                          std::string_view identity, std::int64_t period) {
+    const Microseconds start = periodStart(period, config.interval);
+    const Microseconds spread = std::min(config.randomizedDelay, config.interval);
+    const WindowSet windows(config.window);
+    if (windows.alwaysOpen())
+        return saturatingAdd(start, splay(machineKey, identity, spread));
+    // Spread over the open time of [start, start + spread): an offset into
+    // the period would put every slot outside the windows at their opening.
+    const std::vector<TimeSpan> open = windows.openSpans(start, saturatingAdd(start, spread));
+    Microseconds openTotal{0};
+    for (const TimeSpan& span : open)
+        openTotal += span.end - span.start;
+    if (openTotal.count() == 0)
+        return windows.nextOpen(saturatingAdd(start, splay(machineKey, identity, spread)));
+    Microseconds offset = splay(machineKey, identity, openTotal);
+    for (const TimeSpan& span : open) {
+        if (offset < span.end - span.start)
+            return span.start + offset;
+        offset -= span.end - span.start;
+    }
+    return open.back().end; // not reached: offset < openTotal
+}
+
+Microseconds firstSlotFrom(const ScheduleConfig& config, const sd_id128_t& machineKey,
+                           std::string_view identity, Microseconds at) {
+    const std::int64_t period = periodOf(at, config.interval);
+    const Microseconds slot = slotInPeriod(config, machineKey, identity, period);
+    if (slot >= at || period == std::numeric_limits<std::int64_t>::max())
+        return slot;
+    return slotInPeriod(config, machineKey, identity, period + 1);
 }
 
 ClockReading readClocks() {
@@ -126,14 +184,21 @@ DueTime dueTime(const ScheduleConfig& config, const sd_id128_t& machineKey,
     // written; trusting them could postpone trims for years.
     bool completedBefore =
         history.lastCompleted.count() != 0 && history.lastCompleted <= now.realtime;
-    DueTime due{bootDone, DueReason::NeverTrimmed};
+    DueTime due;
     if (completedBefore) {
-        // Times from the state file are bounded only by the type: saturate.
-        due = {saturatingAdd(saturatingAdd(history.lastCompleted, config.interval),
-                             splay(machineKey, filesystem.identity, config.randomizedDelay)),
+        due = {firstSlotFrom(config, machineKey, filesystem.identity,
+                             saturatingAdd(history.lastCompleted, config.interval / 2)),
                DueReason::Interval};
-        if (reachedFreedSpaceThreshold(config, filesystem) && now.realtime < due.at)
-            due = {now.realtime, DueReason::FreedSpace};
+        const Microseconds early =
+            std::max(now.realtime, saturatingAdd(history.lastCompleted, config.earlyTrimSpacing));
+        if (reachedFreedSpaceThreshold(config, filesystem) && early < due.at)
+            due = {early, DueReason::FreedSpace};
+    } else {
+        // Counted from when the daemon first saw it (or boot), not from now:
+        // "the first slot after now" would move on forever.
+        const Microseconds firstSeen = std::max(filesystem.seenSince, bootDone);
+        due = {firstSlotFrom(config, machineKey, filesystem.identity, firstSeen),
+               DueReason::NeverTrimmed};
     }
 
     if (lastAttemptFailed(history) && history.lastTrimFinished <= now.realtime) {
@@ -144,6 +209,10 @@ DueTime dueTime(const ScheduleConfig& config, const sd_id128_t& machineKey,
     }
 
     due.at = std::max(due.at, bootDone);
+    const WindowSet windows(config.window);
+    // A time already past is due now, if the window is open now.
+    if (!windows.alwaysOpen())
+        due.at = windows.nextOpen(std::max(due.at, now.realtime));
     return due;
 }
 

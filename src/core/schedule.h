@@ -21,14 +21,26 @@ namespace thintrim {
 // once per decision and tests never sleep.
 //
 // The rules, for one filesystem:
-// - Regular: `lastCompleted + Interval + splay`, with a splay stable per
-//   machine and filesystem in [0, RandomizedDelay), so that the guests of one
-//   host do not all trim the shared thin pool at the same moment, yet each
-//   keeps a predictable weekly slot.
+// - Slots: time is cut into periods of Interval counted from Monday
+//   1970-01-05 00:00 UTC; each filesystem has one slot per period, at a
+//   stable offset from the period's start (a hash of the machine's splay key
+//   and the filesystem's identity, below min(RandomizedDelay, Interval); the
+//   default spreads slots over the whole period). With Window= set, the offset
+//   counts only open time, so slots spread over the windows instead of piling
+//   up at their openings. A fleet of guests thus trims its shared storage
+//   evenly over the Interval, each guest at a predictable time, whenever it
+//   was installed.
+// - Regular: the first slot at least Interval/2 after the last completed
+//   trim (so a trim that ran late, or an early one, does not cause a second
+//   one right away: trims stay between Interval/2 and 3/2 Interval apart).
 // - Never trimmed (or the history's time lies in the future, after a clock
-//   that was wrong): due at once, i.e. at boot + BootDelay.
+//   that was wrong): the first slot after the daemon first saw the filesystem
+//   (and after boot + BootDelay), never at once: installing thintrim on a
+//   fleet does not make every guest trim within minutes.
 // - Early: free space grew by at least FreedSpaceThreshold (bytes, or percent
-//   of the filesystem's size) since the last completed trim: due now.
+//   of the filesystem's size) since the last completed trim: due now, but not
+//   before EarlyTrimSpacing after the last completed trim of any kind.
+// - Window: any due time outside Window= moves to the next opening.
 // - Failed, cancelled or skipped last attempt: not again before
 //   `lastTrimFinished + min(Interval, 1h)`. The backoff only ever delays: a
 //   failed manual trim of a filesystem that is not due does not make it due.
@@ -55,6 +67,17 @@ inline constexpr sd_id128_t kSplayAppId =
 [[nodiscard]] Microseconds splay(const sd_id128_t& machineKey, std::string_view identity,
                                  Microseconds randomizedDelay);
 
+// Where the slot periods start: Monday 1970-01-05 00:00 UTC.
+inline constexpr Microseconds kSlotOrigin = std::chrono::days(4);
+
+// The slot of `identity` on the machine `machineKey` in the period number
+// `period` (period 0 starts at kSlotOrigin).
+[[nodiscard]] Microseconds slotInPeriod(const ScheduleConfig& config, const sd_id128_t& machineKey,
+                                        std::string_view identity, std::int64_t period);
+// The first slot at or after `at`.
+[[nodiscard]] Microseconds firstSlotFrom(const ScheduleConfig& config, const sd_id128_t& machineKey,
+                                         std::string_view identity, Microseconds at);
+
 // Both clocks, read at one instant.
 struct ClockReading {
     Microseconds realtime{0};  // CLOCK_REALTIME since the epoch: history's clock
@@ -71,6 +94,10 @@ struct ScheduledFilesystem {
     FilesystemHistory history; // default-constructed: never trimmed
     std::uint64_t sizeBytes = 0;
     std::uint64_t freeBytes = 0; // sampled now
+    // When this daemon first saw the filesystem mounted (realtime); the first
+    // trim of a never-trimmed filesystem is its first slot after this. 0:
+    // unknown, counted from boot + BootDelay.
+    Microseconds seenSince{0};
 };
 
 enum class DueReason {

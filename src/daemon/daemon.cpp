@@ -595,6 +595,7 @@ void Daemon::sampleFreeSpace() {
 void Daemon::reschedule() {
     if (!ready_)
         return;
+    const ClockReading now = readClocks();
     std::vector<ScheduledFilesystem> eligible;
     for (const CatalogEntry& entry : catalog_) {
         if (!isManagedHere(entry) || !entry.eligible())
@@ -602,6 +603,9 @@ void Daemon::reschedule() {
         ScheduledFilesystem filesystem;
         filesystem.mountPoint = entry.mount.mountPoint;
         filesystem.identity = entry.mount.identity();
+        // A new filesystem's first trim is its first slot after this.
+        filesystem.seenSince =
+            firstSeen_.try_emplace(filesystem.mountPoint, now.realtime).first->second;
         if (auto history = state_.filesystems.find(filesystem.identity);
             history != state_.filesystems.end())
             filesystem.history = history->second;
@@ -618,8 +622,8 @@ void Daemon::reschedule() {
         for (std::size_t index = job.next; index < job.mountPoints.size(); ++index)
             queued.insert(job.mountPoints[index]);
     }
-    const SchedulePlan plan = planSchedule(
-        {config_.schedule, machineKey_, eligible, state_.suspended, queued, readClocks()});
+    const SchedulePlan plan =
+        planSchedule({config_.schedule, machineKey_, eligible, state_.suspended, queued, now});
     nextTrim_.clear();
     for (const auto& [mountPoint, at] : plan.nextTrim)
         nextTrim_[mountPoint] = at;

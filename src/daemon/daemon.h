@@ -145,6 +145,8 @@ private:
     std::map<std::string_view, std::size_t> visible_;
     std::map<std::string, FreeSpace, std::less<>> freeSpace_; // by mount point
     std::map<std::string, Microseconds, std::less<>> nextTrim_;
+    // When this run first saw each filesystem eligible (schedule.h: seenSince).
+    std::map<std::string, Microseconds, std::less<>> firstSeen_;
 
     std::deque<Job> jobs_;
     std::optional<RunningTrim> running_;

@@ -17,8 +17,10 @@ namespace {
 constexpr sd_id128_t kMachine =
     SD_ID128_ARRAY(01, 23, 45, 67, 89, ab, cd, ef, 01, 23, 45, 67, 89, ab, cd, ef);
 
-// 2024-06-01 12:00 UTC, booted an hour ago.
+// 2024-06-01 12:00 UTC (a Saturday), booted an hour ago.
 const ClockReading kNow{Microseconds{1'717'243'200'000'000}, Microseconds{1h}};
+// With RandomizedDelay=0 every slot is at the start of a week: Monday 00:00 UTC.
+const Microseconds kMonday = kNow.realtime + 36h;
 
 ScheduleConfig config() {
     ScheduleConfig schedule;
@@ -57,16 +59,21 @@ SchedulePlan plan(const std::vector<ScheduledFilesystem>& filesystems, bool susp
 
 } // namespace
 
-TEST_CASE("a never-trimmed filesystem is queued at once, long after boot") {
+TEST_CASE("a never-trimmed filesystem waits for its slot, it is not queued at start") {
     const SchedulePlan result = plan({neverTrimmed("/"), trimmedAgo("/home", 24h)});
-    REQUIRE(result.toQueue.size() == 1);
-    CHECK(result.toQueue[0].mountPoint == "/");
-    CHECK(result.toQueue[0].reason == DueReason::NeverTrimmed);
-    CHECK(result.nextTrim.at("/") == kNow.realtime);
-    // The timer waits for /home's slot: six days from now.
-    CHECK(result.nextTrim.at("/home") == kNow.realtime + 6 * 24h);
+    CHECK(result.toQueue.empty());
+    CHECK(result.nextTrim.at("/") == kMonday);
+    // /home was trimmed yesterday: this Monday's slot is too close, the next one.
+    CHECK(result.nextTrim.at("/home") == kMonday + 7 * 24h);
     REQUIRE(result.wakeAt);
-    CHECK(*result.wakeAt == kNow.realtime + 6 * 24h);
+    CHECK(*result.wakeAt == kMonday);
+
+    const ClockReading atSlot{kMonday, kNow.sinceBoot + 36h};
+    const SchedulePlan later =
+        plan({neverTrimmed("/"), trimmedAgo("/home", 24h)}, false, {}, atSlot);
+    REQUIRE(later.toQueue.size() == 1);
+    CHECK(later.toQueue[0].mountPoint == "/");
+    CHECK(later.toQueue[0].reason == DueReason::NeverTrimmed);
 }
 
 TEST_CASE("right after boot, overdue trims wait for BootDelay") {
@@ -75,19 +82,20 @@ TEST_CASE("right after boot, overdue trims wait for BootDelay") {
         plan({neverTrimmed("/"), trimmedAgo("/home", 30 * 24h)}, false, {}, justBooted);
     CHECK(result.toQueue.empty());
     const Microseconds bootDone = justBooted.bootTime() + 5min;
-    CHECK(result.nextTrim.at("/") == bootDone);
+    CHECK(result.nextTrim.at("/") == kMonday);
     CHECK(result.nextTrim.at("/home") == bootDone);
     REQUIRE(result.wakeAt);
     CHECK(*result.wakeAt == bootDone);
 }
 
 TEST_CASE("a filesystem already queued or running is not queued again") {
-    const SchedulePlan result = plan({neverTrimmed("/"), trimmedAgo("/home", 24h)}, false, {"/"});
+    const SchedulePlan result =
+        plan({trimmedAgo("/", 30 * 24h), trimmedAgo("/home", 24h)}, false, {"/"});
     CHECK(result.toQueue.empty());
     // Its due time is past: the timer must not fire for it again and again;
     // the end of its trim reschedules.
     REQUIRE(result.wakeAt);
-    CHECK(*result.wakeAt == kNow.realtime + 6 * 24h);
+    CHECK(*result.wakeAt == kMonday + 7 * 24h);
 }
 
 TEST_CASE("only queued filesystems: no timer at all") {
@@ -105,7 +113,8 @@ TEST_CASE("suspended: nothing queued, no timer, NextScheduledTrim 0") {
 }
 
 TEST_CASE("free space grown past the threshold makes a filesystem due early") {
-    ScheduledFilesystem home = trimmedAgo("/home", 1h);
+    // A day after the last trim: EarlyTrimSpacing (1d) has passed.
+    ScheduledFilesystem home = trimmedAgo("/home", 25h);
     home.freeBytes = std::uint64_t{12} << 30; // 2 GiB freed, threshold 1 GiB
     const SchedulePlan result = plan({home});
     REQUIRE(result.toQueue.size() == 1);

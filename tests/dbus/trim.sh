@@ -21,8 +21,9 @@ loopfs_new_fs ext4 data 1G
 mnt=$LOOPFS_MNT
 img=$LOOPFS_IMG
 
-# BootDelay=0: a never-trimmed filesystem is due at once, which this test
-# checks first; after that the next is a week away and only our calls trim.
+# BootDelay=0: nothing but the slot holds a never-trimmed filesystem back,
+# which this test checks first; the slots are days away, so only our calls
+# trim. RandomizedDelay=0 puts every slot at the start of a week.
 cat >"$TT_CONFIG" <<EOF
 [Schedule]
 BootDelay=0
@@ -39,14 +40,17 @@ daemon_start
 umask 022
 path=$(fs_path "$mnt")
 
-# --- the schedule: never trimmed, so trimmed right after start ------------------
-assert_true "a never-trimmed filesystem is trimmed by the schedule after start" \
-	wait_until 30 sh -c "busctl get-property $TT_NAME $path $TT_FS LastTrimResult | grep -q success"
-assert_match "the scheduled job announced itself" "^\[1,\[\"$mnt\"\]\]$" "$(signal_data JobStarted)"
-assert_cmp "NextScheduledTrim is about a week ahead" "$(prop "$path" "$TT_FS" NextScheduledTrim)" \
-	-gt $(( ($(date +%s) + 6 * 86400) * 1000000 ))
-assert_eq "Manager.NextScheduledTrim is the earliest of the filesystems'" \
-	"$(prop "$path" "$TT_FS" NextScheduledTrim)" "$(mprop NextScheduledTrim)"
+# --- the schedule: a new daemon with no history does not trim at start -------------
+sleep 3
+assert_eq "a never-trimmed filesystem is not trimmed at start" "never" \
+	"$(prop "$path" "$TT_FS" LastTrimResult)"
+assert_eq "no job started" "" "$(signal_data JobStarted)"
+slot=$(prop "$path" "$TT_FS" NextScheduledTrim)
+assert_cmp "NextScheduledTrim is its slot, in the future" "$slot" -gt $(( $(date +%s) * 1000000 ))
+assert_cmp "within one Interval" "$slot" -le $(( ($(date +%s) + 7 * 86400) * 1000000 ))
+assert_eq "with RandomizedDelay=0 the slot starts a week (Monday 00:00 UTC)" "1 00:00:00" \
+	"$(date -u -d "@$((slot / 1000000))" '+%u %T')"
+assert_eq "Manager.NextScheduledTrim is the earliest of the filesystems'" "$slot" "$(mprop NextScheduledTrim)"
 
 # --- busctl: as the README shows it ------------------------------------------------
 loopfs_write_mib "$mnt/blob" 200
@@ -62,6 +66,8 @@ assert_cmp "the image shrank by at least 150 MiB ($(loopfs_human "$before") -> $
 assert_cmp "LastTrimmedBytes > 0" "$(prop "$path" "$TT_FS" LastTrimmedBytes)" -gt 0
 assert_eq "LastTrimResult" "success" "$(prop "$path" "$TT_FS" LastTrimResult)"
 assert_cmp "LastTrimDuration > 0" "$(prop "$path" "$TT_FS" LastTrimDuration)" -gt 0
+assert_cmp "after a trim the next slot is at least Interval/2 ahead" \
+	"$(prop "$path" "$TT_FS" NextScheduledTrim)" -gt $(( ($(date +%s) + 84 * 3600) * 1000000 ))
 assert_eq "LastRunResult" "success" "$(mprop LastRunResult)"
 assert_eq "State is idle again" "idle" "$(mprop State)"
 assert_match "JobStarted($job, [$mnt])" "^\[$job,\[\"$mnt\"\]\]$" "$(signal_data JobStarted | grep "^\[$job,")"
@@ -122,7 +128,7 @@ else
 fi
 
 # --- early trim: free space grew by FreedSpaceThreshold ------------------------------
-printf '[Schedule]\nFreedSpaceThreshold=100M\nCheckInterval=1s\n' >>"$TT_CONFIG"
+printf '[Schedule]\nFreedSpaceThreshold=100M\nCheckInterval=1s\nEarlyTrimSpacing=0\n' >>"$TT_CONFIG"
 quiet call Reload
 loopfs_write_mib "$mnt/blob" 150
 job=$(trim_job "$mnt")
@@ -137,6 +143,21 @@ after=$(loopfs_alloc_bytes "$img")
 assert_cmp "and the image shrank ($(loopfs_human "$before") -> $(loopfs_human "$after"))" \
 	$((before - after)) -ge $((100 * 1048576))
 count=$(prop "$path" "$TT_FS" TrimCount)
+
+# --- early trims keep EarlyTrimSpacing ---------------------------------------------------
+printf 'EarlyTrimSpacing=1h\n' >>"$TT_CONFIG"
+quiet call Reload
+loopfs_write_mib "$mnt/blob" 150
+job=$(trim_job "$mnt")
+wait_job "$job"
+count=$(prop "$path" "$TT_FS" TrimCount)
+loopfs_delete "$mnt/blob"
+sleep 4 # CheckInterval=1s: free space was sampled since
+assert_eq "within EarlyTrimSpacing freed space starts no trim" "$count" "$(prop "$path" "$TT_FS" TrimCount)"
+next=$(prop "$path" "$TT_FS" NextScheduledTrim)
+last=$(prop "$path" "$TT_FS" LastTrimFinished)
+assert_cmp "NextScheduledTrim is EarlyTrimSpacing after the last trim (not before)" "$next" -ge $((last + 3600 * 1000000 - 5000000))
+assert_cmp "NextScheduledTrim is EarlyTrimSpacing after the last trim (not after)" "$next" -le $((last + 3600 * 1000000 + 5000000))
 
 # --- history survives a restart -----------------------------------------------------
 bytes=$(prop "$path" "$TT_FS" LastTrimmedBytes)

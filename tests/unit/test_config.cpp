@@ -53,8 +53,11 @@ std::string configError(const std::string& text) {
 TEST_CASE("defaults are the documented ones") {
     Config config;
     CHECK(config.schedule.interval == std::chrono::weeks(1));
-    CHECK(config.schedule.randomizedDelay == 100min);
+    CHECK(config.schedule.randomizedDelay == kWholeInterval);
     CHECK(config.schedule.bootDelay == 5min);
+    CHECK(config.schedule.earlyTrimSpacing == std::chrono::days(1));
+    CHECK(config.schedule.window.empty());
+
     CHECK(std::get<std::uint64_t>(config.schedule.freedSpaceThreshold) == 8 * GiB);
     CHECK(config.schedule.checkInterval == 15min);
     CHECK(config.trim.minimumExtent == 0);
@@ -74,7 +77,11 @@ TEST_CASE("no configuration files at all is the defaults") {
 
 TEST_CASE("the spec's example, trailing comments and all, reads as the defaults") {
     ConfigPaths paths = ConfigPaths::explicitFile(test::testData("config/spec-example.conf"));
-    CHECK(loadConfig(paths) == Config{});
+    // Version 1's example sets RandomizedDelay=100min; since 1.1 the default
+    // spreads slots over the whole Interval (RandomizedDelay=infinity).
+    Config expected;
+    expected.schedule.randomizedDelay = 100min;
+    CHECK(loadConfig(paths) == expected);
 }
 
 TEST_CASE("the configuration file the package installs is valid") {
@@ -386,6 +393,8 @@ TEST_CASE("the rendered configuration reads back the same") {
     config.filesystems.include = {"/", "/home/*"};
     config.filesystems.types = {"ext4"};
     config.metrics.metricsFile = "/run/thintrim.prom";
+    config.schedule.window = {{60, 300}, {1320, 120}};
+    config.schedule.earlyTrimSpacing = 6h;
     std::string text = formatConfig(config);
     INFO(text);
     CHECK(parseConfig(text, "<rendered>") == config);
@@ -394,4 +403,21 @@ TEST_CASE("the rendered configuration reads back the same") {
     CHECK_THAT(text, Contains("ChunkSize=3M\n"));
     CHECK_THAT(text, Contains("MinimumExtent=4097\n"));
     CHECK_THAT(text, Contains("[Filesystems]\nInclude=/ /home/*\nExclude=\nTypes=ext4\n"));
+    CHECK_THAT(text, Contains("Window=01:00-05:00 22:00-02:00\n"));
+    CHECK_THAT(formatConfig(Config{}), Contains("RandomizedDelay=infinity\n"));
+}
+
+TEST_CASE("Window, EarlyTrimSpacing and RandomizedDelay=infinity") {
+    Config config = parseConfig("[Schedule]\nWindow=01:00-05:00 22:30-24:00\n"
+                                "RandomizedDelay=infinity\nEarlyTrimSpacing=12h\n",
+                                "<test>");
+    CHECK(config.schedule.window == std::vector<TimeWindow>{{60, 300}, {1350, 0}});
+    CHECK(config.schedule.randomizedDelay == kWholeInterval);
+    CHECK(config.schedule.earlyTrimSpacing == 12h);
+    CHECK(parseConfig("[Schedule]\nWindow=\n", "<test>", config).schedule.window.empty());
+
+    CHECK_THAT(configError("[Schedule]\nWindow=01:00-01:00\n"),
+               Contains("thintrim.conf:2: [Schedule] Window=\"01:00-01:00\"") &&
+                   Contains("starts where it ends"));
+    CHECK_THAT(configError("[Schedule]\nWindow=1am-5am\n"), Contains("HH:MM-HH:MM"));
 }

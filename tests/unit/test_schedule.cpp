@@ -2,6 +2,8 @@
 #include "schedule.h"
 
 #include <array>
+#include <cstdlib>
+#include <ctime>
 #include <set>
 #include <string>
 #include <vector>
@@ -116,11 +118,12 @@ TEST_CASE("splay spreads the filesystems of one machine too") {
         CHECK(count > 60);
 }
 
-TEST_CASE("a filesystem is due an Interval plus its splay after its last trim") {
+TEST_CASE("a filesystem is due at its first slot Interval/2 after its last trim") {
     ScheduleConfig config = defaultSchedule();
     ScheduledFilesystem fs = trimmedAt(kNow - 3 * std::chrono::days(1));
-    Microseconds expected =
-        fs.history.lastCompleted + kWeek + splay(kMachineA, "uuid-root", 100min);
+    const Microseconds expected =
+        firstSlotFrom(config, kMachineA, "uuid-root", fs.history.lastCompleted + kWeek / 2);
+    REQUIRE(expected > kNow);
 
     SECTION("not yet") {
         DueTime due = dueTime(config, kMachineA, fs, clockAt(kNow));
@@ -139,10 +142,64 @@ TEST_CASE("a filesystem is due an Interval plus its splay after its last trim") 
     SECTION("just before it") {
         CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(expected - 1us)).dueNow.empty());
     }
-    SECTION("RandomizedDelay=0 is exactly the interval") {
-        config.randomizedDelay = 0us;
-        CHECK(dueTime(config, kMachineA, fs, clockAt(kNow)).at == fs.history.lastCompleted + kWeek);
+}
+
+TEST_CASE("slots: one per Interval, at a stable offset, a whole Interval apart") {
+    const ScheduleConfig config = defaultSchedule();
+    const Microseconds slot = slotInPeriod(config, kMachineA, "uuid-root", 2900);
+    CHECK(slot >= kSlotOrigin + 2900 * kWeek);
+    CHECK(slot < kSlotOrigin + 2901 * kWeek);
+    CHECK(slotInPeriod(config, kMachineA, "uuid-root", 2901) == slot + kWeek);
+    CHECK(slotInPeriod(config, kMachineB, "uuid-root", 2900) != slot);
+    CHECK(firstSlotFrom(config, kMachineA, "uuid-root", slot) == slot);
+    CHECK(firstSlotFrom(config, kMachineA, "uuid-root", slot + 1us) == slot + kWeek);
+
+    // A trim that started at its slot and took a while: the next one is the
+    // next slot, exactly a week after the first.
+    ScheduledFilesystem fs = trimmedAt(slot + 20min);
+    CHECK(dueTime(config, kMachineA, fs, clockAt(slot + 1h)).at == slot + kWeek);
+    // A trim run by hand the day before the slot: that slot is skipped.
+    fs = trimmedAt(slot - std::chrono::days(1));
+    CHECK(dueTime(config, kMachineA, fs, clockAt(slot - 20h)).at == slot + kWeek);
+}
+
+TEST_CASE("slots spread machines over the whole Interval by default") {
+    const ScheduleConfig config = defaultSchedule();
+    std::array<int, 7> days{};
+    for (std::uint64_t n = 0; n < 7000; ++n) {
+        const Microseconds offset =
+            slotInPeriod(config, machineNumber(n), "uuid-root", 0) - kSlotOrigin;
+        ++days.at(static_cast<std::size_t>(offset / std::chrono::days(1)));
     }
+    for (int count : days) {
+        CHECK(count > 850); // 1000 expected
+        CHECK(count < 1150);
+    }
+}
+
+TEST_CASE("RandomizedDelay narrows the spread; 0 puts every slot at the period's start") {
+    ScheduleConfig config = defaultSchedule();
+    config.randomizedDelay = 2h;
+    for (std::uint64_t n = 0; n < 100; ++n) {
+        const Microseconds offset =
+            slotInPeriod(config, machineNumber(n), "uuid-root", 3) - (kSlotOrigin + 3 * kWeek);
+        CHECK(offset >= 0us);
+        CHECK(offset < 2h);
+    }
+    config.randomizedDelay = 0us;
+    CHECK(slotInPeriod(config, kMachineA, "uuid-root", 3) == kSlotOrigin + 3 * kWeek);
+    // Larger than the Interval: the Interval.
+    config.randomizedDelay = 2 * kWeek;
+    CHECK(slotInPeriod(config, kMachineA, "uuid-root", 3) ==
+          slotInPeriod(defaultSchedule(), kMachineA, "uuid-root", 3));
+}
+
+TEST_CASE("absurd intervals saturate instead of wrapping into the past") {
+    ScheduleConfig config = defaultSchedule();
+    config.interval = Microseconds::max() / 2;
+    ScheduledFilesystem fs = trimmedAt(kNow - 1h);
+    const DueTime due = dueTime(config, kMachineA, fs, clockAt(kNow));
+    CHECK(due.at > kNow);
 }
 
 TEST_CASE("an unsupported result waits a whole interval, like a success") {
@@ -150,26 +207,38 @@ TEST_CASE("an unsupported result waits a whole interval, like a success") {
     fs.history.lastTrimResult = TrimOutcome::Unsupported;
     DueTime due = dueTime(defaultSchedule(), kMachineA, fs, clockAt(kNow));
     CHECK(due.reason == DueReason::Interval);
-    CHECK(due.at >= kNow - 1h + kWeek);
+    CHECK(due.at >= kNow - 1h + kWeek / 2);
 }
 
-TEST_CASE("a filesystem never trimmed is due once the boot delay is over") {
+TEST_CASE("a new filesystem is first trimmed at its slot, never at daemon start") {
     ScheduleConfig config = defaultSchedule();
     ScheduledFilesystem fs = filesystem("/home", "uuid-home");
+    fs.seenSince = kNow; // a daemon installed and started now
+    const Microseconds slot = firstSlotFrom(config, kMachineA, "uuid-home", kNow);
 
-    SECTION("long after boot: now") {
-        NextDue next = nextDue(config, kMachineA, {fs}, false, clockAt(kNow));
-        REQUIRE(next.dueNow.size() == 1);
-        CHECK(next.dueNow[0].reason == DueReason::NeverTrimmed);
-    }
-    SECTION("one minute after boot: four minutes from now") {
-        ClockReading now = clockAt(kNow, 1min);
-        DueTime due = dueTime(config, kMachineA, fs, now);
-        CHECK(due.at == kNow + 4min);
+    SECTION("not at start") {
+        DueTime due = dueTime(config, kMachineA, fs, clockAt(kNow));
         CHECK(due.reason == DueReason::NeverTrimmed);
-        CHECK(nextDue(config, kMachineA, {fs}, false, now).dueNow.empty());
-        CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(kNow + 4min, 5min)).dueNow.size() ==
-              1);
+        CHECK(due.at == slot);
+        CHECK(due.at >= kNow);
+        CHECK(due.at < kNow + kWeek);
+        CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(kNow + 1s)).dueNow.size() ==
+              (slot <= kNow + 1s ? 1U : 0U));
+    }
+    SECTION("at the slot, and still when the daemon wakes a little late") {
+        CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(slot - 1us)).dueNow.empty());
+        CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(slot)).dueNow.size() == 1);
+        CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(slot + 10min)).dueNow.size() == 1);
+    }
+    SECTION("a restart of the daemon before the slot keeps it") {
+        fs.seenSince = slot - 1h;
+        CHECK(dueTime(config, kMachineA, fs, clockAt(slot - 1h)).at == slot);
+    }
+    SECTION("without a first-seen time: the first slot after boot + BootDelay") {
+        fs.seenSince = 0us;
+        ClockReading justBooted = clockAt(kNow, 1min);
+        CHECK(dueTime(config, kMachineA, fs, justBooted).at ==
+              firstSlotFrom(config, kMachineA, "uuid-home", kNow + 4min));
     }
 }
 
@@ -239,7 +308,7 @@ TEST_CASE("freeing enough space makes a filesystem due early") {
 
 TEST_CASE("a failed attempt is retried after min(Interval, 1h)") {
     ScheduleConfig config = defaultSchedule();
-    ScheduledFilesystem fs = trimmedAt(kNow - std::chrono::days(8)); // overdue
+    ScheduledFilesystem fs = trimmedAt(kNow - std::chrono::days(11)); // overdue
     failAt(fs, kNow - 10min,
            GENERATE(TrimOutcome::Failed, TrimOutcome::Cancelled, TrimOutcome::Skipped));
 
@@ -281,14 +350,16 @@ TEST_CASE("times from the future are not trusted") {
     ScheduledFilesystem fs = trimmedAt(kNow + std::chrono::days(365));
     DueTime due = dueTime(defaultSchedule(), kMachineA, fs, clockAt(kNow));
     CHECK(due.reason == DueReason::NeverTrimmed);
-    CHECK(due.at == kNow - kLongUptime + 5min);
+    CHECK(due.at ==
+          firstSlotFrom(defaultSchedule(), kMachineA, "uuid-root", kNow - kLongUptime + 5min));
+    CHECK(due.at < kNow);
 }
 
 TEST_CASE("nextDue gives the earliest time and everything due now") {
     ScheduleConfig config = defaultSchedule();
-    ScheduledFilesystem root = trimmedAt(kNow - std::chrono::days(8), "/", "uuid-root");
+    ScheduledFilesystem root = trimmedAt(kNow - std::chrono::days(11), "/", "uuid-root");
     ScheduledFilesystem home = trimmedAt(kNow - std::chrono::days(2), "/home", "uuid-home");
-    ScheduledFilesystem var = trimmedAt(kNow - std::chrono::days(5), "/var", "uuid-var");
+    ScheduledFilesystem var = trimmedAt(kNow - std::chrono::days(3), "/var", "uuid-var");
     ScheduledFilesystem fresh = filesystem("/data", "uuid-data");
     std::vector<ScheduledFilesystem> all{root, home, var, fresh};
 
@@ -296,7 +367,8 @@ TEST_CASE("nextDue gives the earliest time and everything due now") {
     REQUIRE(next.dueNow.size() == 2);
     CHECK(next.dueNow[0].mountPoint == "/");
     CHECK(next.dueNow[1].mountPoint == "/data");
-    CHECK(next.earliest == kNow - kLongUptime + 5min); // /data, due since boot
+    CHECK(next.earliest == std::min(dueTime(config, kMachineA, root, clockAt(kNow)).at,
+                                    dueTime(config, kMachineA, fresh, clockAt(kNow)).at));
 
     NextDue later = nextDue(config, kMachineA, {home, var}, false, clockAt(kNow));
     CHECK(later.dueNow.empty());
@@ -343,4 +415,48 @@ TEST_CASE("the real clocks and machine key are usable") {
         CHECK(sd_id128_equal(*key, *again));
         CHECK(splay(*key, "uuid-root", 100min) < 100min);
     }
+}
+
+TEST_CASE("early trims keep EarlyTrimSpacing after the last trim of any kind") {
+    ScheduleConfig config = defaultSchedule(); // 8 GiB, spacing 1d
+    ScheduledFilesystem fs = trimmedAt(kNow - 2h);
+    fs.freeBytes = 60 * GiB; // 20 GiB freed since
+    DueTime due = dueTime(config, kMachineA, fs, clockAt(kNow));
+    CHECK(due.reason == DueReason::FreedSpace);
+    CHECK(due.at == kNow - 2h + std::chrono::days(1));
+    CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(kNow)).dueNow.empty());
+
+    config.earlyTrimSpacing = 0us;
+    CHECK(dueTime(config, kMachineA, fs, clockAt(kNow)).at == kNow);
+
+    SECTION("never later than the regular slot") {
+        config.earlyTrimSpacing = 2 * kWeek;
+        CHECK(dueTime(config, kMachineA, fs, clockAt(kNow)).reason == DueReason::Interval);
+    }
+}
+
+TEST_CASE("Window=: slots fall inside the windows, other due times wait for the opening") {
+    ::setenv("TZ", "UTC0", 1);
+    ::tzset();
+    ScheduleConfig config = defaultSchedule();
+    config.window = {parseTimeWindow("01:00-03:00", "w")};
+    const Microseconds day = std::chrono::days(1);
+    std::array<int, 7> perDay{};
+    for (std::uint64_t n = 0; n < 700; ++n) {
+        const Microseconds slot = slotInPeriod(config, machineNumber(n), "uuid-root", 2900);
+        const Microseconds timeOfDay = slot % day;
+        CHECK(timeOfDay >= 1h);
+        CHECK(timeOfDay < 3h);
+        ++perDay.at(static_cast<std::size_t>((slot - (kSlotOrigin + 2900 * kWeek)) / day));
+    }
+    for (int count : perDay)
+        CHECK(count > 60); // 100 expected: spread over the week's windows
+
+    // An overdue filesystem in the afternoon waits for 01:00.
+    const Microseconds afternoon = (kNow / day) * day + 14h;
+    ScheduledFilesystem fs = trimmedAt(afternoon - 30 * day);
+    const DueTime due = dueTime(config, kMachineA, fs, clockAt(afternoon));
+    CHECK(due.at == (afternoon / day + 1) * day + 1h);
+    CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(afternoon)).dueNow.empty());
+    CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(due.at)).dueNow.size() == 1);
 }
