@@ -3,7 +3,9 @@
 // trims in-process; every failure ends in main()'s single error boundary.
 #include "build_config.h"
 #include "catalog.h"
+#include "config.h"
 #include "diagnose.h"
+#include "engine.h"
 #include "error.h"
 #include "exit_codes.h"
 #include "remote.h"
@@ -13,7 +15,6 @@
 
 #include <cstdio>
 #include <optional>
-#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -40,6 +41,7 @@ struct TrimCommand {
     std::string minimum;
     std::string rate;
     std::string chunk;
+    std::string configFile; // --local: the configuration to apply
 };
 
 std::vector<CatalogEntry> readCatalog(const GlobalOptions& options) {
@@ -125,9 +127,16 @@ int runDoctor(const GlobalOptions& options) {
     return anyError ? kExitError : kExitOk;
 }
 
-TrimOptions trimOptionsFrom(const TrimCommand& command) {
-    TrimOptions options;
-    options.dryRun = command.dryRun;
+// What the user gave on the command line; the rest comes from the
+// configuration (the daemon's for a daemon trim, the one read here for --local).
+struct GivenTrimOptions {
+    std::optional<std::uint64_t> minimumExtent;
+    std::optional<std::uint64_t> rateLimit;
+    std::optional<std::uint64_t> chunkSize;
+};
+
+GivenTrimOptions trimOptionsFrom(const TrimCommand& command) {
+    GivenTrimOptions options;
     if (!command.minimum.empty())
         options.minimumExtent = parseSize(command.minimum, "--minimum");
     if (!command.rate.empty())
@@ -138,36 +147,73 @@ TrimOptions trimOptionsFrom(const TrimCommand& command) {
 }
 
 // Ctrl-C and SIGTERM stop the running trim at the next chunk boundary, so the
-// report still says how far it got.
-void cancelOnSignals(CancelToken& cancel) {
+// report still says how far it got. Blocked here, taken with sigtimedwait().
+sigset_t blockStopSignals() {
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    std::thread([&cancel, signals] {
-        int received = 0;
-        sigwait(&signals, &received);
-        cancel.cancel();
-    }).detach();
+    return signals;
 }
 
+// Waits up to `timeout` for SIGINT or SIGTERM; true when one came.
+bool stopSignalWithin(const sigset_t& signals, Microseconds timeout) {
+    const auto count = std::max<Microseconds::rep>(timeout.count(), 0);
+    const timespec wait{static_cast<time_t>(count / 1'000'000),
+                        static_cast<long>(count % 1'000'000) * 1000};
+    return sigtimedwait(&signals, nullptr, &wait) > 0;
+}
+
+// The mounts of a local trim as the catalog read at its start has them.
+class CatalogResolver final : public MountResolver {
+public:
+    explicit CatalogResolver(const std::vector<CatalogEntry>& catalog) : catalog_(catalog) {}
+    Resolution resolve(const std::string& mountPoint) override {
+        const CatalogEntry* entry = findEntry(catalog_, mountPoint);
+        if (entry == nullptr)
+            return {std::nullopt, "not mounted any more"};
+        if (!entry->eligible())
+            return {std::nullopt, "not eligible: " + entry->reason()};
+        return {entry->mount, {}};
+    }
+    std::optional<std::uint64_t> freeBytes(const std::string& /*mountPoint*/) override {
+        return std::nullopt;
+    }
+
+private:
+    const std::vector<CatalogEntry>& catalog_;
+};
+
 int runTrimLocal(const GlobalOptions& options, const TrimCommand& command) {
-    TrimOptions trimOptions = trimOptionsFrom(command);
     if (command.mountPoints.empty() && !command.all)
         throw Error(ErrorCode::InvalidArgument, "name the mount points to trim, or use --all");
-    if (geteuid() != 0 && !trimOptions.dryRun)
+    if (geteuid() != 0 && !command.dryRun)
         throw Error(ErrorCode::AccessDenied,
                     "trim --local needs root: the kernel allows FITRIM only with CAP_SYS_ADMIN");
+    // The daemon's rules: [Filesystems] chooses, [Trim] gives the defaults.
+    const Config config =
+        loadConfig(command.configFile.empty() ? ConfigPaths::installed()
+                                              : ConfigPaths::explicitFile(command.configFile));
+    const GivenTrimOptions given = trimOptionsFrom(command);
+    JobOptions job;
+    job.dryRun = command.dryRun;
+    job.minimumExtent = given.minimumExtent.value_or(config.trim.minimumExtent);
+    job.rateLimit = given.rateLimit.value_or(config.trim.rateLimit);
+    job.chunkSize = given.chunkSize.value_or(config.trim.chunkSize);
 
-    auto catalog = readCatalog(options);
+    const std::vector<CatalogEntry> catalog = readCatalog(options);
+    auto managedHere = [&config](const CatalogEntry& entry) {
+        return entry.mount.isManaged() &&
+               config.matchesFilesystem(entry.mount.mountPoint, entry.mount.fsType);
+    };
     // Like the daemon's Trim: resolve every named mount first, trim nothing
     // if one of them cannot be trimmed.
-    std::vector<const CatalogEntry*> targets;
+    std::vector<std::string> targets;
     if (command.all) {
         for (const CatalogEntry& entry : catalog) {
-            if (entry.mount.isManaged())
-                targets.push_back(&entry);
+            if (managedHere(entry))
+                targets.push_back(entry.mount.mountPoint);
         }
     }
     for (const std::string& mountPoint : command.mountPoints) {
@@ -177,41 +223,45 @@ int runTrimLocal(const GlobalOptions& options, const TrimCommand& command) {
         if (!entry->mount.isManaged())
             throw Error(ErrorCode::NotManaged,
                         fmt::format("{} is not trimmed: {}", mountPoint, entry->reason()));
+        if (!managedHere(*entry))
+            throw Error(ErrorCode::NotManaged,
+                        fmt::format("{} is left out by the [Filesystems] section of the "
+                                    "configuration",
+                                    mountPoint));
         if (!entry->eligible())
             throw Error(ErrorCode::NotEligible,
                         fmt::format("{} cannot pass discards: {}", mountPoint, entry->reason()));
-        if (std::find(targets.begin(), targets.end(), entry) == targets.end())
-            targets.push_back(entry);
+        if (std::find(targets.begin(), targets.end(), entry->mount.mountPoint) == targets.end())
+            targets.push_back(entry->mount.mountPoint);
     }
 
-    CancelToken cancel;
-    cancelOnSignals(cancel);
-    bool showProgress = !options.json && isatty(STDOUT_FILENO);
+    const sigset_t signals = blockStopSignals();
+    const bool showProgress = !options.json && isatty(STDOUT_FILENO);
     TrimResults results(options.json, !command.all);
-    for (const CatalogEntry* entry : targets) {
-        const std::string& mountPoint = entry->mount.mountPoint;
-        TrimReport report;
-        if (!entry->eligible()) {
-            report.outcome = TrimOutcome::Skipped;
-            report.message = "not eligible: " + entry->reason();
-        } else if (cancel.isCancelled()) {
-            report.outcome = TrimOutcome::Cancelled;
-            report.message = "not started";
-        } else {
-            std::optional<ProgressBar> bar;
-            if (showProgress)
-                bar.emplace(stdout, mountPoint);
-            report = trimFilesystem(entry->mount, trimOptions, cancel,
-                                    [&bar](const TrimProgress& progress) {
-                                        if (bar)
-                                            bar->update(progress);
-                                    });
-        }
-        results.add(mountPoint, report);
-    }
+    std::optional<ProgressBar> bar;
+    bool stopped = false;
+    LocalJobHooks hooks;
+    hooks.starting = [&](const Mount& mount) {
+        if (showProgress)
+            bar.emplace(stdout, mount.mountPoint);
+    };
+    hooks.progress = [&bar](const TrimProgress& progress) {
+        if (bar)
+            bar->update(progress);
+    };
+    hooks.finished = [&](const FilesystemReport& report) {
+        bar.reset();
+        results.add(report.mountPoint, report.trim);
+    };
+    hooks.stopRequested = [&](Microseconds timeout) {
+        stopped = stopped || stopSignalWithin(signals, timeout);
+        return stopped;
+    };
+    CatalogResolver resolver{catalog};
+    (void)runLocalJob(resolver, std::move(targets), job, hooks);
     if (options.json)
         printJson({{"results", results.json()}});
-    if (cancel.isCancelled())
+    if (stopped)
         return kExitError;
     return results.exitCode();
 }
@@ -226,13 +276,10 @@ int runTrim(const GlobalOptions& options, const TrimCommand& command) {
     request.noWait = command.noWait;
     request.dryRun = command.dryRun;
     // Only what the user gave: the daemon's configuration fills in the rest.
-    const TrimOptions given = trimOptionsFrom(command);
-    if (!command.minimum.empty())
-        request.minimumExtent = given.minimumExtent;
-    if (!command.rate.empty())
-        request.rateLimit = given.rateLimit;
-    if (!command.chunk.empty())
-        request.chunkSize = given.chunkSize;
+    const GivenTrimOptions given = trimOptionsFrom(command);
+    request.minimumExtent = given.minimumExtent;
+    request.rateLimit = given.rateLimit;
+    request.chunkSize = given.chunkSize;
     return remote::trim(remoteOptions(options), request);
 }
 
@@ -277,6 +324,8 @@ int run(int argc, char** argv) {
     trim->add_flag("--no-wait", trimCommand.noWait,
                    "Return once the daemon has queued the job, print its id");
     trim->add_flag("--json", options.json, "Print results as JSON");
+    trim->add_option("--config", trimCommand.configFile,
+                     "With --local: the configuration to apply (default: the installed one)");
 
     CLI::App* doctor = app.add_subcommand(
         "doctor", "Check the whole discard chain (block stacks, swap, crypttab, lvm.conf, "

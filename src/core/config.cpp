@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "config.h"
 
+#include "build_config.h"
 #include "error.h"
 #include "unique_fd.h"
 
@@ -533,6 +534,14 @@ bool Config::matchesFilesystem(std::string_view mountPoint, std::string_view fsT
                                                 fsType) == filesystems.types.end())
         return false;
     return true;
+}
+
+ConfigPaths ConfigPaths::installed() {
+    ConfigPaths paths;
+    paths.vendorFile = std::filesystem::path(THINTRIM_VENDORCONFDIR) / "thintrim.conf";
+    paths.mainFile = std::filesystem::path(THINTRIM_SYSCONFDIR) / "thintrim.conf";
+    paths.dropInDir = std::filesystem::path(THINTRIM_SYSCONFDIR) / "thintrim.conf.d";
+    return paths;
 }
 
 ConfigPaths ConfigPaths::explicitFile(const std::filesystem::path& file) {

@@ -95,6 +95,9 @@ struct ConfigPaths {
 
     // `--config PATH`: that file (required), drop-ins from "PATH.d/", no vendor file.
     [[nodiscard]] static ConfigPaths explicitFile(const std::filesystem::path& file);
+    // Where the installed programs look: the vendor file, the main file and
+    // its drop-ins under the configured directories.
+    [[nodiscard]] static ConfigPaths installed();
 };
 
 // The files loadConfig() reads, in order: vendor file, main file, then the

@@ -191,7 +191,7 @@ json stateToJson(const State& state) {
              {"started", count(state.lastRun.started)},
              {"finished", count(state.lastRun.finished)},
              {"trimmed_bytes", state.lastRun.trimmedBytes},
-             {"result", state.lastRun.result},
+             {"result", state.lastRun.resultName()},
          }},
         {"pending_job", state.pendingJob ? pendingJobToJson(*state.pendingJob) : json(nullptr)},
         {"filesystems", std::move(filesystems)},
@@ -215,7 +215,10 @@ State stateFromJson(const json& document) {
         state.lastRun.started = readTime(run, "started");
         state.lastRun.finished = readTime(run, "finished");
         state.lastRun.trimmedBytes = readUnsigned(run, "trimmed_bytes", 0);
-        state.lastRun.result = readString(run, "result", kNeverName);
+        const std::string result = readString(run, "result", kNeverName);
+        state.lastRun.result = parseJobResult(result);
+        if (!state.lastRun.result && result != kNeverName)
+            throw SchemaError(fmt::format("\"result\" is not a job result: \"{}\"", result));
     }
     if (auto it = document.find("pending_job"); it != document.end() && !it->is_null())
         state.pendingJob = pendingJobFromJson(*it);
@@ -277,6 +280,33 @@ std::string moveAside(const std::filesystem::path& path, const std::string& prob
 }
 
 } // namespace
+
+std::string_view jobResultName(JobResult result) {
+    switch (result) {
+    case JobResult::Success:
+        return "success";
+    case JobResult::Partial:
+        return "partial";
+    case JobResult::Failed:
+        return "failed";
+    case JobResult::Cancelled:
+        return "cancelled";
+    }
+    return "failed";
+}
+
+std::optional<JobResult> parseJobResult(std::string_view name) {
+    for (JobResult result :
+         {JobResult::Success, JobResult::Partial, JobResult::Failed, JobResult::Cancelled}) {
+        if (jobResultName(result) == name)
+            return result;
+    }
+    return std::nullopt;
+}
+
+std::string_view RunRecord::resultName() const {
+    return result ? jobResultName(*result) : kNeverName;
+}
 
 std::string_view FilesystemHistory::lastTrimResultName() const {
     return lastTrimResult ? trimOutcomeName(*lastTrimResult) : kNeverName;

@@ -67,12 +67,21 @@ struct PendingJob {
     bool operator==(const PendingJob&) const = default;
 };
 
+// How a job ended (JobFinished on D-Bus).
+enum class JobResult { Success, Partial, Failed, Cancelled };
+// The names used on D-Bus, in the state file and in logs.
+[[nodiscard]] std::string_view jobResultName(JobResult result);
+[[nodiscard]] std::optional<JobResult> parseJobResult(std::string_view name);
+
 // The last job as a whole (Manager.LastRun* on D-Bus).
 struct RunRecord {
     Microseconds started{0};
     Microseconds finished{0};
     std::uint64_t trimmedBytes = 0;
-    std::string result = "never"; // the JobFinished result
+    std::optional<JobResult> result; // nullopt: never ran
+
+    // "never", or jobResultName(): the D-Bus value.
+    [[nodiscard]] std::string_view resultName() const;
 
     bool operator==(const RunRecord&) const = default;
 };

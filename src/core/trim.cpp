@@ -10,8 +10,11 @@
 #include <limits>
 #include <optional>
 
+#include <endian.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/btrfs.h>
+#include <linux/btrfs_tree.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -21,8 +24,6 @@
 namespace thintrim {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 constexpr std::uint64_t kAddressSpaceEnd = std::numeric_limits<std::uint64_t>::max();
 
@@ -47,6 +48,52 @@ std::optional<std::uint64_t> alignedChunkSize(std::uint64_t chunkSize, std::uint
     if (chunkSize > kAddressSpaceEnd - (alignment - remainder))
         return std::nullopt;
     return chunkSize + (alignment - remainder);
+}
+
+// The logical ranges of a btrfs filesystem's chunks (one block group each),
+// sorted, from its chunk tree (BTRFS_IOC_TREE_SEARCH; needs CAP_SYS_ADMIN).
+std::vector<TrimRange> btrfsBlockGroups(int mountFd) {
+    std::vector<TrimRange> groups;
+    btrfs_ioctl_search_args args{};
+    btrfs_ioctl_search_key& key = args.key;
+    key.tree_id = BTRFS_CHUNK_TREE_OBJECTID;
+    key.min_objectid = key.max_objectid = BTRFS_FIRST_CHUNK_TREE_OBJECTID;
+    key.min_type = key.max_type = BTRFS_CHUNK_ITEM_KEY;
+    key.max_offset = std::numeric_limits<std::uint64_t>::max();
+    key.max_transid = std::numeric_limits<std::uint64_t>::max();
+    for (;;) {
+        key.nr_items = 4096;
+        if (::ioctl(mountFd, BTRFS_IOC_TREE_SEARCH, &args) != 0)
+            throwSystemError("BTRFS_IOC_TREE_SEARCH (chunk tree)", errno);
+        if (key.nr_items == 0)
+            break;
+        std::size_t offset = 0;
+        std::uint64_t last = 0;
+        for (std::uint32_t item = 0; item < key.nr_items; ++item) {
+            btrfs_ioctl_search_header header{};
+            if (offset + sizeof header > sizeof args.buf)
+                break;
+            std::memcpy(&header, args.buf + offset, sizeof header);
+            offset += sizeof header;
+            if (header.len > sizeof args.buf - offset)
+                break;
+            last = header.offset;
+            if (header.type == BTRFS_CHUNK_ITEM_KEY && header.len >= sizeof(btrfs_chunk)) {
+                btrfs_chunk chunk{};
+                std::memcpy(&chunk, args.buf + offset, sizeof chunk);
+                const std::uint64_t length = le64toh(chunk.length);
+                if (length > 0 && length <= kAddressSpaceEnd - header.offset)
+                    groups.push_back({header.offset, length});
+            }
+            offset += header.len;
+        }
+        if (last == std::numeric_limits<std::uint64_t>::max())
+            break;
+        key.min_offset = last + 1;
+    }
+    std::sort(groups.begin(), groups.end(),
+              [](const TrimRange& a, const TrimRange& b) { return a.start < b.start; });
+    return groups;
 }
 
 bool isExtFilesystem(std::string_view fsType) {
@@ -102,10 +149,7 @@ void checkStillMountDevice(int fd, const Mount& mount) {
                             mount.mountPoint, now, expected));
 }
 
-struct FitrimResult {
-    int error = 0; // errno, 0 on success
-    std::uint64_t trimmedBytes = 0;
-};
+} // namespace
 
 FitrimResult issueFitrim(int fd, const TrimRange& range, std::uint64_t minimumExtent) {
     for (;;) {
@@ -117,156 +161,83 @@ FitrimResult issueFitrim(int fd, const TrimRange& range, std::uint64_t minimumEx
     }
 }
 
-std::string dryRunMessage(std::size_t calls, std::uint64_t bytes) {
-    return fmt::format("dry run: would issue {} call{} over {}", calls, calls == 1 ? "" : "s",
-                       formatSize(bytes));
+UniqueFd openForTrim(const Mount& mount) {
+    UniqueFd fd = openMountPoint(mount);
+    checkStillMountDevice(fd.get(), mount);
+    return fd;
 }
 
-// Walks the plan, filling `report` as it goes so that a failure midway still
-// reports the calls made and bytes trimmed.
-void runPlan(int fd, const ChunkPlanInput& input, const TrimOptions& options, CancelToken& cancel,
-             const ProgressCallback& progress, TrimReport& report) {
-    const std::vector<TrimRange> plan = planChunks(input);
-    const RateLimiter limiter{options.rateLimit, Clock::now()};
-
-    for (std::size_t index = 0; index < plan.size(); ++index) {
-        const TrimRange& range = plan[index];
-        if (cancel.isCancelled()) {
-            report.outcome = TrimOutcome::Cancelled;
-            report.resumeFrom = range.start;
-            return;
-        }
-
-        if (!options.dryRun) {
-            const FitrimResult result = issueFitrim(fd, range, options.minimumExtent);
-            if (result.error == EINVAL && range.start >= input.fsBytes)
-                break; // resumed at or past the end: nothing left to trim
-            if (errnoMeansUnsupported(result.error)) {
-                report.outcome = TrimOutcome::Unsupported;
-                report.message = fmt::format(
-                    "the filesystem or its device does not support discard (FITRIM: {})",
-                    std::strerror(result.error));
-                return;
-            }
-            if (result.error != 0) {
-                report.outcome = TrimOutcome::Failed;
-                report.message = fmt::format("FITRIM at offset {}: {}", range.start,
-                                             std::strerror(result.error));
-                return;
-            }
-            report.trimmedBytes += result.trimmedBytes;
-        }
-        ++report.calls;
-
-        if (progress)
-            progress({std::min(range.start + range.length, input.fsBytes), input.fsBytes,
-                      report.trimmedBytes});
-
-        const bool last = index + 1 == plan.size();
-        if (!last && !cancel.sleepFor(limiter.delayAfter(report.trimmedBytes, Clock::now()))) {
-            report.outcome = TrimOutcome::Cancelled;
-            report.resumeFrom = plan[index + 1].start;
-            return;
-        }
-    }
-
-    report.outcome = TrimOutcome::Success;
-    report.resumeFrom = 0;
-    if (options.dryRun) {
-        const std::uint64_t start = plan.front().start;
-        report.message =
-            dryRunMessage(report.calls, input.fsBytes > start ? input.fsBytes - start : 0);
-    }
+bool isChunkedType(std::string_view fsType) {
+    return isExtFilesystem(fsType) || fsType == "xfs" || fsType == "btrfs";
 }
 
-} // namespace
+TrimRange nextChunk(const TrimLayout& layout, std::uint64_t cursor, std::uint64_t chunkSize) {
+    if (!layout.chunked || chunkSize == 0)
+        return openEndedFrom(cursor);
+    if (!layout.groups.empty()) {
+        // Whole block groups from the one holding the cursor, until the chunk
+        // is at least `chunkSize` long; the last group's chunk is open-ended.
+        auto group = std::find_if(layout.groups.begin(), layout.groups.end(),
+                                  [cursor](const TrimRange& g) { return rangeEnd(g) > cursor; });
+        if (group == layout.groups.end())
+            return openEndedFrom(cursor);
+        const std::uint64_t start = std::max(cursor, group->start);
+        for (; group != layout.groups.end(); ++group) {
+            const std::uint64_t end = rangeEnd(*group);
+            if (std::next(group) == layout.groups.end())
+                break;
+            if (end - start >= chunkSize)
+                return {start, end - start};
+        }
+        return openEndedFrom(start);
+    }
+    // Starting mid-group would split that group between two calls.
+    const std::uint64_t start = alignDown(cursor, layout.alignment);
+    const std::optional<std::uint64_t> step = alignedChunkSize(chunkSize, layout.alignment);
+    if (!step || layout.fsBytes <= start || layout.fsBytes - start <= *step)
+        return openEndedFrom(start);
+    return {start, *step};
+}
 
 std::vector<TrimRange> planChunks(const ChunkPlanInput& input) {
-    if (!input.linear || input.chunkSize == 0)
-        return {openEndedFrom(input.resumeFrom)};
-
-    // Starting mid-group would split that group between two calls.
-    const std::uint64_t start = alignDown(input.resumeFrom, input.alignment);
-    const std::optional<std::uint64_t> step = alignedChunkSize(input.chunkSize, input.alignment);
-    if (!step)
-        return {openEndedFrom(start)};
-
+    TrimLayout layout;
+    layout.fsBytes = input.fsBytes;
+    layout.alignment = input.alignment;
+    layout.chunked = input.linear;
     std::vector<TrimRange> plan;
-    std::uint64_t position = start;
-    while (input.fsBytes > position && input.fsBytes - position > *step) {
-        plan.push_back({position, *step});
-        position += *step;
-    }
-    plan.push_back(openEndedFrom(position));
+    for (std::uint64_t cursor = input.resumeFrom; cursor != kTrimDone;
+         cursor = rangeEnd(plan.back()))
+        plan.push_back(nextChunk(layout, cursor, input.chunkSize));
     return plan;
 }
 
-ChunkPlanInput chunkPlanInputFor(int mountFd, std::string_view fsType, const TrimOptions& options) {
+TrimLayout readTrimLayout(int mountFd, std::string_view fsType) {
     struct statfs info {};
     if (::fstatfs(mountFd, &info) != 0)
         throwSystemError("fstatfs", errno);
 
-    ChunkPlanInput input;
-    input.fsBytes =
+    TrimLayout layout;
+    layout.fsBytes =
         static_cast<std::uint64_t>(info.f_blocks) * static_cast<std::uint64_t>(info.f_frsize);
-    input.chunkSize = options.chunkSize;
-    input.resumeFrom = options.resumeFrom;
-    input.linear = false;
-
     if (isExtFilesystem(fsType)) {
-        input.linear = true;
-        input.alignment = extBlockGroupBytes(static_cast<std::uint64_t>(info.f_bsize));
+        layout.alignment = extBlockGroupBytes(static_cast<std::uint64_t>(info.f_bsize));
     } else if (fsType == "xfs") {
         // statfs leaves out the internal log; FITRIM offsets count every data block.
         xfs_fsop_geom geometry{};
         if (::ioctl(mountFd, XFS_IOC_FSGEOMETRY, &geometry) != 0)
             throwSystemError("XFS_IOC_FSGEOMETRY", errno);
-        input.linear = true;
-        input.alignment = std::uint64_t{geometry.agblocks} * geometry.blocksize;
-        input.fsBytes = geometry.datablocks * geometry.blocksize;
+        layout.alignment = std::uint64_t{geometry.agblocks} * geometry.blocksize;
+        layout.fsBytes = geometry.datablocks * geometry.blocksize;
+    } else if (fsType == "btrfs") {
+        // FITRIM takes btrfs's logical address space, unrelated to device
+        // sizes: chunks follow its block groups.
+        layout.groups = btrfsBlockGroups(mountFd);
+        layout.fsBytes = layout.groups.empty() ? 0 : rangeEnd(layout.groups.back());
+    } else {
+        // Unknown layouts give nothing to align to: one call covers all.
+        layout.chunked = false;
     }
-    // btrfs trims a logical address space unrelated to the device sizes, and
-    // unknown layouts give nothing to align to: one call covers all.
-    return input;
-}
-
-RateLimiter::RateLimiter(std::uint64_t bytesPerSecond, Clock::time_point start)
-    : rate_(bytesPerSecond), start_(start) {}
-
-RateLimiter::Clock::duration RateLimiter::delayAfter(std::uint64_t totalBytes,
-                                                     Clock::time_point now) const {
-    if (rate_ == 0)
-        return Clock::duration::zero();
-    // Floating seconds: exact enough for a pause, and no overflow for any size.
-    const std::chrono::duration<double> allowed{static_cast<double>(totalBytes) /
-                                                static_cast<double>(rate_)};
-    const std::chrono::duration<double> wait = allowed - (now - start_);
-    if (wait <= wait.zero())
-        return Clock::duration::zero();
-    if (wait >= Clock::duration::max())
-        return Clock::duration::max();
-    return std::chrono::ceil<Clock::duration>(wait);
-}
-
-void CancelToken::cancel() {
-    {
-        // Set under the mutex so that a sleeper between its check and its
-        // wait cannot miss the notification.
-        const std::lock_guard lock{mutex_};
-        cancelled_ = true;
-    }
-    wake_.notify_all();
-}
-
-bool CancelToken::sleepFor(std::chrono::steady_clock::duration duration) {
-    const auto now = std::chrono::steady_clock::now();
-    // Saturate: now + duration::max() would overflow.
-    const auto deadline = duration >= std::chrono::steady_clock::time_point::max() - now
-                              ? std::chrono::steady_clock::time_point::max()
-                              : now + duration;
-    std::unique_lock lock{mutex_};
-    wake_.wait_until(lock, deadline, [this] { return cancelled_.load(); });
-    return !cancelled_;
+    return layout;
 }
 
 std::string_view trimOutcomeName(TrimOutcome outcome) {
@@ -289,23 +260,6 @@ double TrimProgress::fraction() const {
     if (total == 0)
         return 0.0;
     return std::clamp(static_cast<double>(position) / static_cast<double>(total), 0.0, 1.0);
-}
-
-TrimReport trimFilesystem(const Mount& mount, const TrimOptions& options, CancelToken& cancel,
-                          const ProgressCallback& progress) {
-    const auto started = Clock::now();
-    TrimReport report;
-    try {
-        const UniqueFd fd = openMountPoint(mount);
-        checkStillMountDevice(fd.get(), mount);
-        const ChunkPlanInput input = chunkPlanInputFor(fd.get(), mount.fsType, options);
-        runPlan(fd.get(), input, options, cancel, progress, report);
-    } catch (const std::exception& e) {
-        report.outcome = TrimOutcome::Failed;
-        report.message = e.what();
-    }
-    report.duration = std::chrono::duration_cast<Microseconds>(Clock::now() - started);
-    return report;
 }
 
 bool errnoMeansUnsupported(int err) {

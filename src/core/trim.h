@@ -2,27 +2,16 @@
 #pragma once
 
 #include "inventory.h"
+#include "unique_fd.h"
 #include "units.h"
 
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <functional>
-#include <mutex>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace thintrim {
-
-struct TrimOptions {
-    std::uint64_t minimumExtent = 0;      // FITRIM minlen; 0 = the kernel's choice
-    std::uint64_t chunkSize = 1ULL << 30; // filesystem range per call; 0 = one call
-    std::uint64_t rateLimit = 0;          // trimmed bytes per second; 0 = unlimited
-    bool dryRun = false;                  // check and plan, issue no FITRIM
-    std::uint64_t resumeFrom = 0;         // byte offset where an earlier run stopped
-};
 
 // One FITRIM range, in bytes of the filesystem's address space.
 struct TrimRange {
@@ -44,6 +33,49 @@ struct ChunkPlanInput {
 };
 [[nodiscard]] std::vector<TrimRange> planChunks(const ChunkPlanInput& input);
 
+// What a filesystem offers to FITRIM, read once per run (chunkPlanInputFor
+// without the request's parts).
+struct TrimLayout {
+    std::uint64_t fsBytes = 0;   // where the address space's data ends
+    std::uint64_t alignment = 0; // group size of a linear layout; 0 = none
+    bool chunked = true;         // false: one call covers everything
+    // btrfs: its block groups' logical ranges, sorted. Chunks cover whole
+    // groups; the gaps between them hold nothing to trim.
+    std::vector<TrimRange> groups;
+    bool operator==(const TrimLayout&) const = default;
+};
+
+// The next FITRIM range at `cursor`, about `chunkSize` bytes (0 = the rest in
+// one call). The last one runs open-ended to the end of the address space,
+// so a trim is done when its cursor reaches kTrimDone.
+constexpr std::uint64_t kTrimDone = std::numeric_limits<std::uint64_t>::max();
+[[nodiscard]] TrimRange nextChunk(const TrimLayout& layout, std::uint64_t cursor,
+                                  std::uint64_t chunkSize);
+// Where the cursor stands after `range` (kTrimDone after the last one).
+[[nodiscard]] constexpr std::uint64_t rangeEnd(const TrimRange& range) {
+    return range.length >= kTrimDone - range.start ? kTrimDone : range.start + range.length;
+}
+
+// The layout of the filesystem open at `mountFd` (its root directory):
+// fstatfs for the size, the block group for ext2/3/4, XFS_IOC_FSGEOMETRY for
+// xfs, the chunk tree for btrfs; other types are trimmed in one call. Throws
+// Error(System).
+[[nodiscard]] TrimLayout readTrimLayout(int mountFd, std::string_view fsType);
+// Whether a type is trimmed in chunks (ext2/3/4, xfs, btrfs); the others are
+// trimmed in one FITRIM call that cannot be paced or stopped midway.
+[[nodiscard]] bool isChunkedType(std::string_view fsType);
+
+// Opens a managed mount for FITRIM (O_DIRECTORY | O_NOFOLLOW) and checks it
+// still is `mount` (its mount id, or device). Throws Error(System).
+[[nodiscard]] UniqueFd openForTrim(const Mount& mount);
+
+struct FitrimResult {
+    int error = 0; // errno, 0 on success
+    std::uint64_t trimmedBytes = 0;
+};
+// One FITRIM call (restarted on EINTR).
+[[nodiscard]] FitrimResult issueFitrim(int fd, const TrimRange& range, std::uint64_t minimumExtent);
+
 // An ext2/3/4 block group holds as many blocks as its one-block allocation
 // bitmap has bits: 8 × block size blocks of block size bytes. (mkfs -g can
 // choose fewer, and with 1 KiB blocks group 0 starts one block in; a group a
@@ -51,40 +83,6 @@ struct ChunkPlanInput {
 [[nodiscard]] constexpr std::uint64_t extBlockGroupBytes(std::uint64_t blockSize) {
     return 8 * blockSize * blockSize;
 }
-
-// The plan input for the filesystem open at `mountFd` (its root directory):
-// fstatfs for the size, the block group for ext2/3/4, XFS_IOC_FSGEOMETRY for
-// xfs; everything else is planned as one call. Throws Error(System).
-[[nodiscard]] ChunkPlanInput chunkPlanInputFor(int mountFd, std::string_view fsType,
-                                               const TrimOptions& options);
-
-// Limits the trimmed bytes per second. After each chunk the caller asks how
-// long to wait so that the average since start stays at or below `rate`.
-class RateLimiter {
-public:
-    using Clock = std::chrono::steady_clock;
-    explicit RateLimiter(std::uint64_t bytesPerSecond, Clock::time_point start);
-    [[nodiscard]] Clock::duration delayAfter(std::uint64_t totalBytes, Clock::time_point now) const;
-
-private:
-    std::uint64_t rate_;
-    Clock::time_point start_;
-};
-
-// Shared between the thread that trims and whoever may stop it. Waits on it
-// (rate limiting) end early on cancel.
-class CancelToken {
-public:
-    void cancel();
-    [[nodiscard]] bool isCancelled() const { return cancelled_.load(); }
-    // Sleeps up to `duration`; returns false if cancelled meanwhile.
-    bool sleepFor(std::chrono::steady_clock::duration duration);
-
-private:
-    std::atomic<bool> cancelled_{false};
-    std::mutex mutex_;
-    std::condition_variable wake_;
-};
 
 enum class TrimOutcome { Success, Unsupported, Failed, Cancelled, Skipped };
 // "success" | "unsupported" | "failed" | "cancelled" | "skipped"
@@ -105,19 +103,11 @@ struct TrimReport {
     std::uint64_t trimmedBytes = 0;
     Microseconds duration{0};
     std::string message; // errno text for failures, "dry run: N calls" ...
-    // Where to resume after a cancel; 0 when finished.
+    // Where the next trim of this filesystem starts: the cursor after a
+    // cancel or failure, 0 when finished.
     std::uint64_t resumeFrom = 0;
     std::size_t calls = 0; // FITRIM calls issued (planned ones for a dry run)
 };
-
-using ProgressCallback = std::function<void(const TrimProgress&)>;
-
-// Trims one managed mount: opens the mount point (O_DIRECTORY | O_NOFOLLOW),
-// checks it still is `mount.mountDevice`, plans chunks and issues FITRIM,
-// checking `cancel` and the rate limit between chunks. Never throws for the
-// trim itself: every result is in the report.
-[[nodiscard]] TrimReport trimFilesystem(const Mount& mount, const TrimOptions& options,
-                                        CancelToken& cancel, const ProgressCallback& progress);
 
 // EOPNOTSUPP, ENOTTY, ENOSYS, EBADF: FITRIM is not available here, not an error.
 [[nodiscard]] bool errnoMeansUnsupported(int err);

@@ -38,13 +38,6 @@ std::optional<std::uint64_t> freeBytesOf(const std::string& mountPoint,
     return std::uint64_t{info.f_bavail} * info.f_frsize;
 }
 
-TrimReport skippedReport(std::string message) {
-    TrimReport report;
-    report.outcome = TrimOutcome::Skipped;
-    report.message = std::move(message);
-    return report;
-}
-
 sd_id128_t machineSplayKey() {
     if (auto key = readMachineSplayKey())
         return *key;
@@ -76,8 +69,11 @@ Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
     : signalFd_(blockTerminationSignals()), options_(std::move(options)),
       config_(std::move(config)), store_(options_.stateDir), bus_(bus),
       machineKey_(machineSplayKey()), loop_(bus), authorizer_(bus),
+      engine_({worker_, *this, *this, *this}, loadState(store_), engineOptions()),
       scheduleTimer_(
           loop_, CLOCK_REALTIME, [this] { onScheduleTimer(); }, "checking the schedule"),
+      engineTimer_(
+          loop_, CLOCK_BOOTTIME, [this] { engine_.onWake(); }, "pacing a trim"),
       // Stacks and free space are read off the loop thread; applyScan()
       // reschedules with them.
       freeSpaceTimer_(
@@ -85,30 +81,10 @@ Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
           "sampling free space"),
       watchdogTimer_(
           loop_, CLOCK_MONOTONIC, [] { sd_notify(0, "WATCHDOG=1"); }, "notifying the watchdog") {
-    StateStore::Loaded loaded = store_.load();
-    state_ = std::move(loaded.state);
-    if (loaded.warning)
-        logEvent(LogLevel::Warning, message_id::kStateReset,
-                 fmt::format("{}; starting with an empty history", *loaded.warning),
-                 {{"STATE_FILE", store_.path().string()}});
-    // A job interrupted by a stop continues where it was (its first
-    // filesystem's history holds the cursor).
-    if (state_.pendingJob && !state_.pendingJob->mountPoints.empty()) {
-        Job job;
-        job.id = state_.pendingJob->id;
-        job.mountPoints = state_.pendingJob->mountPoints;
-        job.options = state_.pendingJob->options;
-        jobs_.push_back(std::move(job));
-    }
-    state_.nextJobId = std::max<std::uint64_t>(state_.nextJobId, 1);
-
     loop_.watch(
         worker_.eventFd(), [this] { onWorkerEvents(); }, "handling a trim's progress");
     // After an unexpected failure, what a stop would keep: the job to resume.
-    loop_.onHandlerFailure([this] {
-        rememberPendingJob();
-        save();
-    });
+    loop_.onHandlerFailure([this] { engine_.saveNow(); });
     loop_.watch(
         signalFd_.get(),
         [this] {
@@ -162,7 +138,7 @@ int Daemon::run() {
              {});
     // Jobs start only now, so that JobStarted goes out under the bus name.
     ready_ = true;
-    pump();
+    engine_.start();
     reschedule();
     return loop_.run();
 }
@@ -217,69 +193,35 @@ std::uint64_t Daemon::queueTrim(const std::vector<std::string>& mountPoints,
     options.minimumExtent = request.minimumExtent.value_or(config_.trim.minimumExtent);
     options.rateLimit = request.rateLimit.value_or(config_.trim.rateLimit);
     options.chunkSize = request.chunkSize.value_or(config_.trim.chunkSize);
-    const std::uint64_t id = enqueue(std::move(targets), options);
+    const std::uint64_t id = engine_.enqueue(std::move(targets), options);
     // After the reply: the caller learns its job id before JobStarted.
-    loop_.defer([this] { pump(); });
+    loop_.defer([this] { engine_.kick(); });
     return id;
 }
 
-std::uint64_t Daemon::enqueue(std::vector<std::string> mountPoints, JobOptions options) {
-    Job job;
-    job.id = state_.nextJobId++;
-    job.mountPoints = std::move(mountPoints);
-    job.options = options;
-    jobs_.push_back(std::move(job));
-    return jobs_.back().id;
-}
-
 void Daemon::cancelJob(std::uint64_t id) {
-    if (id == 0) {
-        if (jobs_.empty() || !jobs_.front().started)
-            throw Error(ErrorCode::NoSuchJob, "no job is running");
-        id = jobs_.front().id;
-    }
-    auto found =
-        std::find_if(jobs_.begin(), jobs_.end(), [id](const Job& j) { return j.id == id; });
-    if (found == jobs_.end())
-        throw Error(ErrorCode::NoSuchJob,
-                    fmt::format("there is no job {}; it may have finished already", id));
-    found->cancelled = true;
-    if (running_ && running_->jobId == id) {
-        // It ends at the next chunk boundary, in onTrimDone().
-        stopRunning(StopReason::Cancel);
-        return;
-    }
-    const Job job = *found;
-    jobs_.erase(found);
-    finishJob(job);
-    pump();
+    engine_.cancel(id);
 }
 
 void Daemon::suspend() {
-    if (state_.suspended)
+    if (engine_.state().suspended)
         return;
-    state_.suspended = true;
-    save();
-    if (running_)
-        stopRunning(StopReason::Suspend);
-    logEvent(LogLevel::Notice, message_id::kSuspended,
-             running_ ? fmt::format("suspended; {} stops at the next chunk boundary",
-                                    running_->mount.mountPoint)
-                      : std::string("suspended"),
-             {});
+    engine_.suspend();
+    const std::optional<Engine::Current> current = engine_.current();
+    logEvent(
+        LogLevel::Notice, message_id::kSuspended,
+        current ? fmt::format("suspended; {} stops at the next chunk boundary", current->mountPoint)
+                : std::string("suspended"),
+        {});
     reschedule();
-    publish();
 }
 
 void Daemon::resume() {
-    if (!state_.suspended)
+    if (!engine_.state().suspended)
         return;
-    state_.suspended = false;
-    save();
+    engine_.resume();
     logEvent(LogLevel::Notice, message_id::kResumed, "resumed", {});
-    pump();
     reschedule();
-    publish();
 }
 
 void Daemon::reload() {
@@ -294,6 +236,8 @@ void Daemon::reload() {
         throw;
     }
     config_ = std::move(next);
+    engine_.setOptions(engineOptions());
+    engine_.kick();
     freeSpaceTimer_.armIn(config_.schedule.checkInterval, config_.schedule.checkInterval);
     logEvent(LogLevel::Info, message_id::kConfigReloaded, "configuration reloaded", {});
     // [Filesystems] may have changed which filesystems are managed.
@@ -313,154 +257,61 @@ std::vector<Finding> Daemon::diagnose() {
     return runDiagnosis(options_.systemPaths, catalog_);
 }
 
-// --- jobs ----------------------------------------------------------------------
+// --- the engine's events -----------------------------------------------------------
 
-void Daemon::pump() {
-    while (ready_ && !shuttingDown_ && !state_.suspended && !worker_.busy() && !jobs_.empty()) {
-        Job& job = jobs_.front();
-        if (!job.started) {
-            job.started = true;
-            job.startedAt = realtimeNow();
-            manager_->emitJobStarted(job.id, forBus(job.mountPoints));
-            rememberPendingJob();
-            save();
-        }
-        // Cancelled while it could not stop at once (suspended meanwhile):
-        // nothing more of it runs.
-        if (job.next >= job.mountPoints.size() || job.cancelled) {
-            const Job done = job;
-            jobs_.pop_front();
-            finishJob(done);
-            continue;
-        }
-        const std::string mountPoint = job.mountPoints[job.next];
-        const CatalogEntry* entry = managedEntry(mountPoint);
-        if (entry == nullptr) {
-            finishFilesystem(job, mountPoint,
-                             skippedReport(fmt::format("{} is not mounted any more", mountPoint)));
-            continue;
-        }
-        if (!entry->eligible()) {
-            finishFilesystem(job, mountPoint,
-                             skippedReport("cannot pass discards: " + entry->reason()));
-            continue;
-        }
-        TrimTask task;
-        task.jobId = job.id;
-        task.mount = entry->mount;
-        task.options.dryRun = job.options.dryRun;
-        task.options.minimumExtent = job.options.minimumExtent;
-        task.options.chunkSize = job.options.chunkSize;
-        task.options.rateLimit = job.options.rateLimit;
-        if (!job.options.dryRun) {
-            auto history = state_.filesystems.find(entry->mount.identity());
-            if (history != state_.filesystems.end())
-                task.options.resumeFrom = history->second.resumeFrom;
-        }
-        if (task.options.resumeFrom > 0)
-            logMessage(LogLevel::Info, fmt::format("{}: resuming the trim at offset {}", mountPoint,
-                                                   task.options.resumeFrom));
-        running_ = RunningTrim{job.id, entry->mount, realtimeNow(), StopReason::None, {}};
-        worker_.start(std::move(task));
-    }
-    publish();
+State Daemon::loadState(const StateStore& store) {
+    StateStore::Loaded loaded = store.load();
+    if (loaded.warning)
+        logEvent(LogLevel::Warning, message_id::kStateReset,
+                 fmt::format("{}; starting with an empty history", *loaded.warning),
+                 {{"STATE_FILE", store.path().string()}});
+    return std::move(loaded.state);
 }
 
-void Daemon::stopRunning(StopReason reason) {
-    // The first reason wins: a shutdown during a cancel still ends as cancelled.
-    if (running_->stop == StopReason::None)
-        running_->stop = reason;
-    worker_.cancel();
+EngineOptions Daemon::engineOptions() const {
+    EngineOptions options;
+    options.bootDelay = config_.schedule.bootDelay;
+    return options;
+}
+
+ClockReading Daemon::now() const {
+    return readClocks();
+}
+
+Resolution Daemon::resolve(const std::string& mountPoint) {
+    const CatalogEntry* entry = managedEntry(mountPoint);
+    if (entry == nullptr)
+        return {std::nullopt, fmt::format("{} is not mounted any more", mountPoint)};
+    if (!entry->eligible())
+        return {std::nullopt, "cannot pass discards: " + entry->reason()};
+    return {entry->mount, {}};
+}
+
+std::optional<std::uint64_t> Daemon::freeBytes(const std::string& mountPoint) {
+    return freeBytesOf(mountPoint);
 }
 
 void Daemon::onWorkerEvents() {
-    // Progress events that queued up meanwhile are published as one change,
-    // but the last one always goes out, also when its filesystem finished in
-    // the same batch.
-    bool progressed = false;
     for (WorkerEvent& event : worker_.takeEvents()) {
-        if (auto* progress = std::get_if<TrimProgressEvent>(&event)) {
-            if (running_ && running_->jobId == progress->jobId) {
-                running_->progress = progress->progress;
-                progressed = true;
-            }
-            continue;
-        }
-        if (progressed)
-            publish();
-        progressed = false;
-        onTrimDone(std::move(std::get<TrimDoneEvent>(event).report));
+        if (auto* prepared = std::get_if<PreparedEvent>(&event))
+            engine_.onPrepared(std::move(prepared->result));
+        else
+            engine_.onChunkDone(std::get<ChunkDoneEvent>(event).result);
     }
-    if (progressed)
-        publish();
 }
 
-void Daemon::onTrimDone(TrimReport report) {
-    RunningTrim run = std::move(*running_);
-    running_.reset();
-    Job& job = jobs_.front();
-    const std::string& mountPoint = run.mount.mountPoint;
-    const bool interrupted = report.outcome == TrimOutcome::Cancelled;
-
-    if (interrupted && (run.stop == StopReason::Suspend || run.stop == StopReason::Shutdown)) {
-        // Not the end of this filesystem: it continues from the cursor after
-        // resume or restart, in the same job.
-        report.message = fmt::format(
-            "{} at offset {}; it continues from there",
-            run.stop == StopReason::Suspend ? "suspended" : "thintrimd stopped", report.resumeFrom);
-        if (!job.options.dryRun)
-            state_.recordTrim(run.mount.identity(), mountPoint, run.started, report,
-                              freeBytesOf(mountPoint).value_or(0));
-        job.trimmedBytes += report.trimmedBytes;
-        logMessage(LogLevel::Info, fmt::format("{}: {}", mountPoint, report.message));
-        rememberPendingJob();
-        save();
-        if (run.stop == StopReason::Shutdown) {
-            finishShutdown();
-            return;
-        }
-        publish();
-        return;
-    }
-    // A trim that got to its end before it could be stopped keeps its result.
-    if (interrupted && run.stop == StopReason::Unmounted) {
-        report.outcome = TrimOutcome::Failed;
-        report.message = fmt::format("{} was unmounted during the trim", mountPoint);
-        report.resumeFrom = 0;
-    } else if (interrupted && run.stop == StopReason::Cancel) {
-        report.message = fmt::format("cancelled at offset {}; the next trim continues from there",
-                                     report.resumeFrom);
-    }
-    if (!job.options.dryRun) {
-        const std::optional<std::uint64_t> free = freeBytesOf(mountPoint);
-        state_.recordTrim(run.mount.identity(), mountPoint, run.started, report, free.value_or(0));
-    }
-    finishFilesystem(job, mountPoint, report);
-    if (job.cancelled)
-        job.next = job.mountPoints.size();
-    writeMetrics();
-    if (shuttingDown_) {
-        finishShutdown();
-        return;
-    }
-    rememberPendingJob();
-    save();
-    sampleFreeSpace();
-    pump();
-    reschedule();
+void Daemon::jobStarted(std::uint64_t jobId, const std::vector<std::string>& mountPoints) {
+    manager_->emitJobStarted(jobId, mountPoints);
 }
 
-void Daemon::finishFilesystem(Job& job, const std::string& mountPoint, const TrimReport& report) {
-    ++job.next;
-    job.trimmedBytes += report.trimmedBytes;
-    if (report.outcome != TrimOutcome::Skipped)
-        ++job.attempted;
-    if (report.outcome == TrimOutcome::Failed)
-        ++job.failed;
-    manager_->emitFilesystemTrimmed(
-        job.id, forBus(mountPoint), report.trimmedBytes, usec(report.duration),
-        std::string(trimOutcomeName(report.outcome)), forBus(report.message));
+void Daemon::filesystemStarting(std::uint64_t /*jobId*/, const Mount& /*mount*/) {}
+
+void Daemon::filesystemFinished(FilesystemReport& filesystem) {
+    const TrimReport& report = filesystem.trim;
+    const std::string& mountPoint = filesystem.mountPoint;
     const std::string result{trimOutcomeName(report.outcome)};
+    manager_->emitFilesystemTrimmed(filesystem.jobId, mountPoint, report.trimmedBytes,
+                                    usec(report.duration), result, report.message);
     logEvent(report.outcome == TrimOutcome::Failed ? LogLevel::Warning : LogLevel::Info,
              message_id::kFilesystemTrimmed,
              report.outcome == TrimOutcome::Success && report.message.empty()
@@ -472,48 +323,54 @@ void Daemon::finishFilesystem(Job& job, const std::string& mountPoint, const Tri
               {"TRIMMED_BYTES", std::to_string(report.trimmedBytes)},
               {"DURATION_USEC", std::to_string(usec(report.duration))},
               {"RESULT", result},
-              {"JOB", std::to_string(job.id)}});
+              {"JOB", std::to_string(filesystem.jobId)}});
+    if (filesystem.recorded)
+        writeMetrics();
+    // Outside the engine's call: the schedule may queue a job.
+    loop_.defer([this] {
+        sampleFreeSpace();
+        reschedule();
+    });
 }
 
-void Daemon::finishJob(const Job& job) {
-    std::string result = "success";
-    if (job.cancelled)
-        result = "cancelled";
-    else if (job.failed > 0)
-        result = job.failed == job.attempted ? "failed" : "partial";
-    // A dry run is no run, and neither is a job cancelled before it started.
-    if (!job.options.dryRun && job.started) {
-        state_.lastRun.started = job.startedAt;
-        state_.lastRun.finished = realtimeNow();
-        state_.lastRun.trimmedBytes = job.trimmedBytes;
-        state_.lastRun.result = result;
-    }
-    manager_->emitJobFinished(job.id, result, job.trimmedBytes);
+void Daemon::jobFinished(const JobSummary& summary) {
+    const std::string result{jobResultName(summary.result)};
+    manager_->emitJobFinished(summary.id, result, summary.trimmedBytes);
     logEvent(LogLevel::Info, message_id::kJobFinished,
-             fmt::format("job {} finished: {}, {} trimmed", job.id, result,
-                         formatSize(job.trimmedBytes)),
-             {{"JOB", std::to_string(job.id)},
+             fmt::format("job {} finished: {}, {} trimmed", summary.id, result,
+                         formatSize(summary.trimmedBytes)),
+             {{"JOB", std::to_string(summary.id)},
               {"RESULT", result},
-              {"TRIMMED_BYTES", std::to_string(job.trimmedBytes)}});
-    rememberPendingJob();
-    save();
+              {"TRIMMED_BYTES", std::to_string(summary.trimmedBytes)}});
+    loop_.defer([this] { reschedule(); });
 }
 
-void Daemon::rememberPendingJob() {
-    // The front job only: it is the one holding a cursor. Jobs queued behind
-    // it are not worth persisting; the schedule recreates its own.
-    state_.pendingJob.reset();
-    if (jobs_.empty() || !jobs_.front().started)
-        return;
-    const Job& job = jobs_.front();
-    if (job.cancelled || job.next >= job.mountPoints.size())
-        return;
-    PendingJob pending;
-    pending.id = job.id;
-    pending.mountPoints.assign(job.mountPoints.begin() + static_cast<std::ptrdiff_t>(job.next),
-                               job.mountPoints.end());
-    pending.options = job.options;
-    state_.pendingJob = std::move(pending);
+void Daemon::changed() {
+    publish();
+}
+
+void Daemon::wakeAt(std::optional<Microseconds> sinceBoot) {
+    if (sinceBoot)
+        engineTimer_.armAt(*sinceBoot);
+    else
+        engineTimer_.disarm();
+}
+
+void Daemon::save(const State& state) {
+    try {
+        store_.save(state);
+    } catch (const Error& e) {
+        // History is worth keeping, not worth stopping for.
+        logMessage(LogLevel::Error, fmt::format("cannot save the state: {}", e.what()));
+    }
+}
+
+void Daemon::stopped() {
+    loop_.quit(0);
+}
+
+void Daemon::note(std::string_view mountPoint, const std::string& message) {
+    logMessage(LogLevel::Info, fmt::format("{}: {}", mountPoint, message));
 }
 
 // --- mounts, free space, schedule -------------------------------------------
@@ -541,10 +398,10 @@ void Daemon::applyScan(MountScan scan) {
     }
     // The filesystem being trimmed went away (or something else is mounted
     // there now): FITRIM would go on on a detached filesystem, so stop it.
-    if (running_) {
-        const CatalogEntry* entry = visibleEntry(running_->mount.mountPoint);
-        if (entry == nullptr || entry->mount.mountDevice != running_->mount.mountDevice)
-            stopRunning(StopReason::Unmounted);
+    if (const std::optional<Engine::Current> current = engine_.current()) {
+        const CatalogEntry* entry = visibleEntry(current->mount.mountPoint);
+        if (entry == nullptr || entry->mount.mountDevice != current->mount.mountDevice)
+            engine_.mountGone(current->mount.mountPoint);
     }
     syncObjects();
     reschedule();
@@ -606,8 +463,8 @@ void Daemon::reschedule() {
         // A new filesystem's first trim is its first slot after this.
         filesystem.seenSince =
             firstSeen_.try_emplace(filesystem.mountPoint, now.realtime).first->second;
-        if (auto history = state_.filesystems.find(filesystem.identity);
-            history != state_.filesystems.end())
+        if (auto history = engine_.state().filesystems.find(filesystem.identity);
+            history != engine_.state().filesystems.end())
             filesystem.history = history->second;
         if (auto sample = freeSpace_.find(filesystem.mountPoint); sample != freeSpace_.end()) {
             filesystem.sizeBytes = sample->second.size;
@@ -616,14 +473,10 @@ void Daemon::reschedule() {
         eligible.push_back(std::move(filesystem));
     }
     std::set<std::string> queued;
-    for (const Job& job : jobs_) {
-        if (job.cancelled)
-            continue;
-        for (std::size_t index = job.next; index < job.mountPoints.size(); ++index)
-            queued.insert(job.mountPoints[index]);
-    }
-    const SchedulePlan plan =
-        planSchedule({config_.schedule, machineKey_, eligible, state_.suspended, queued, now});
+    for (std::string& mountPoint : engine_.pendingMountPoints())
+        queued.insert(std::move(mountPoint));
+    const SchedulePlan plan = planSchedule(
+        {config_.schedule, machineKey_, eligible, engine_.state().suspended, queued, now});
     nextTrim_.clear();
     for (const auto& [mountPoint, at] : plan.nextTrim)
         nextTrim_[mountPoint] = at;
@@ -643,8 +496,12 @@ void Daemon::reschedule() {
         options.minimumExtent = config_.trim.minimumExtent;
         options.rateLimit = config_.trim.rateLimit;
         options.chunkSize = config_.trim.chunkSize;
-        enqueue(std::move(mountPoints), options);
-        pump();
+        try {
+            engine_.enqueue(std::move(mountPoints), options);
+            engine_.kick();
+        } catch (const Error& e) {
+            logMessage(LogLevel::Warning, fmt::format("scheduled trim not queued: {}", e.what()));
+        }
     }
     publish();
 }
@@ -661,35 +518,17 @@ void Daemon::shutdown() {
     shuttingDown_ = true;
     sd_notify(0, "STOPPING=1");
     logEvent(LogLevel::Info, message_id::kDaemonStopping, "stopping", {});
-    if (running_) {
-        stopRunning(StopReason::Shutdown);
-        return; // finishShutdown() once the worker reached a chunk boundary
-    }
-    finishShutdown();
-}
-
-void Daemon::finishShutdown() {
-    rememberPendingJob();
-    save();
-    loop_.quit(0);
+    // The engine ends the chunk in flight, saves, then stopped() quits.
+    engine_.shutdown();
 }
 
 // --- publishing ----------------------------------------------------------------
-
-void Daemon::save() {
-    try {
-        store_.save(state_);
-    } catch (const Error& e) {
-        // History is worth keeping, not worth stopping for.
-        logMessage(LogLevel::Error, fmt::format("cannot save the state: {}", e.what()));
-    }
-}
 
 void Daemon::writeMetrics() {
     if (config_.metrics.metricsFile.empty())
         return;
     try {
-        writeMetricsFile(config_.metrics.metricsFile, state_);
+        writeMetricsFile(config_.metrics.metricsFile, engine_.state());
     } catch (const Error& e) {
         logMessage(LogLevel::Warning, fmt::format("cannot write the metrics file: {}", e.what()));
     }
@@ -716,7 +555,8 @@ FilesystemProperties Daemon::filesystemProperties(const CatalogEntry& entry) con
                                  layer.passesDiscards());
     }
     FilesystemHistory history;
-    if (auto found = state_.filesystems.find(mount.identity()); found != state_.filesystems.end())
+    if (auto found = engine_.state().filesystems.find(mount.identity());
+        found != engine_.state().filesystems.end())
         history = found->second;
     p.lastTrimStarted = usec(history.lastTrimStarted);
     p.lastTrimFinished = usec(history.lastTrimFinished);
@@ -740,28 +580,27 @@ void Daemon::publish() {
     if (!manager_)
         return;
     ManagerProperties p;
-    p.state = state_.suspended ? "suspended" : (running_ ? "trimming" : "idle");
-    if (running_) {
-        p.currentJob = running_->jobId;
-        p.currentMountPoint = running_->mount.mountPoint;
-        p.progress = running_->progress.fraction();
-        p.currentTrimmedBytes = running_->progress.trimmedBytes;
+    const State& state = engine_.state();
+    const std::optional<Engine::Current> current = engine_.current();
+    p.state = engineStateName(engine_.engineState());
+    if (current) {
+        p.currentJob = current->jobId;
+        p.currentMountPoint = current->mount.mountPoint;
+        p.progress = current->progress.fraction();
+        p.currentTrimmedBytes = current->progress.trimmedBytes;
     }
-    for (const Job& job : jobs_) {
-        if (!running_ || job.id != running_->jobId)
-            p.queuedJobs.push_back(job.id);
-    }
+    p.queuedJobs = engine_.queuedJobIds();
     Microseconds earliest{0};
     for (const auto& [mountPoint, at] : nextTrim_) {
         if (at.count() > 0 && (earliest.count() == 0 || at < earliest))
             earliest = at;
     }
     p.nextScheduledTrim = usec(earliest);
-    p.lastRunStarted = usec(state_.lastRun.started);
-    p.lastRunFinished = usec(state_.lastRun.finished);
-    p.lastRunTrimmedBytes = state_.lastRun.trimmedBytes;
-    p.lastRunResult = state_.lastRun.result;
-    p.totalTrimmedBytes = state_.totalTrimmedBytes;
+    p.lastRunStarted = usec(state.lastRun.started);
+    p.lastRunFinished = usec(state.lastRun.finished);
+    p.lastRunTrimmedBytes = state.lastRun.trimmedBytes;
+    p.lastRunResult = std::string(state.lastRun.resultName());
+    p.totalTrimmedBytes = state.totalTrimmedBytes;
     p.interval = usec(config_.schedule.interval);
     p.rateLimit = config_.trim.rateLimit;
     p.chunkSize = config_.trim.chunkSize;
@@ -775,15 +614,15 @@ void Daemon::publish() {
         if (const CatalogEntry* entry = visibleEntry(mountPoint))
             object->publish(filesystemProperties(*entry));
     }
-    notifyStatus();
+    notifyStatus(current);
 }
 
-void Daemon::notifyStatus() {
+void Daemon::notifyStatus(const std::optional<Engine::Current>& current) {
     std::string status;
-    if (running_)
-        status = fmt::format("Trimming {} ({:.0f}%), job {}", running_->mount.mountPoint,
-                             running_->progress.fraction() * 100, running_->jobId);
-    else if (state_.suspended)
+    if (current)
+        status = fmt::format("Trimming {} ({:.0f}%), job {}", current->mount.mountPoint,
+                             current->progress.fraction() * 100, current->jobId);
+    else if (engine_.state().suspended)
         status = "Suspended";
     else if (manager_->properties().nextScheduledTrim > 0)
         status = fmt::format("Idle; next trim {}",

@@ -5,13 +5,13 @@
 #include "bus_objects.h"
 #include "catalog.h"
 #include "config.h"
+#include "engine.h"
 #include "event_loop.h"
 #include "mount_watch.h"
 #include "schedule.h"
 #include "state.h"
 #include "trim_worker.h"
 
-#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -27,14 +27,18 @@ struct DaemonOptions {
     SystemPaths systemPaths;
 };
 
-// thintrimd: publishes the managed filesystems on the bus, queues trim jobs
-// and runs them one filesystem at a time on the worker thread, keeps the
-// schedule, and persists history. Everything here runs on the loop thread.
-class Daemon final : private Controller {
+// thintrimd: publishes the managed filesystems on the bus, feeds the trim
+// engine (src/core/engine.h) with bus calls, timers, signals and the worker's
+// FITRIM results, keeps the schedule, and publishes what the engine changed.
+// Everything here runs on the loop thread.
+class Daemon final : private Controller,
+                     private EngineEvents,
+                     private MountResolver,
+                     private EngineClock {
 public:
     // `config` was loaded by the caller (an invalid one never gets here).
     Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus);
-    ~Daemon();
+    ~Daemon() override;
     Daemon(const Daemon&) = delete;
     Daemon& operator=(const Daemon&) = delete;
 
@@ -43,31 +47,6 @@ public:
     int run();
 
 private:
-    // A queued trim job. The front of the queue is the current one.
-    struct Job {
-        std::uint64_t id = 0;
-        std::vector<std::string> mountPoints; // all of them, for JobStarted
-        std::size_t next = 0;                 // index of the next to trim
-        JobOptions options;
-        bool started = false;
-        bool cancelled = false;
-        Microseconds startedAt{0};
-        std::uint64_t trimmedBytes = 0;
-        unsigned attempted = 0;
-        unsigned failed = 0;
-    };
-
-    // Why the loop thread asked the worker to stop.
-    enum class StopReason { None, Cancel, Suspend, Shutdown, Unmounted };
-
-    struct RunningTrim {
-        std::uint64_t jobId = 0;
-        Mount mount;
-        Microseconds started{0};
-        StopReason stop = StopReason::None;
-        TrimProgress progress;
-    };
-
     // Controller: what the bus objects call.
     std::uint64_t queueTrim(const std::vector<std::string>& mountPoints,
                             const TrimRequestOptions& options) override;
@@ -87,15 +66,25 @@ private:
     [[nodiscard]] const CatalogEntry* managedEntry(std::string_view mountPoint) const;
     [[nodiscard]] bool isManagedHere(const CatalogEntry& entry) const;
 
-    std::uint64_t enqueue(std::vector<std::string> mountPoints, JobOptions options);
-    // Starts the next filesystem when the worker is free and nothing holds
-    // the queue back; finishes jobs with nothing left.
-    void pump();
+    // EngineEvents: what the engine tells the daemon.
+    void jobStarted(std::uint64_t jobId, const std::vector<std::string>& mountPoints) override;
+    void filesystemStarting(std::uint64_t jobId, const Mount& mount) override;
+    void filesystemFinished(FilesystemReport& report) override;
+    void jobFinished(const JobSummary& summary) override;
+    void changed() override;
+    void wakeAt(std::optional<Microseconds> sinceBoot) override;
+    void save(const State& state) override;
+    void stopped() override;
+    void note(std::string_view mountPoint, const std::string& message) override;
+    // MountResolver
+    Resolution resolve(const std::string& mountPoint) override;
+    std::optional<std::uint64_t> freeBytes(const std::string& mountPoint) override;
+    // EngineClock
+    ClockReading now() const override;
+
+    [[nodiscard]] static State loadState(const StateStore& store);
+    [[nodiscard]] EngineOptions engineOptions() const;
     void onWorkerEvents();
-    void onTrimDone(TrimReport report);
-    void finishFilesystem(Job& job, const std::string& mountPoint, const TrimReport& report);
-    void finishJob(const Job& job);
-    void stopRunning(StopReason reason);
 
     // Asks the scanner for a new reading of the mount table (applyScan()
     // takes it) and brings the objects in line with the configuration now.
@@ -118,14 +107,11 @@ private:
     void reschedule();
     void onScheduleTimer();
     void shutdown();
-    void finishShutdown();
 
-    void save();
-    void rememberPendingJob();
     void writeMetrics();
     void publish();
     [[nodiscard]] FilesystemProperties filesystemProperties(const CatalogEntry& entry) const;
-    void notifyStatus();
+    void notifyStatus(const std::optional<Engine::Current>& current);
 
     // First: blocks SIGTERM, SIGINT and SIGHUP before any thread starts, so
     // that they arrive here and never end a thread by their default action.
@@ -133,13 +119,13 @@ private:
     DaemonOptions options_;
     Config config_;
     StateStore store_;
-    State state_;
     sdbus::IConnection& bus_;
     sd_id128_t machineKey_{};
 
     EventLoop loop_;
     Authorizer authorizer_;
     TrimWorker worker_;
+    Engine engine_;
     std::vector<CatalogEntry> catalog_;
     // Index into catalog_ of the visible mount at each mount point.
     std::map<std::string_view, std::size_t> visible_;
@@ -148,8 +134,6 @@ private:
     // When this run first saw each filesystem eligible (schedule.h: seenSince).
     std::map<std::string, Microseconds, std::less<>> firstSeen_;
 
-    std::deque<Job> jobs_;
-    std::optional<RunningTrim> running_;
     bool ready_ = false; // the bus name is ours: jobs may start
     bool shuttingDown_ = false;
 
@@ -159,6 +143,7 @@ private:
     std::unique_ptr<MountScanner> scanner_;
     std::unique_ptr<MountWatch> mountWatch_;
     Timer scheduleTimer_;
+    Timer engineTimer_; // CLOCK_BOOTTIME: the engine's waits (rate limit, BootDelay)
     Timer freeSpaceTimer_;
     Timer watchdogTimer_;
 };

@@ -36,14 +36,6 @@ std::filesystem::path defaultStateDir() {
     return THINTRIM_STATEDIR;
 }
 
-ConfigPaths installedConfigPaths() {
-    ConfigPaths paths;
-    paths.vendorFile = std::filesystem::path(THINTRIM_VENDORCONFDIR) / "thintrim.conf";
-    paths.mainFile = std::filesystem::path(THINTRIM_SYSCONFDIR) / "thintrim.conf";
-    paths.dropInDir = std::filesystem::path(THINTRIM_SYSCONFDIR) / "thintrim.conf.d";
-    return paths;
-}
-
 int run(int argc, char** argv) {
     CLI::App app{"thintrimd: trims thin-provisioned disks on a schedule and on request over D-Bus"};
     app.set_version_flag("--version", std::string(THINTRIM_VERSION));
@@ -67,7 +59,7 @@ int run(int argc, char** argv) {
 
     initLogging(parseLogLevel(logLevel));
     options.configPaths =
-        configFile.empty() ? installedConfigPaths() : ConfigPaths::explicitFile(configFile);
+        configFile.empty() ? ConfigPaths::installed() : ConfigPaths::explicitFile(configFile);
     options.stateDir = stateDir;
 
     Config config = loadConfig(options.configPaths);

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include <sys/eventfd.h>
+#include <unistd.h>
 
 namespace thintrim::daemon {
 
@@ -17,29 +18,28 @@ TrimWorker::TrimWorker()
 }
 
 TrimWorker::~TrimWorker() {
-    cancel();
     thread_.request_stop();
     wake_.notify_all();
 }
 
-void TrimWorker::start(TrimTask task) {
-    {
-        const std::lock_guard lock{mutex_};
-        cancel_ = std::make_shared<CancelToken>();
-        pending_ = std::move(task);
-    }
-    busy_ = true;
-    wake_.notify_all();
+void TrimWorker::prepare(const Mount& mount) {
+    push(PrepareTask{mount});
 }
 
-void TrimWorker::cancel() {
-    std::shared_ptr<CancelToken> token;
+void TrimWorker::trimChunk(const TrimRange& range, std::uint64_t minimumExtent) {
+    push(ChunkTask{range, minimumExtent});
+}
+
+void TrimWorker::release() {
+    push(ReleaseTask{});
+}
+
+void TrimWorker::push(Task task) {
     {
         const std::lock_guard lock{mutex_};
-        token = cancel_;
+        tasks_.push_back(std::move(task));
     }
-    if (token)
-        token->cancel();
+    wake_.notify_all();
 }
 
 std::vector<WorkerEvent> TrimWorker::takeEvents() {
@@ -51,10 +51,6 @@ std::vector<WorkerEvent> TrimWorker::takeEvents() {
     {
         const std::lock_guard lock{mutex_};
         events.swap(events_);
-    }
-    for (const WorkerEvent& event : events) {
-        if (std::holds_alternative<TrimDoneEvent>(event))
-            busy_ = false;
     }
     return events;
 }
@@ -70,22 +66,21 @@ void TrimWorker::post(WorkerEvent event) {
 
 void TrimWorker::run(const std::stop_token& stop) {
     for (;;) {
-        TrimTask task;
-        std::shared_ptr<CancelToken> cancel;
+        Task task;
         {
             std::unique_lock lock{mutex_};
-            if (!wake_.wait(lock, stop, [this] { return pending_.has_value(); }))
+            if (!wake_.wait(lock, stop, [this] { return !tasks_.empty(); }))
                 return;
-            task = std::move(*pending_);
-            pending_.reset();
-            cancel = cancel_;
+            task = std::move(tasks_.front());
+            tasks_.pop_front();
         }
-        const std::uint64_t jobId = task.jobId;
-        TrimReport report = trimFilesystem(task.mount, task.options, *cancel,
-                                           [this, jobId](const TrimProgress& progress) {
-                                               post(TrimProgressEvent{jobId, progress});
-                                           });
-        post(TrimDoneEvent{jobId, std::move(report)});
+        if (auto* prepare = std::get_if<PrepareTask>(&task)) {
+            post(PreparedEvent{prepareTrim(prepare->mount, mountFd_)});
+        } else if (auto* chunk = std::get_if<ChunkTask>(&task)) {
+            post(ChunkDoneEvent{trimChunkOn(mountFd_.get(), chunk->range, chunk->minimumExtent)});
+        } else {
+            mountFd_ = UniqueFd{};
+        }
     }
 }
 

@@ -1,77 +1,72 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "inventory.h"
-#include "trim.h"
+#include "engine.h"
 #include "unique_fd.h"
 
 #include <condition_variable>
-#include <cstdint>
-#include <memory>
+#include <deque>
 #include <mutex>
-#include <optional>
 #include <thread>
 #include <variant>
 #include <vector>
 
 namespace thintrim::daemon {
 
-// One filesystem to trim.
-struct TrimTask {
-    std::uint64_t jobId = 0;
-    Mount mount;
-    TrimOptions options;
+struct PreparedEvent {
+    PrepareResult result;
 };
 
-struct TrimProgressEvent {
-    std::uint64_t jobId = 0;
-    TrimProgress progress;
+struct ChunkDoneEvent {
+    ChunkResult result;
 };
 
-struct TrimDoneEvent {
-    std::uint64_t jobId = 0;
-    TrimReport report;
-};
+using WorkerEvent = std::variant<PreparedEvent, ChunkDoneEvent>;
 
-using WorkerEvent = std::variant<TrimProgressEvent, TrimDoneEvent>;
-
-// The one thread that issues FITRIM, so that a slow device never stalls the
-// bus. The loop thread hands it one task at a time; the worker reports back
-// through a queue and an eventfd the loop polls: progress after every chunk,
-// then exactly one TrimDoneEvent per task.
-class TrimWorker {
+// The engine's FITRIM on the one thread that issues it, so that a slow device
+// never stalls the bus. The loop thread hands it one request at a time (the
+// engine never has two outstanding); the worker answers through a queue and
+// an eventfd the loop polls.
+class TrimWorker final : public TrimPort {
 public:
     TrimWorker();
-    // Cancels the running task and joins the thread.
-    ~TrimWorker();
+    // Joins the thread once the call in progress, if any, returns.
+    ~TrimWorker() override;
     TrimWorker(const TrimWorker&) = delete;
     TrimWorker& operator=(const TrimWorker&) = delete;
 
     // Readable when events are waiting; poll it, then takeEvents().
     [[nodiscard]] int eventFd() const { return eventFd_.get(); }
-
-    // Loop thread only, and only while !busy().
-    void start(TrimTask task);
-    // Stops the running task at its next chunk boundary; no-op when idle.
-    void cancel();
-    // True from start() until its TrimDoneEvent was taken.
-    [[nodiscard]] bool busy() const { return busy_; }
     [[nodiscard]] std::vector<WorkerEvent> takeEvents();
 
+    // TrimPort, loop thread only.
+    void prepare(const Mount& mount) override;
+    void trimChunk(const TrimRange& range, std::uint64_t minimumExtent) override;
+    void release() override;
+
 private:
+    struct PrepareTask {
+        Mount mount;
+    };
+    struct ChunkTask {
+        TrimRange range;
+        std::uint64_t minimumExtent = 0;
+    };
+    struct ReleaseTask {};
+    using Task = std::variant<PrepareTask, ChunkTask, ReleaseTask>;
+
+    void push(Task task);
     void run(const std::stop_token& stop);
     void post(WorkerEvent event);
 
     UniqueFd eventFd_;
-    bool busy_ = false; // loop thread's view
 
     std::mutex mutex_;
     std::condition_variable_any wake_;
-    std::optional<TrimTask> pending_;
-    // Replaced per task; shared because the loop thread may cancel while the
-    // worker holds it.
-    std::shared_ptr<CancelToken> cancel_;
+    std::deque<Task> tasks_;
     std::vector<WorkerEvent> events_;
+
+    UniqueFd mountFd_; // worker thread only: the filesystem being trimmed
 
     std::jthread thread_; // last: started after everything it uses
 };

@@ -49,7 +49,7 @@ State sampleState() {
     state.suspended = true;
     state.nextJobId = 17;
     state.totalTrimmedBytes = 5 * GiB;
-    state.lastRun = {1'700'000'000'000'000us, 1'700'000'090'000'000us, 2 * GiB, "success"};
+    state.lastRun = {1'700'000'000'000'000us, 1'700'000'090'000'000us, 2 * GiB, JobResult::Success};
     state.pendingJob = PendingJob{16, {"/home", "/var/lib/docker"}, {false, 4096, GiB, 50 << 20}};
 
     FilesystemHistory root;
@@ -91,7 +91,7 @@ TEST_CASE("a missing state file is an empty state, quietly") {
     CHECK(loaded.state == State{});
     CHECK_FALSE(loaded.warning);
     CHECK(loaded.state.nextJobId == 1);
-    CHECK(loaded.state.lastRun.result == "never");
+    CHECK(loaded.state.lastRun.resultName() == "never");
 }
 
 TEST_CASE("state survives a save and a load") {
@@ -130,7 +130,7 @@ TEST_CASE("a file written by this version is read") {
     CHECK(state.suspended);
     CHECK(state.nextJobId == 42);
     CHECK(state.totalTrimmedBytes == 3 * GiB);
-    CHECK(state.lastRun.result == "success");
+    CHECK(state.lastRun.result == JobResult::Success);
     REQUIRE(state.pendingJob);
     CHECK(state.pendingJob->mountPoints == std::vector<std::string>{"/home", "/var"});
     CHECK(state.pendingJob->options.rateLimit == 100 << 20);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "engine.h"
 #include "temp_dir.h"
 #include "trim.h"
 
@@ -8,7 +9,6 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
-#include <thread>
 
 #include <catch2/catch.hpp>
 #include <sys/stat.h>
@@ -39,12 +39,36 @@ Mount mountAt(const std::filesystem::path& path, DeviceNumber device, std::strin
     mount.mountPoint = path.string();
     mount.fsType = std::move(fsType);
     mount.mountDevice = device;
+    mount.uuid = "test-uuid";
     return mount;
 }
 
-TrimReport trim(const Mount& mount, const TrimOptions& options = {}) {
-    CancelToken cancel;
-    return trimFilesystem(mount, options, cancel, {});
+// Resolves every mount point to one mount.
+class OneMount final : public MountResolver {
+public:
+    explicit OneMount(Mount mount) : mount_(std::move(mount)) {}
+    Resolution resolve(const std::string& /*mountPoint*/) override { return {mount_, {}}; }
+    std::optional<std::uint64_t> freeBytes(const std::string& /*mountPoint*/) override {
+        return std::nullopt;
+    }
+
+private:
+    Mount mount_;
+};
+
+// One filesystem through the engine with the real FITRIM (trim --local).
+TrimReport trim(const Mount& mount, const JobOptions& options = {}, const LocalJobHooks& hooks = {},
+                State state = {}) {
+    OneMount resolver{mount};
+    TrimReport report;
+    LocalJobHooks withReport = hooks;
+    withReport.finished = [&report, &hooks](const FilesystemReport& filesystem) {
+        report = filesystem.trim;
+        if (hooks.finished)
+            hooks.finished(filesystem);
+    };
+    (void)runLocalJob(resolver, {mount.mountPoint}, options, withReport, std::move(state));
+    return report;
 }
 
 } // namespace
@@ -159,46 +183,6 @@ TEST_CASE("planned ranges are contiguous from the aligned resume offset to the e
                     }
 }
 
-TEST_CASE("the rate limiter waits until the average rate is back at the limit") {
-    const RateLimiter::Clock::time_point start{};
-    const RateLimiter limiter{100 * kMiB, start};
-    CHECK(limiter.delayAfter(200 * kMiB, start + 1s) == 1s);
-    CHECK(limiter.delayAfter(50 * kMiB, start + 1s) == 0s);
-    CHECK(limiter.delayAfter(100 * kMiB, start + 1s) == 0s);
-    CHECK(limiter.delayAfter(150 * kMiB, start + 1s) == 500ms);
-    CHECK(limiter.delayAfter(0, start) == 0s);
-
-    const RateLimiter unlimited{0, start};
-    CHECK(unlimited.delayAfter(kEnd, start) == 0s);
-
-    // A wait beyond what the clock can represent saturates instead of wrapping.
-    const RateLimiter crawling{1, start};
-    CHECK(crawling.delayAfter(kEnd, start) == RateLimiter::Clock::duration::max());
-}
-
-TEST_CASE("cancelling wakes a sleeper early") {
-    CancelToken cancel;
-    const auto started = std::chrono::steady_clock::now();
-    std::thread canceller{[&cancel] {
-        std::this_thread::sleep_for(50ms);
-        cancel.cancel();
-    }};
-    const bool completed = cancel.sleepFor(10s);
-    canceller.join();
-    CHECK_FALSE(completed);
-    CHECK(cancel.isCancelled());
-    CHECK(std::chrono::steady_clock::now() - started < 5s);
-
-    // Once cancelled, sleeps end at once.
-    CHECK_FALSE(cancel.sleepFor(10s));
-}
-
-TEST_CASE("an uncancelled zero sleep completes") {
-    CancelToken cancel;
-    CHECK(cancel.sleepFor(0s));
-    CHECK_FALSE(cancel.isCancelled());
-}
-
 TEST_CASE("errno values that mean FITRIM is unsupported") {
     for (int err : {EOPNOTSUPP, ENOTTY, ENOSYS, EBADF}) {
         INFO(err);
@@ -267,53 +251,38 @@ TEST_CASE("a filesystem without FITRIM is unsupported, not failed") {
 
 TEST_CASE("a dry run plans and reports without trimming") {
     thintrim::test::TempDir dir{"test-trim"};
-    const Mount mount = mountAt(dir.path(), deviceOf(dir.path()), "btrfs");
-    CancelToken cancel;
-    std::vector<TrimProgress> updates;
-    TrimOptions options;
+    // A type without a known layout: one call.
+    const Mount mount = mountAt(dir.path(), deviceOf(dir.path()), "vfat");
+    JobOptions options;
     options.dryRun = true;
-    const auto report = trimFilesystem(mount, options, cancel,
-                                       [&](const TrimProgress& p) { updates.push_back(p); });
+    const auto report = trim(mount, options);
     CHECK(report.outcome == TrimOutcome::Success);
-    CHECK(report.trimmedBytes == 0);
     CHECK(report.calls == 1);
-    CHECK(report.resumeFrom == 0);
+    CHECK(report.trimmedBytes == 0);
     CHECK_THAT(report.message, Catch::StartsWith("dry run: would issue 1 call over "));
-    REQUIRE(updates.size() == 1);
-    CHECK(updates[0].position == updates[0].total);
 }
 
 TEST_CASE("a dry run of a linear filesystem walks every chunk") {
     thintrim::test::TempDir dir{"test-trim"};
-    TrimOptions options;
+    JobOptions options;
     options.dryRun = true;
     options.chunkSize = 1; // one block group per call
-    CancelToken cancel;
-    std::uint64_t lastPosition = 0;
-    std::size_t updates = 0;
-    const auto report = trimFilesystem(mountAt(dir.path(), deviceOf(dir.path()), "ext4"), options,
-                                       cancel, [&](const TrimProgress& p) {
-                                           CHECK(p.position >= lastPosition);
-                                           CHECK(p.position <= p.total);
-                                           lastPosition = p.position;
-                                           ++updates;
-                                       });
+    const auto report = trim(mountAt(dir.path(), deviceOf(dir.path()), "ext4"), options);
     CHECK(report.outcome == TrimOutcome::Success);
     CHECK(report.calls >= 1);
-    CHECK(report.calls == updates);
     CHECK_THAT(report.message, Catch::StartsWith("dry run: would issue"));
 }
 
-TEST_CASE("a cancelled trim reports where to resume") {
+TEST_CASE("a trim stopped before its first chunk keeps the cursor it started from") {
     thintrim::test::TempDir dir{"test-trim"};
-    CancelToken cancel;
-    cancel.cancel();
-    TrimOptions options;
-    options.dryRun = true;
+    const Mount mount = mountAt(dir.path(), deviceOf(dir.path()), "vfat");
+    State state;
+    state.filesystems[mount.identity()].resumeFrom = 1;
+    LocalJobHooks hooks;
+    hooks.stopRequested = [](Microseconds) { return true; };
+    JobOptions options;
     options.chunkSize = 1;
-    options.resumeFrom = 1;
-    const auto report =
-        trimFilesystem(mountAt(dir.path(), deviceOf(dir.path()), "btrfs"), options, cancel, {});
+    const auto report = trim(mount, options, hooks, state);
     CHECK(report.outcome == TrimOutcome::Cancelled);
     CHECK(report.resumeFrom == 1);
     CHECK(report.calls == 0);
@@ -329,26 +298,29 @@ TEST_CASE("FITRIM on a real filesystem, chunked, cancelled and resumed", "[.root
         return;
     }
     const Mount mount = mountAt(mountPoint, deviceOf(mountPoint), fsType);
-    TrimOptions options;
+    JobOptions options;
     options.chunkSize = 64 * kMiB;
 
     // Stop after the first chunk, then resume where it stopped.
-    CancelToken cancel;
-    const auto first =
-        trimFilesystem(mount, options, cancel, [&cancel](const TrimProgress&) { cancel.cancel(); });
+    std::size_t chunks = 0;
+    LocalJobHooks stopAfterOne;
+    stopAfterOne.progress = [&chunks](const TrimProgress&) { ++chunks; };
+    stopAfterOne.stopRequested = [&chunks](Microseconds) { return chunks > 0; };
+    const auto first = trim(mount, options, stopAfterOne);
     INFO(first.message);
     REQUIRE(first.outcome == TrimOutcome::Cancelled);
     CHECK(first.calls == 1);
     CHECK(first.resumeFrom > 0);
 
-    options.resumeFrom = first.resumeFrom;
-    CancelToken untouched;
+    State state;
+    state.filesystems[mount.identity()].resumeFrom = first.resumeFrom;
     std::uint64_t lastPosition = 0;
-    const auto rest =
-        trimFilesystem(mount, options, untouched, [&lastPosition](const TrimProgress& p) {
-            CHECK(p.position >= lastPosition);
-            lastPosition = p.position;
-        });
+    LocalJobHooks watch;
+    watch.progress = [&lastPosition](const TrimProgress& p) {
+        CHECK(p.position >= lastPosition);
+        lastPosition = p.position;
+    };
+    const auto rest = trim(mount, options, watch, state);
     INFO(rest.message);
     REQUIRE(rest.outcome == TrimOutcome::Success);
     CHECK(rest.resumeFrom == 0);
@@ -359,8 +331,8 @@ TEST_CASE("FITRIM on a real filesystem, chunked, cancelled and resumed", "[.root
     CHECK(trimmed > 0);
 
     // A resume offset past the end (the filesystem shrank) finishes at once.
-    options.resumeFrom = 1ULL << 60;
-    const auto pastEnd = trimFilesystem(mount, options, untouched, {});
+    state.filesystems[mount.identity()].resumeFrom = 1ULL << 60;
+    const auto pastEnd = trim(mount, options, {}, state);
     INFO(pastEnd.message);
     CHECK(pastEnd.outcome == TrimOutcome::Success);
     CHECK(pastEnd.calls == 0);
