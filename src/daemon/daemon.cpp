@@ -210,7 +210,7 @@ void Daemon::suspend() {
     const std::optional<Engine::Current> current = engine_.current();
     logEvent(
         LogLevel::Notice, message_id::kSuspended,
-        current ? fmt::format("suspended; {} stops at the next chunk boundary", current->mountPoint)
+        current ? fmt::format("suspended; {} stops at the next chunk boundary", current->mount.mountPoint)
                 : std::string("suspended"),
         {});
     reschedule();
