@@ -4,13 +4,15 @@
 #   packaging/dev.sh demo    install deps, build, run the demo (a loop-backed thin image shrinks)
 #   packaging/dev.sh test    install deps, build, build the .deb, run every test suite
 #                            (the VM suite installs that .deb in its guest), then the
-#                            non-VM suites again under AddressSanitizer + UBSan
+#                            non-VM suites again under AddressSanitizer + UBSan, then
+#                            the libFuzzer targets (tests/fuzz/run.sh, ~2 min)
 #   packaging/dev.sh deps    only install the packages listed in packaging/deps.txt
 #   packaging/dev.sh build   only build (into ./build)
 #   packaging/dev.sh bench   thintrim next to fstrim on identical loop filesystems
 #
 # Environment: BUILD_DIR (default build), ASAN_BUILD_DIR (default build-asan),
-# SKIP_DEPS=1 to skip the package step, SKIP_ASAN=1 to skip the sanitizer pass.
+# SKIP_DEPS=1 to skip the package step, SKIP_ASAN=1 to skip the sanitizer pass,
+# SKIP_FUZZ=1 to skip fuzzing (FUZZ_SECONDS per target, default 30).
 set -euo pipefail
 
 top=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
@@ -114,6 +116,11 @@ test)
         say "tests under the sanitizers"
         export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
         run_tests "$ASAN_BUILD_DIR" --no-suite vm --no-suite package || rc=$?
+    fi
+    if [ "${SKIP_FUZZ:-0}" != 1 ]; then
+        # libFuzzer targets under ASan+UBSan, ~30 s each, two at a time.
+        say "fuzzing (tests/fuzz/run.sh)"
+        THINTRIM_FIXTURES="$BUILD_DIR/tests/fixtures" tests/fuzz/run.sh "$BUILD_DIR-fuzz" || rc=$?
     fi
     exit $rc
     ;;
