@@ -68,7 +68,7 @@ int runList(const GlobalOptions& options, bool all) {
         nlohmann::json list = nlohmann::json::array();
         for (const CatalogEntry& entry : catalog) {
             if (all || entry.mount.isManaged())
-                list.push_back(entryJson(entry));
+                list.push_back(listEntryJson(entryJson(entry)));
         }
         printJson({{"source", "local"}, {"filesystems", list}});
         return kExitOk;

@@ -310,7 +310,7 @@ int status(const RemoteOptions& options) {
     if (options.json) {
         nlohmann::json list = nlohmann::json::array();
         for (const Properties& fs : filesystems)
-            list.push_back(filesystemJson(fs));
+            list.push_back(listEntryJson(filesystemJson(fs)));
         printJson({
             {"source", "daemon"},
             {"version", property<std::string>(daemon, "Version")},
@@ -384,7 +384,7 @@ int list(const RemoteOptions& options) {
     if (options.json) {
         nlohmann::json list = nlohmann::json::array();
         for (const Properties& fs : filesystems)
-            list.push_back(filesystemJson(fs));
+            list.push_back(listEntryJson(filesystemJson(fs)));
         printJson({{"source", "daemon"}, {"filesystems", list}});
         return kExitOk;
     }

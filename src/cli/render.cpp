@@ -5,7 +5,9 @@
 #include "utf8.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
+#include <stdexcept>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -72,6 +74,49 @@ nlohmann::json entryJson(const CatalogEntry& entry) {
     if (mount.skipReason)
         json["skip_reason"] = skipReasonName(*mount.skipReason);
     return json;
+}
+
+nlohmann::json listEntryJson(nlohmann::json entry) {
+    // thintrim(1), "JSON OUTPUT", lists these keys.
+    static constexpr std::array<std::string_view, 28> kKeys{
+        "mount_point",
+        "source",
+        "device",
+        "fstype",
+        "root",
+        "block_devices",
+        "uuid",
+        "label",
+        "options",
+        "size",
+        "free_bytes",
+        "managed",
+        "skip_reason",
+        "skip_detail",
+        "eligible",
+        "reason",
+        "discard_max_bytes",
+        "discard_granularity",
+        "last_trim_started",
+        "last_trim_finished",
+        "last_trimmed_bytes",
+        "last_trim_duration_us",
+        "last_trim_result",
+        "last_trim_message",
+        "total_trimmed_bytes",
+        "trim_count",
+        "next_scheduled_trim",
+        "freed_since_last_trim",
+    };
+    for (const auto& [key, value] : entry.items()) {
+        if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end())
+            throw std::logic_error("list --json: key outside the schema: " + key);
+    }
+    for (std::string_view key : kKeys) {
+        if (!entry.contains(key))
+            entry[std::string(key)] = nullptr;
+    }
+    return entry;
 }
 
 nlohmann::json reportJson(const std::string& mountPoint, const TrimReport& report) {

@@ -21,6 +21,12 @@ struct RenderOptions {
 
 [[nodiscard]] nlohmann::json layerJson(const Layer& layer);
 [[nodiscard]] nlohmann::json entryJson(const CatalogEntry& entry);
+// One filesystem of `list --json` (and of `status --json`), whether read
+// through the daemon or locally: every key of thintrim(1)'s schema, null
+// where that reading cannot know the value (the history without the daemon;
+// the mount's root and block devices through it). Throws on a key outside
+// the schema, so that the two readings cannot drift apart again.
+[[nodiscard]] nlohmann::json listEntryJson(nlohmann::json entry);
 [[nodiscard]] nlohmann::json stackJson(const BlockStack& stack);
 [[nodiscard]] nlohmann::json reportJson(const std::string& mountPoint, const TrimReport& report);
 

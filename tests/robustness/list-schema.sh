@@ -1,0 +1,50 @@
+#!/bin/bash
+# `thintrim list --json` has one schema (issue 10, item 12): the daemon's
+# entries and the locally read ones have the same keys, those thintrim(1)
+# lists, so a script works whether thintrimd runs or not.
+# shellcheck disable=SC2119 # daemon_start/daemon_stop take no script arguments
+set -uo pipefail
+here=$(dirname -- "$(readlink -f -- "$0")")
+# shellcheck source=../lib/loopfs.sh
+source "$here/../lib/loopfs.sh"
+# shellcheck source=../dbus/lib.sh
+source "$here/../dbus/lib.sh"
+
+dbus_require
+loopfs_require_mkfs ext4
+loopfs_require_cmd python3
+loopfs_setup thintrim-robust-schema
+dbus_setup
+
+loopfs_new_fs ext4 data 256M
+mountinfo=$TT_DIR/mountinfo
+loopfs_mountinfo "$mountinfo"
+printf '[Schedule]\nBootDelay=1w\nFreedSpaceThreshold=0\n' >"$TT_CONFIG"
+
+# keys JSON: the sorted keys of each filesystem, one line per filesystem.
+keys() {
+	python3 -c '
+import json, sys
+for fs in json.loads(sys.stdin.read())["filesystems"]:
+    print(" ".join(sorted(fs)))'
+}
+
+local_keys=$("$THINTRIM" --mountinfo "$mountinfo" list --json 2>/dev/null | keys)
+daemon_start --mountinfo "$mountinfo"
+daemon_json=$("$THINTRIM" --mountinfo "$mountinfo" list --json 2>/dev/null)
+assert_match "through the daemon" '"source": "daemon"' "$daemon_json"
+daemon_keys=$(keys <<<"$daemon_json")
+status_keys=$("$THINTRIM" status --json 2>/dev/null | keys)
+daemon_stop
+
+assert_match "one filesystem listed locally" "mount_point" "$local_keys"
+assert_eq "the daemon's entries have the same keys as the local ones" "$local_keys" "$daemon_keys"
+assert_eq "status --json lists filesystems with the same keys" "$local_keys" "$status_keys"
+man=${TT_API_XML%/src/dbus/*}/doc/thintrim.1.scd
+if [[ -r $man ]]; then
+	documented=$(sed -n '/each filesystem has the same keys/,/A value that reading/p' "$man" |
+		grep -o '\*[a-z_]*\*' | tr -d '*' | grep -v '^$' | sort | tr '\n' ' ')
+	assert_eq "thintrim(1) documents exactly these keys" "$(tr ' ' '\n' <<<"$local_keys" | sort | tr '\n' ' ')" "$documented"
+fi
+
+loopfs_finish
