@@ -111,6 +111,16 @@ Daemon::~Daemon() {
 
 int Daemon::run() {
     manager_ = std::make_unique<ManagerObject>(bus_, asController(), authorizer_);
+    sleepInhibitor_ = std::make_unique<SleepInhibitor>(bus_, [this](bool goingToSleep) {
+        logMessage(LogLevel::Info, goingToSleep
+                                       ? "the system is going to sleep: trims pause at the "
+                                         "next chunk boundary"
+                                       : "the system woke up: trims continue");
+        if (goingToSleep)
+            engine_.pauseForSleep();
+        else
+            engine_.resumeAfterSleep();
+    });
     scanner_ = std::make_unique<MountScanner>(
         loop_, options_.systemPaths, [this](MountScan scan) { applyScan(std::move(scan)); });
     scanner_->setOptions({config_.filesystems.userMedia});
@@ -208,11 +218,11 @@ void Daemon::suspend() {
         return;
     engine_.suspend();
     const std::optional<Engine::Current> current = engine_.current();
-    logEvent(
-        LogLevel::Notice, message_id::kSuspended,
-        current ? fmt::format("suspended; {} stops at the next chunk boundary", current->mount.mountPoint)
-                : std::string("suspended"),
-        {});
+    logEvent(LogLevel::Notice, message_id::kSuspended,
+             current ? fmt::format("suspended; {} stops at the next chunk boundary",
+                                   current->mount.mountPoint)
+                     : std::string("suspended"),
+             {});
     reschedule();
 }
 
@@ -347,6 +357,10 @@ void Daemon::jobFinished(const JobSummary& summary) {
 
 void Daemon::changed() {
     publish();
+    // A sleep waits while a filesystem is being trimmed; after
+    // PrepareForSleep the engine stops at its chunk boundary, and the lock goes.
+    if (sleepInhibitor_)
+        sleepInhibitor_->want(engine_.current().has_value());
 }
 
 void Daemon::wakeAt(std::optional<Microseconds> sinceBoot) {

@@ -9,6 +9,7 @@
 #include "event_loop.h"
 #include "mount_watch.h"
 #include "schedule.h"
+#include "sleep_inhibitor.h"
 #include "state.h"
 #include "trim_worker.h"
 
@@ -142,6 +143,7 @@ private:
     std::map<std::string, std::unique_ptr<FilesystemObject>, std::less<>> filesystems_;
     std::unique_ptr<MountScanner> scanner_;
     std::unique_ptr<MountWatch> mountWatch_;
+    std::unique_ptr<SleepInhibitor> sleepInhibitor_;
     Timer scheduleTimer_;
     Timer engineTimer_; // CLOCK_BOOTTIME: the engine's waits (rate limit, BootDelay)
     Timer freeSpaceTimer_;
