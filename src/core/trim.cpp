@@ -3,6 +3,7 @@
 
 #include "error.h"
 #include "unique_fd.h"
+#include "writable_view.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -149,15 +150,32 @@ void checkStillMountDevice(int fd, const Mount& mount) {
                             mount.mountPoint, now, expected));
 }
 
-} // namespace
-
-FitrimResult issueFitrim(int fd, const TrimRange& range, std::uint64_t minimumExtent) {
+FitrimResult issueFitrimOnce(int fd, const TrimRange& range, std::uint64_t minimumExtent) {
     for (;;) {
         fstrim_range request{range.start, range.length, minimumExtent};
         if (::ioctl(fd, FITRIM, &request) == 0)
             return {0, request.len}; // the kernel writes back what it trimmed
         if (errno != EINTR)
             return {errno, 0};
+    }
+}
+
+} // namespace
+
+// EROFS from a filesystem whose superblock is writable (the inventory skips
+// the others) means `fd` is a read-only view of it (the sandbox's
+// ProtectSystem=strict) and the filesystem wants a writable mount (f2fs):
+// the call goes through a private writable copy of that one mount instead.
+// When no copy can be made, the EROFS stands.
+FitrimResult issueFitrim(int fd, const TrimRange& range, std::uint64_t minimumExtent) {
+    const FitrimResult result = issueFitrimOnce(fd, range, minimumExtent);
+    if (result.error != EROFS)
+        return result;
+    try {
+        const UniqueFd writable = openWritableView(fd);
+        return issueFitrimOnce(writable.get(), range, minimumExtent);
+    } catch (const Error&) {
+        return result;
     }
 }
 

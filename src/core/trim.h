@@ -73,7 +73,10 @@ struct FitrimResult {
     int error = 0; // errno, 0 on success
     std::uint64_t trimmedBytes = 0;
 };
-// One FITRIM call (restarted on EINTR).
+// One FITRIM call (restarted on EINTR). A filesystem that refuses FITRIM
+// through a read-only view of its mount (EROFS: f2fs under
+// ProtectSystem=strict) is tried again through a private writable copy of
+// that mount (openWritableView).
 [[nodiscard]] FitrimResult issueFitrim(int fd, const TrimRange& range, std::uint64_t minimumExtent);
 
 // An ext2/3/4 block group holds as many blocks as its one-block allocation
