@@ -30,6 +30,7 @@ struct GlobalOptions {
     SystemPaths paths;
     bool json = false;
     RenderOptions render;
+    bool noAskPassword = false;
 };
 
 struct TrimCommand {
@@ -49,7 +50,7 @@ std::vector<CatalogEntry> readCatalog(const GlobalOptions& options) {
 }
 
 remote::RemoteOptions remoteOptions(const GlobalOptions& options) {
-    return {options.json, options.render};
+    return {options.json, options.render, !options.noAskPassword};
 }
 
 // Read commands work without the daemon; they say so, on stderr so that
@@ -341,6 +342,10 @@ int run(int argc, char** argv) {
         app.add_subcommand("suspend", "Pause scheduled and running trims, across restarts");
     CLI::App* resume = app.add_subcommand("resume", "Continue where suspend stopped");
     CLI::App* reload = app.add_subcommand("reload", "Make the daemon re-read its configuration");
+    for (CLI::App* changing : {trim, cancel, suspend, resume, reload})
+        changing->add_flag("--no-ask-password", options.noAskPassword,
+                           "Do not let polkit ask for a password: without root or a polkit "
+                           "rule that allows it, fail instead");
     trim->footer("Trimmed bytes are what the kernel reports: ext4 counts space freed since its "
                  "last trim of a block group; xfs and btrfs count all free space every time.");
 

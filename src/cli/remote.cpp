@@ -2,12 +2,15 @@
 #include "remote.h"
 
 #include "bus_names.h"
+#include "interactive_authorization.h"
+#include "polkit_agent.h"
 #include "thintrim1_proxy.h"
 #include "trim.h"
 #include "unique_fd.h"
 #include "units.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -51,6 +54,8 @@ public:
         : ProxyInterfaces(bus, dbus::kBusName, dbus::kManagerPath) {
         registerProxy();
     }
+    // For calls the generated methods cannot make (message flags).
+    using ProxyInterfaces::getProxy;
     ~ManagerProxy() { unregisterProxy(); }
     ManagerProxy(const ManagerProxy&) = delete;
     ManagerProxy& operator=(const ManagerProxy&) = delete;
@@ -226,6 +231,29 @@ bool waitUntil(sdbus::IConnection& bus, const std::function<bool()>& done) {
         if (signalFd >= 0 && (fds[1].revents & POLLIN) != 0)
             return false;
     }
+}
+
+// Long enough to type a password when polkit asks for one; the daemon gives
+// polkit two minutes.
+constexpr auto kInteractiveCallTimeout = std::chrono::seconds(130);
+
+// A Manager method that changes something (Trim, Cancel, Suspend, Resume,
+// Reload): it carries ALLOW_INTERACTIVE_AUTHORIZATION unless
+// --no-ask-password, and on a terminal a polkit agent runs for as long as the
+// call, as systemctl does.
+template <typename... Args>
+sdbus::MethodReply callManaging(ManagerProxy& manager, const RemoteOptions& options,
+                                const char* method, const Args&... args) {
+    return onBus([&] {
+        sdbus::IProxy& proxy = manager.getProxy();
+        sdbus::MethodCall call = proxy.createMethodCall(kManagerInterface, method);
+        (void)(call << ... << args);
+        if (!options.askPassword)
+            return proxy.callMethod(call);
+        dbus::allowInteractiveAuthorization(call);
+        const PolkitAgent agent{true};
+        return proxy.callMethod(call, kInteractiveCallTimeout);
+    });
 }
 
 std::map<std::string, sdbus::Variant> trimOptions(const TrimRequest& request) {
@@ -462,7 +490,7 @@ int trim(const RemoteOptions& options, const TrimRequest& request) {
         bar->update({static_cast<std::uint64_t>(fraction * kScale), kScale, currentTrimmed});
     };
 
-    job = onBus([&] { return manager.Trim(request.mountPoints, trimOptions(request)); });
+    callManaging(manager, options, "Trim", request.mountPoints, trimOptions(request)) >> job;
     if (request.noWait) {
         if (options.json)
             printJson({{"job", job}});
@@ -483,31 +511,31 @@ int trim(const RemoteOptions& options, const TrimRequest& request) {
     return results.exitCode();
 }
 
-int cancel(const RemoteOptions& /*options*/, std::uint64_t job) {
+int cancel(const RemoteOptions& options, std::uint64_t job) {
     auto bus = connect();
     ManagerProxy manager{*bus};
-    onBus([&] { manager.Cancel(job); });
+    (void)callManaging(manager, options, "Cancel", job);
     return kExitOk;
 }
 
-int suspend(const RemoteOptions& /*options*/) {
+int suspend(const RemoteOptions& options) {
     auto bus = connect();
     ManagerProxy manager{*bus};
-    onBus([&] { manager.Suspend(); });
+    (void)callManaging(manager, options, "Suspend");
     return kExitOk;
 }
 
-int resume(const RemoteOptions& /*options*/) {
+int resume(const RemoteOptions& options) {
     auto bus = connect();
     ManagerProxy manager{*bus};
-    onBus([&] { manager.Resume(); });
+    (void)callManaging(manager, options, "Resume");
     return kExitOk;
 }
 
-int reload(const RemoteOptions& /*options*/) {
+int reload(const RemoteOptions& options) {
     auto bus = connect();
     ManagerProxy manager{*bus};
-    onBus([&] { manager.Reload(); });
+    (void)callManaging(manager, options, "Reload");
     return kExitOk;
 }
 

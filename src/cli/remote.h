@@ -24,6 +24,9 @@ namespace thintrim::cli::remote {
 struct RemoteOptions {
     bool json = false;    // --json
     RenderOptions render; // --bytes
+    // Calls that change something let polkit ask for a password (and a
+    // terminal gets pkttyagent for it); false with --no-ask-password.
+    bool askPassword = true;
 };
 
 struct TrimRequest {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 
 namespace sdbus {
 class IConnection;
@@ -29,17 +30,25 @@ public:
     Authorizer(const Authorizer&) = delete;
     Authorizer& operator=(const Authorizer&) = delete;
 
-    // Calls `verdict` exactly once on the loop thread: at once for root and
-    // when polkit is not running, else when polkit answers. Polkit is asked
-    // asynchronously (first whether org.freedesktop.PolicyKit1 has an owner,
-    // so that it is never activated just for this) with a timeout, so a slow
-    // polkit never stalls the bus.
+    // Calls `verdict` exactly once on the loop thread: at once for root,
+    // else when polkit answers (or the bus says there is no polkit). Polkit
+    // is asked asynchronously with a timeout, so a slow polkit never stalls
+    // the bus. When the call carries the D-Bus flag
+    // ALLOW_INTERACTIVE_AUTHORIZATION, polkit may ask the caller's user for a
+    // password through their authentication agent (the CLI starts
+    // pkttyagent on a terminal); otherwise a rule or an earlier
+    // authentication must decide alone. A refusal names the user, why, and
+    // what to do.
     void check(const sdbus::Message& call, Verdict verdict);
 
 private:
-    void askPolkit(const std::string& sender, const Verdict& verdict);
+    struct Caller {
+        std::string busName;
+        std::string who; // "user alice (uid 1000)"
+        bool interactive = false;
+    };
+    void askPolkit(const Caller& caller, const Verdict& verdict);
 
-    std::unique_ptr<sdbus::IProxy> busDaemon_;
     std::unique_ptr<sdbus::IProxy> polkit_;
 };
 
