@@ -63,6 +63,8 @@ constexpr std::uint64_t kMinute = 60'000'000;
 constexpr std::uint64_t kDay = 86'400'000'000;
 constexpr std::uint64_t kWeek = 7 * kDay;
 constexpr std::uint64_t kLongestDelay = 52 * kWeek;
+// ForgetAfter: ten years is "never" for a machine's filesystems.
+constexpr std::uint64_t kLongestMemory = 520 * kWeek;
 constexpr std::uint64_t kLargestSize = std::uint64_t{1} << 60; // 1E
 
 // A configuration file is a page of text: anything larger is a mistake (or
@@ -72,7 +74,7 @@ constexpr std::size_t kMaxLineBytes = std::size_t{1} << 16;
 
 // Every key thintrim knows, in the order formatConfig() writes them.
 constexpr std::array<std::string_view, 4> kSections{"Schedule", "Trim", "Filesystems", "Metrics"};
-constexpr std::array<KeyInfo, 15> kKeys{{
+constexpr std::array<KeyInfo, 16> kKeys{{
     {"Schedule", "Interval", Syntax::PositiveDuration,
      [](Config& c) -> FieldRef { return &c.schedule.interval; }, kMinute, kLongestDelay},
     {"Schedule", "RandomizedDelay", Syntax::DurationOrInfinity,
@@ -87,6 +89,8 @@ constexpr std::array<KeyInfo, 15> kKeys{{
      [](Config& c) -> FieldRef { return &c.schedule.checkInterval; }, 1'000'000, kDay},
     {"Schedule", "Window", Syntax::TimeWindows,
      [](Config& c) -> FieldRef { return &c.schedule.window; }},
+    {"Schedule", "ForgetAfter", Syntax::Duration,
+     [](Config& c) -> FieldRef { return &c.schedule.forgetAfter; }, 0, kLongestMemory},
     {"Trim", "MinimumExtent", Syntax::Size,
      [](Config& c) -> FieldRef { return &c.trim.minimumExtent; }, 0, kLargestSize},
     {"Trim", "ChunkSize", Syntax::Size, [](Config& c) -> FieldRef { return &c.trim.chunkSize; }, 0,
@@ -646,6 +650,15 @@ std::string formatConfig(const Config& config) {
         }
     }
     return text;
+}
+
+Microseconds ScheduleConfig::effectiveForgetAfter() const {
+    constexpr Microseconds::rep kIntervals = 4;
+    if (forgetAfter > Microseconds{0})
+        return forgetAfter;
+    if (interval > Microseconds::max() / kIntervals)
+        return Microseconds::max();
+    return interval * kIntervals;
 }
 
 } // namespace thintrim

@@ -34,6 +34,12 @@ struct ScheduleConfig {
     Microseconds earlyTrimSpacing = std::chrono::days(1);
     // Scheduled trims start and run only inside these; empty = always.
     std::vector<TimeWindow> window;
+    // A filesystem not mounted for this long is forgotten (its history, its
+    // line in the metrics file). 0: four times Interval.
+    Microseconds forgetAfter{0};
+
+    // forgetAfter, or four times the interval (saturating) when it is 0.
+    [[nodiscard]] Microseconds effectiveForgetAfter() const;
 
     bool operator==(const ScheduleConfig&) const = default;
 };

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <system_error>
 #include <tuple>
 #include <type_traits>
@@ -603,6 +604,21 @@ void applyFilesystemChecks(std::vector<Mount>& mounts) {
     }
 }
 
+// An LVM snapshot or a cloned disk carries the UUID of its origin; mounted
+// from another device at the same time, the two are different filesystems.
+void markSharedUuids(std::vector<Mount>& mounts) {
+    std::map<std::string, std::set<DeviceNumber>> devicesByUuid;
+    for (const Mount& mount : mounts) {
+        if (!mount.uuid.empty() && mount.fsType != "btrfs")
+            devicesByUuid[mount.uuid].insert(mount.mountDevice);
+    }
+    for (Mount& mount : mounts) {
+        if (auto found = devicesByUuid.find(mount.uuid);
+            found != devicesByUuid.end() && mount.fsType != "btrfs")
+            mount.uuidShared = found->second.size() > 1;
+    }
+}
+
 } // namespace
 
 std::string_view skipReasonName(SkipReason reason) {
@@ -711,6 +727,7 @@ Inventory readInventory(const SystemPaths& paths, const InventoryOptions& option
 
     applyPerMountChecks(inventory.mounts, fstab.get(), hidden, paths, options);
     applyFilesystemChecks(inventory.mounts);
+    markSharedUuids(inventory.mounts);
     return inventory;
 }
 

@@ -53,14 +53,24 @@ struct Mount {
     // Over-mounted, or inside an over-mounted mount: its path leads to another
     // filesystem. Set whatever skipReason says (a hidden tmpfs is "pseudo").
     bool hidden = false;
+    // Another device mounted now carries the same filesystem UUID (an LVM
+    // snapshot of this one, a cloned disk): identity() then adds the source,
+    // so that the two keep separate histories. Never set for btrfs, whose
+    // subvolumes and member devices share one UUID.
+    bool uuidShared = false;
 
     std::optional<SkipReason> skipReason; // nullopt: managed
     // For a person: "read-only mount", "same filesystem as /mnt/plain", ...
     std::string skipDetail;
 
     [[nodiscard]] bool isManaged() const { return !skipReason.has_value(); }
-    // The stable identity used for history: the UUID, or the source without one.
-    [[nodiscard]] std::string identity() const { return uuid.empty() ? source : uuid; }
+    // The stable identity used for history: the UUID, or the source without
+    // one; "UUID@source" while the UUID is shared (see uuidShared).
+    [[nodiscard]] std::string identity() const {
+        if (uuid.empty())
+            return source;
+        return uuidShared ? uuid + "@" + source : uuid;
+    }
 };
 
 struct Inventory {

@@ -107,6 +107,8 @@ std::uint64_t count(Microseconds time) {
 json historyToJson(const FilesystemHistory& history) {
     return {
         {"mount_point", history.mountPoint},
+        {"source", history.source},
+        {"last_seen", count(history.lastSeen)},
         {"last_trim_started", count(history.lastTrimStarted)},
         {"last_trim_finished", count(history.lastTrimFinished)},
         {"last_trimmed_bytes", history.lastTrimmedBytes},
@@ -126,6 +128,8 @@ FilesystemHistory historyFromJson(const json& object) {
     requireObject(object, "a filesystem entry");
     FilesystemHistory history;
     history.mountPoint = readString(object, "mount_point", "");
+    history.source = readString(object, "source", "");
+    history.lastSeen = readTime(object, "last_seen");
     history.lastTrimStarted = readTime(object, "last_trim_started");
     history.lastTrimFinished = readTime(object, "last_trim_finished");
     history.lastTrimmedBytes = readUnsigned(object, "last_trimmed_bytes", 0);
@@ -336,6 +340,64 @@ void State::recordTrim(const std::string& identity, const std::string& mountPoin
     }
     if (report.outcome == TrimOutcome::Success)
         ++history.trimCount;
+}
+
+State::Observed State::observeMounts(const std::vector<const Mount*>& mounts, Microseconds now,
+                                     Microseconds forgetAfter) {
+    Observed observed;
+    // A history under `from` that is this mount's filesystem moves to the
+    // mount's identity. Files from before `source` was recorded match by
+    // mount point.
+    auto adopt = [&](const Mount& mount, const std::string& identity, const std::string& from) {
+        auto found = filesystems.find(from);
+        if (found == filesystems.end() || from == identity)
+            return false;
+        const FilesystemHistory& history = found->second;
+        const bool same = history.source.empty() ? history.mountPoint == mount.mountPoint
+                                                 : history.source == mount.source;
+        if (!same)
+            return false;
+        auto node = filesystems.extract(found);
+        node.key() = identity;
+        filesystems.insert(std::move(node));
+        return true;
+    };
+    for (const Mount* mount : mounts) {
+        const std::string identity = mount->identity();
+        if (identity.empty())
+            continue;
+        auto found = filesystems.find(identity);
+        if (found == filesystems.end() && !mount->uuid.empty()) {
+            // Shared now: the history kept under the bare UUID, if it was
+            // this device's. Not shared any more: the one under UUID@source.
+            const std::string other =
+                mount->uuidShared ? mount->uuid : mount->uuid + "@" + mount->source;
+            if (adopt(*mount, identity, other)) {
+                observed.changed = true;
+                found = filesystems.find(identity);
+            }
+        }
+        if (found == filesystems.end())
+            continue;
+        found->second.lastSeen = now;
+        if (found->second.source != mount->source) {
+            found->second.source = mount->source;
+            observed.changed = true;
+        }
+    }
+    for (auto it = filesystems.begin(); it != filesystems.end();) {
+        FilesystemHistory& history = it->second;
+        if (history.lastSeen == Microseconds{0} || history.lastSeen > now)
+            history.lastSeen = now; // unknown, or a clock set back: seen now
+        if (now - history.lastSeen > forgetAfter) {
+            observed.forgotten.push_back(fmt::format("{} ({})", it->first, history.mountPoint));
+            it = filesystems.erase(it);
+            observed.changed = true;
+        } else {
+            ++it;
+        }
+    }
+    return observed;
 }
 
 StateStore::StateStore(std::filesystem::path stateDir)

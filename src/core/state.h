@@ -18,6 +18,13 @@ namespace thintrim {
 // CLOCK_REALTIME microseconds since the epoch, 0 = never (as on D-Bus).
 struct FilesystemHistory {
     std::string mountPoint; // where it was last seen, for people reading the file
+    // The device it was last seen on ("/dev/mapper/vg-data"): tells a
+    // filesystem from its LVM snapshot when their UUIDs become shared.
+    // Empty in files from before it was recorded.
+    std::string source;
+    // When the daemon last saw it mounted; 0 = not yet (a file from before
+    // it was recorded): the next look counts as seeing it.
+    Microseconds lastSeen{0};
 
     // The last attempt, whatever its outcome.
     Microseconds lastTrimStarted{0};
@@ -102,6 +109,20 @@ struct State {
     // space sampled after the trim, the baseline for early trims.
     void recordTrim(const std::string& identity, const std::string& mountPoint,
                     Microseconds started, const TrimReport& report, std::uint64_t freeBytes);
+
+    // Brings the histories up to date with `mounts` (every mount seen now):
+    // a filesystem whose identity changed because its UUID became shared
+    // with a snapshot's, or stopped being, keeps its history under the new
+    // identity; each one mounted is seen `now`; one not seen for
+    // `forgetAfter` is forgotten, so that the state and the metrics file do
+    // not keep every filesystem ever mounted. Returns whether anything
+    // beyond the sighting times changed, with what was forgotten for the log.
+    struct Observed {
+        bool changed = false;
+        std::vector<std::string> forgotten; // "identity (mount point)"
+    };
+    Observed observeMounts(const std::vector<const Mount*>& mounts, Microseconds now,
+                           Microseconds forgetAfter);
 
     bool operator==(const State&) const = default;
 };

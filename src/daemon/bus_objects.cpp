@@ -154,7 +154,35 @@ bool readOption(const sdbus::Variant& value, const std::string& key, const char*
     return true;
 }
 
+// Runs `check` inside the error boundary; when it throws, replies with the
+// error and returns false.
+template <typename... Results, typename Check>
+bool replyUnlessValid(const sdbus::Result<Results...>& result, Check check) {
+    try {
+        check();
+        return true;
+    } catch (...) {
+        result.returnError(currentExceptionAsBusError());
+        return false;
+    }
+}
+
 } // namespace
+
+void checkTrimMountPointList(const std::vector<std::string>& mountPoints) {
+    if (mountPoints.size() > kMaxTrimMountPoints)
+        throw Error(ErrorCode::InvalidArgument,
+                    fmt::format("Trim names {} mount points; at most {} may be named in one call "
+                                "(an empty list trims every eligible filesystem)",
+                                mountPoints.size(), kMaxTrimMountPoints));
+    for (std::size_t index = 0; index < mountPoints.size(); ++index) {
+        if (mountPoints[index].size() > kMaxMountPointBytes)
+            throw Error(ErrorCode::InvalidArgument,
+                        fmt::format("mount point {} of Trim is {} bytes long; a path has at most "
+                                    "{} bytes",
+                                    index + 1, mountPoints[index].size(), kMaxMountPointBytes));
+    }
+}
 
 TrimRequestOptions parseTrimRequestOptions(const std::map<std::string, sdbus::Variant>& options) {
     TrimRequestOptions parsed;
@@ -199,12 +227,19 @@ void ManagerObject::publish(const ManagerProperties& next) {
 void ManagerObject::Trim(sdbus::Result<std::uint64_t>&& result,
                          std::vector<std::string> mountPoints,
                          std::map<std::string, sdbus::Variant> options) {
-    // Arguments are checked after the authorization: an unauthorized caller
-    // learns nothing about which mount points are managed.
+    // Sizes and options are checked before the authorization, so that no
+    // caller makes the daemon hold more than kMaxTrimMountPoints paths while
+    // polkit decides; the mount points themselves only after it, so that an
+    // unauthorized caller learns nothing about which are managed.
+    TrimRequestOptions parsed;
+    if (!replyUnlessValid(result, [&] {
+            checkTrimMountPointList(mountPoints);
+            parsed = parseTrimRequestOptions(options);
+        }))
+        return;
     authorizeThenReply(authorizer_, getObject(), std::move(result),
-                       [this, mountPoints = std::move(mountPoints), options = std::move(options)] {
-                           return controller_.queueTrim(mountPoints,
-                                                        parseTrimRequestOptions(options));
+                       [this, mountPoints = std::move(mountPoints), parsed] {
+                           return controller_.queueTrim(mountPoints, parsed);
                        });
 }
 
@@ -276,11 +311,12 @@ void FilesystemObject::Trim(sdbus::Result<std::uint64_t>&& result,
                             std::map<std::string, sdbus::Variant> options) {
     // The mount point, not this object: the filesystem may be gone by the
     // time polkit answers.
+    TrimRequestOptions parsed;
+    if (!replyUnlessValid(result, [&] { parsed = parseTrimRequestOptions(options); }))
+        return;
     authorizeThenReply(authorizer_, getObject(), std::move(result),
-                       [&controller = controller_, mountPoint = properties_.mountPoint,
-                        options = std::move(options)] {
-                           return controller.queueTrim({mountPoint},
-                                                       parseTrimRequestOptions(options));
+                       [&controller = controller_, mountPoint = properties_.mountPoint, parsed] {
+                           return controller.queueTrim({mountPoint}, parsed);
                        });
 }
 

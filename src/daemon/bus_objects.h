@@ -23,6 +23,15 @@ struct TrimRequestOptions {
     std::optional<std::uint64_t> chunkSize;
 };
 
+// What one Manager.Trim call may name, checked before the authorization
+// (the system bus already caps a message at 32 MiB): more mount points than
+// any machine manages, and no path longer than the kernel accepts.
+inline constexpr std::size_t kMaxTrimMountPoints = 1024;
+inline constexpr std::size_t kMaxMountPointBytes = 4096; // PATH_MAX
+
+// Throws Error(InvalidArgument) naming the bound a list goes over.
+void checkTrimMountPointList(const std::vector<std::string>& mountPoints);
+
 // Throws Error(InvalidArgument) for unknown keys and wrong types.
 [[nodiscard]] TrimRequestOptions
 parseTrimRequestOptions(const std::map<std::string, sdbus::Variant>& options);

@@ -417,6 +417,7 @@ void Daemon::applyScan(MountScan scan) {
         if (entry == nullptr || entry->mount.mountDevice != current->mount.mountDevice)
             engine_.mountGone(current->mount.mountPoint);
     }
+    forgetUnseenFilesystems();
     syncObjects();
     reschedule();
 }
@@ -451,6 +452,22 @@ void Daemon::syncObjects() {
                    fmt::format("managing {} ({} on {}): {}", mountPoint, entry.mount.fsType,
                                entry.mount.source,
                                entry.eligible() ? "eligible" : "not eligible: " + entry.reason()));
+    }
+}
+
+void Daemon::forgetUnseenFilesystems() {
+    std::vector<const Mount*> mounted;
+    for (const CatalogEntry& entry : catalog_)
+        mounted.push_back(&entry.mount);
+    const State::Observed observed = state_.observeMounts(mounted, readClocks().realtime,
+                                                          config_.schedule.effectiveForgetAfter());
+    for (const std::string& forgotten : observed.forgotten)
+        logMessage(LogLevel::Info,
+                   fmt::format("forgot {}: not mounted for longer than ForgetAfter={}", forgotten,
+                               formatDuration(config_.schedule.effectiveForgetAfter())));
+    if (observed.changed) {
+        save();
+        writeMetrics();
     }
 }
 

@@ -101,6 +101,9 @@ private:
     // method call): verdicts follow layers that change under a mount.
     // Publishes what changed.
     void refreshVerdicts();
+    // State::observeMounts over the mount table just read; saves when a
+    // history moved or was forgotten.
+    void forgetUnseenFilesystems();
     // Asks the scanner for fresh free space (statvfs runs off the loop thread).
     void sampleFreeSpace();
     // The visible catalog entry at `mountPoint` (exact, as the catalog spells it).
