@@ -40,9 +40,9 @@ std::string describeUser(uid_t uid) {
 Error denied(const std::string& why) {
     return Error(ErrorCode::AccessDenied,
                  fmt::format("{}. Trimming and controlling thintrimd (trim, cancel, suspend, "
-                             "resume, reload) needs root (run it with sudo) or the polkit "
-                             "authorization {}, which an administrator can grant with a rule "
-                             "(see thintrimd(8), AUTHORIZATION)",
+                             "resume, reload) needs root or the polkit authorization {}: run it "
+                             "with sudo, or have an administrator grant that authorization with "
+                             "a rule (see thintrimd(8), AUTHORIZATION)",
                              why, dbus::kPolkitAction));
 }
 
