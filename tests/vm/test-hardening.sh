@@ -22,9 +22,50 @@ bad=0
 bad() { echo "  BAD: $*"; bad=1; }
 
 # === section f2fs ==============================================================
+# f2fs mounted before thintrimd started (its view read-only under
+# ProtectSystem=strict): `thintrim trim` succeeds with bytes and the qcow2
+# behind trimdata1 (data1) gives back >= 80% of what the 256 MiB grew it by.
+echo "f2fs: under the hardened unit (exposure $(gres f2fs.exposure)), the daemon's view of /mnt/f2fs is $(gres f2fs.daemon_view)"
+[ "$(gres f2fs.daemon_view)" = ro ] || bad "f2fs: the daemon's view is $(gres f2fs.daemon_view), not the read-only one this section is about"
+awk -v e="$(gres f2fs.exposure)" 'BEGIN { exit !(e != "" && e <= 3.0) }' ||
+    bad "f2fs: systemd-analyze security rates thintrimd.service $(gres f2fs.exposure), above 3.0"
+[ "$(gres f2fs.eligible)" = true ] || bad "f2fs: Eligible $(gres f2fs.eligible)"
+f2fs_written=$(gres f2fs.written_bytes)
+b=$(alloc f2fs-base data1); w=$(alloc f2fs-written data1); d=$(alloc f2fs-deleted data1); t=$(alloc f2fs-trimmed data1)
+grew=$((w - b))
+f2fs_msg=$(gres f2fs.LastTrimMessage)
+echo "  data1: $(mib "$b") -> written $(mib "$w") -> deleted $(mib "$d") -> trimmed $(mib "$t") MiB" \
+    "(freed $(pct $((w - t)) "$grew")% of the growth); \`thintrim trim\` exit $(gres f2fs.cli_rc)," \
+    "LastTrimResult $(gres f2fs.LastTrimResult), LastTrimmedBytes $(gres f2fs.LastTrimmedBytes)" \
+    "$f2fs_msg"
+[ "$(gres f2fs.cli_rc)" = 0 ] || bad "f2fs: thintrim trim exited $(gres f2fs.cli_rc): $f2fs_msg"
+[ "$(gres f2fs.LastTrimResult)" = success ] || bad "f2fs: LastTrimResult $(gres f2fs.LastTrimResult): $f2fs_msg"
+[ "$(gres f2fs.LastTrimmedBytes)" -gt 0 ] || bad "f2fs: LastTrimmedBytes 0"
+[ $((grew * 10)) -ge $((f2fs_written * 9)) ] || bad "f2fs: data1 grew only $(mib "$grew") MiB for $(mib "$f2fs_written") written"
+[ $(((w - d) * 5)) -lt "$grew" ] || bad "f2fs: deleting alone freed $(mib $((w - d))) MiB: online discard in effect?"
+[ $(((w - t) * 5)) -ge $((grew * 4)) ] || bad "f2fs: the trim freed only $(mib $((w - t))) of $(mib "$grew") MiB"
 # === end section f2fs ==========================================================
 
 # === section polkit ============================================================
+# A rules file grants ttadmin org.thintrim.ThinTrim1.manage: ttadmin's
+# `thintrim trim` works (polkit started by the check itself); ttuser's is
+# refused (exit 1) with a sentence naming the user and the ways out.
+echo "polkit: (before the first check: polkit $(gres polkit.running_before))"
+echo "  ttadmin: \`thintrim trim /mnt/polkit\` exit $(gres polkit.admin_rc), LastTrimResult $(gres polkit.admin_LastTrimResult)"
+[ "$(gres polkit.admin_rc)" = 0 ] || bad "polkit: ttadmin's trim exited $(gres polkit.admin_rc) (see $o/transcript.txt)"
+[ "$(gres polkit.admin_LastTrimResult)" = success ] || bad "polkit: after ttadmin's trim LastTrimResult $(gres polkit.admin_LastTrimResult)"
+for case in user user_noask; do
+    message=$(gres "polkit.${case}_message")
+    rc=$(gres "polkit.${case}_rc")
+    echo "  ttuser${case#user}: exit $rc: $message"
+    [ "$rc" = 1 ] || bad "polkit: ttuser's trim ($case) exited $rc, want 1"
+    grep -q 'user ttuser (uid [0-9]*)' <<<"$message" || bad "polkit: the refusal ($case) does not name ttuser"
+    grep -q 'org.thintrim.ThinTrim1.manage' <<<"$message" || bad "polkit: the refusal ($case) does not name the polkit action"
+    grep -q 'sudo' <<<"$message" || bad "polkit: the refusal ($case) does not mention sudo"
+done
+grep -q 'no-ask-password' <<<"$(gres polkit.user_noask_message)" ||
+    bad "polkit: the --no-ask-password refusal does not say how to be asked"
+[ "$(gres polkit.TrimCount)" = 1 ] || bad "polkit: TrimCount $(gres polkit.TrimCount): only ttadmin's trim may have run"
 # === end section polkit ========================================================
 
 # === section automount-removable ===============================================
