@@ -459,14 +459,14 @@ void Daemon::forgetUnseenFilesystems() {
     std::vector<const Mount*> mounted;
     for (const CatalogEntry& entry : catalog_)
         mounted.push_back(&entry.mount);
-    const State::Observed observed = state_.observeMounts(mounted, readClocks().realtime,
-                                                          config_.schedule.effectiveForgetAfter());
+    const State::Observed observed = engine_.mutableState().observeMounts(
+        mounted, readClocks().realtime, config_.schedule.effectiveForgetAfter());
     for (const std::string& forgotten : observed.forgotten)
         logMessage(LogLevel::Info,
                    fmt::format("forgot {}: not mounted for longer than ForgetAfter={}", forgotten,
                                formatDuration(config_.schedule.effectiveForgetAfter())));
     if (observed.changed) {
-        save();
+        save(engine_.state());
         writeMetrics();
     }
 }
