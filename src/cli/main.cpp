@@ -64,7 +64,14 @@ int runList(const GlobalOptions& options, bool all) {
         return remote::list(remoteOptions(options));
     if (!all)
         noteLocal();
-    auto catalog = readCatalog(options);
+    Inventory inventory = readInventory(options.paths);
+    // Without --all the skipped mounts are only counted: with 10,000 mounts
+    // (containers) they are most of the table, not worth walking and holding.
+    std::size_t skipped = 0;
+    if (!all)
+        skipped =
+            std::erase_if(inventory.mounts, [](const Mount& mount) { return !mount.isManaged(); });
+    auto catalog = buildCatalog(options.paths, std::move(inventory));
     if (options.json) {
         nlohmann::json list = nlohmann::json::array();
         for (const CatalogEntry& entry : catalog) {
@@ -74,7 +81,7 @@ int runList(const GlobalOptions& options, bool all) {
         printJson({{"source", "local"}, {"filesystems", list}});
         return kExitOk;
     }
-    printList(stdout, catalog, all, options.render);
+    printList(stdout, catalog, all, options.render, skipped);
     return kExitOk;
 }
 

@@ -226,13 +226,13 @@ std::string eligibleCell(const CatalogEntry& entry, std::vector<std::string>& no
 } // namespace
 
 void printList(std::FILE* out, const std::vector<CatalogEntry>& catalog, bool all,
-               const RenderOptions& options) {
+               const RenderOptions& options, std::size_t alsoSkipped) {
     std::vector<std::vector<std::string>> managed{
         {"MOUNT", "TYPE", "SOURCE", "SIZE", "DISC-MAX", "ELIGIBLE"}};
     std::vector<std::vector<std::string>> skipped{{"MOUNT", "TYPE", "SOURCE", "SKIPPED BECAUSE"}};
     // Reasons are whole sentences with a fix: too long for a column.
     std::vector<std::string> notes;
-    std::size_t skippedCount = 0;
+    std::size_t skippedCount = alsoSkipped;
     for (const CatalogEntry& entry : catalog) {
         const Mount& mount = entry.mount;
         if (mount.isManaged()) {

@@ -33,8 +33,10 @@ struct RenderOptions {
 // Pretty-printed JSON on stdout.
 void printJson(const nlohmann::json& json);
 
+// `alsoSkipped`: skipped mounts the caller left out of `catalog`, counted in
+// the hint to --all.
 void printList(std::FILE* out, const std::vector<CatalogEntry>& catalog, bool all,
-               const RenderOptions& options);
+               const RenderOptions& options, std::size_t alsoSkipped = 0);
 // `lsblk -D`-like tree with the verdict under it.
 void printStack(std::FILE* out, const std::string& title, const BlockStack& stack,
                 const RenderOptions& options);

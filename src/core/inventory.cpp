@@ -8,6 +8,7 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -23,6 +24,7 @@
 #include <fmt/format.h>
 #include <libmount.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace thintrim {
 
@@ -65,34 +67,121 @@ MountTablePtr newMountTable() {
     return table;
 }
 
-// libmount skips a line it cannot parse unless told otherwise. In a mount
-// table written by the kernel such a line means the file is not a mount table
-// at all, and an inventory silently missing mounts is worse than none.
-int stopAtBadLine(libmnt_table* table, const char* /*filename*/, int line) {
-    *static_cast<int*>(mnt_table_get_userdata(table)) = line;
-    return -EINVAL;
+// The whole file: /proc/self/mountinfo has no size to stat, and one read is
+// one consistent snapshot of the table.
+std::string readWholeFile(const fs::path& path, const std::string& what) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.isValid())
+        throwSystemError("cannot read " + what + " " + path.string(), errno);
+    std::string text;
+    std::array<char, 65536> buffer{};
+    for (;;) {
+        const ssize_t got = ::read(fd.get(), buffer.data(), buffer.size());
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            throwSystemError("cannot read " + what + " " + path.string(), errno);
+        if (got == 0)
+            return text;
+        text.append(buffer.data(), static_cast<std::size_t>(got));
+    }
 }
 
-MountTablePtr parseMountinfo(const fs::path& path) {
-    MountTablePtr table = newMountTable();
-    int badLine = 0;
-    mnt_table_set_userdata(table.get(), &badLine);
-    mnt_table_set_parser_errcb(table.get(), stopAtBadLine);
-    const int rc = mnt_table_parse_file(table.get(), path.c_str());
-    if (badLine != 0)
-        throw Error(ErrorCode::System, "cannot parse mount table " + path.string() + ": line " +
-                                           std::to_string(badLine) + " is not a mountinfo line");
-    if (rc < 0)
-        throwSystemError("cannot read mount table " + path.string(), -rc);
+// A field as the kernel escapes it in mountinfo: space, tab, newline and
+// backslash as \040, \011, \012, \134.
+std::string unescapeMountField(std::string_view field) {
+    if (field.find('\\') == std::string_view::npos)
+        return std::string(field);
+    std::string text;
+    text.reserve(field.size());
+    for (std::size_t i = 0; i < field.size(); ++i) {
+        if (field[i] == '\\' && i + 3 < field.size() && field[i + 1] >= '0' &&
+            field[i + 1] <= '3' && field[i + 2] >= '0' && field[i + 2] <= '7' &&
+            field[i + 3] >= '0' && field[i + 3] <= '7') {
+            text.push_back(static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
+                                             (field[i + 3] - '0')));
+            i += 3;
+        } else {
+            text.push_back(field[i]);
+        }
+    }
+    return text;
+}
 
-    // fstab and /proc/mounts lines parse too, but lack the mount ids and
-    // device numbers every later decision depends on.
-    forEachEntry(table.get(), [&](libmnt_fs* entry) {
-        if (!mnt_fs_is_kernel(entry))
+template <typename Number>
+bool parseNumber(std::string_view text, Number& value) {
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    return error == std::errc() && end == text.data() + text.size();
+}
+
+// One line of mountinfo (proc(5)): "36 35 98:0 /root /mnt rw,noatime
+// master:1 - ext3 /dev/root rw,errors=continue". nullopt if it is not one.
+std::optional<Mount> parseMountinfoLine(std::string_view line,
+                                        std::vector<std::string_view>& fields) {
+    fields.clear();
+    for (std::size_t start = 0; start < line.size();) {
+        const std::size_t end = std::min(line.find(' ', start), line.size());
+        if (end > start)
+            fields.push_back(line.substr(start, end - start));
+        start = end + 1;
+    }
+    // Optional fields (shared:N, master:N...) end at a lone "-".
+    const auto separator = std::find(fields.begin() + std::min<std::size_t>(fields.size(), 6),
+                                     fields.end(), std::string_view("-"));
+    if (fields.size() < 10 || separator == fields.end() || fields.end() - separator < 4)
+        return std::nullopt;
+    Mount mount;
+    unsigned major = 0;
+    unsigned minor = 0;
+    const std::string_view device = fields[2];
+    const std::size_t colon = device.find(':');
+    if (!parseNumber(fields[0], mount.mountId) || !parseNumber(fields[1], mount.parentId) ||
+        colon == std::string_view::npos || !parseNumber(device.substr(0, colon), major) ||
+        !parseNumber(device.substr(colon + 1), minor))
+        return std::nullopt;
+    mount.mountDevice = {major, minor};
+    mount.root = unescapeMountField(fields[3]);
+    mount.mountPoint = unescapeMountField(fields[4]);
+    mount.vfsOptions = std::string(fields[5]);
+    mount.fsType = unescapeMountField(separator[1]);
+    mount.source = unescapeMountField(separator[2]);
+    mount.fsOptions = std::string(separator[3]);
+    return mount;
+}
+
+// Reads the mount table in the kernel's mountinfo format, line by line into
+// Mounts: no second copy of it as a libmount table, which at 10,000 mounts
+// would double the memory. A line that does not parse is an error: in a
+// table written by the kernel it means the file is not a mount table at all,
+// and an inventory silently missing mounts is worse than none.
+std::vector<Mount> readMountinfo(const fs::path& path) {
+    std::string text = readWholeFile(path, "mount table");
+    std::vector<Mount> mounts;
+    mounts.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
+    std::vector<std::string_view> fields;
+    std::size_t lineNumber = 0;
+    for (std::size_t start = 0; start < text.size();) {
+        const std::size_t end = std::min(text.find('\n', start), text.size());
+        const std::string_view line(text.data() + start, end - start);
+        start = end + 1;
+        ++lineNumber;
+        if (line.empty() || line.front() == '#')
+            continue;
+        std::optional<Mount> mount = parseMountinfoLine(line, fields);
+        if (mount) {
+            mounts.push_back(std::move(*mount));
+            continue;
+        }
+        // fstab and /proc/mounts lines ("SOURCE TARGET TYPE OPTIONS ..."):
+        // a table, but without the mount ids and device numbers every later
+        // decision depends on.
+        if (fields.size() >= 4 && fields.size() <= 6 && fields[1].starts_with('/'))
             throw Error(ErrorCode::System, "cannot parse mount table " + path.string() +
                                                ": not in /proc/self/mountinfo format");
-    });
-    return table;
+        throw Error(ErrorCode::System, "cannot parse mount table " + path.string() + ": line " +
+                                           std::to_string(lineNumber) + " is not a mountinfo line");
+    }
+    return mounts;
 }
 
 // nullptr when there is no fstab: a system without one has no fstab options.
@@ -313,20 +402,6 @@ std::string filesystemKey(const Mount& mount) {
     if (mount.fsType == "btrfs" && !mount.uuid.empty())
         return "btrfs:" + mount.uuid;
     return mount.mountDevice.toString();
-}
-
-Mount describe(libmnt_fs* entry) {
-    Mount mount;
-    mount.mountId = mnt_fs_get_id(entry);
-    mount.parentId = mnt_fs_get_parent_id(entry);
-    mount.mountPoint = stringOrEmpty(mnt_fs_get_target(entry));
-    mount.root = stringOrEmpty(mnt_fs_get_root(entry));
-    mount.source = stringOrEmpty(mnt_fs_get_source(entry));
-    mount.fsType = stringOrEmpty(mnt_fs_get_fstype(entry));
-    mount.vfsOptions = stringOrEmpty(mnt_fs_get_vfs_options(entry));
-    mount.fsOptions = stringOrEmpty(mnt_fs_get_fs_options(entry));
-    mount.mountDevice = DeviceNumber::fromDev(mnt_fs_get_devno(entry));
-    return mount;
 }
 
 // Fills the storage fields of each mount, looking up each device and each
@@ -699,22 +774,12 @@ std::vector<FstabEntry> readFstab(const fs::path& path) {
 
 Inventory readInventory(const SystemPaths& paths, const InventoryOptions& options,
                         DeviceNameCache* cache) {
-    const MountTablePtr mountinfo = parseMountinfo(paths.mountinfo);
+    Inventory inventory{readMountinfo(paths.mountinfo)};
     const MountTablePtr fstab = parseFstab(paths.fstab);
     DeviceNameCache oneRead;
     StorageResolver storage(paths, cache != nullptr ? *cache : oneRead);
-
-    Inventory inventory;
-    inventory.mounts.reserve(static_cast<std::size_t>(mnt_table_get_nents(mountinfo.get())));
-    // Each line is released as soon as it is described: with 10,000 mounts
-    // the table and the inventory would otherwise be in memory twice.
-    libmnt_fs* entry = nullptr;
-    while (mnt_table_first_fs(mountinfo.get(), &entry) == 0) {
-        Mount mount = describe(entry);
-        mnt_table_remove_fs(mountinfo.get(), entry);
+    for (Mount& mount : inventory.mounts)
         storage.fill(mount);
-        inventory.mounts.push_back(std::move(mount));
-    }
     storage.pruneCache();
 
     std::vector<std::optional<std::string>> hidden;
