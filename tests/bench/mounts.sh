@@ -88,10 +88,11 @@ verdict() { if awk "BEGIN { exit !($1) }"; then echo met; else echo MISSED; echo
 printf '\n%-7s %-22s %9s %10s %8s %8s  %s\n' MOUNTS COMMAND WALL "PEAK RSS" "x TIME" "x RSS" TARGETS
 made=0
 for count in $COUNTS; do
-	base=$(mounts_now)
-	want=$((count - base))
-	((want > made)) && python3 "$MOUNTS_PY" grow "$binds" "$made" "$want" "$fsa" "$fsb"
-	((want > made)) && made=$want
+	want=$((made + count - $(mounts_now)))
+	if ((want > made)); then
+		python3 "$MOUNTS_PY" grow "$binds" "$made" "$want" "$fsa" "$fsb"
+		made=$want
+	fi
 	total=$(mounts_now)
 	measure fstrim -a -n
 	f_ms=$WALL_MS f_kb=$RSS_KB
