@@ -34,8 +34,13 @@ MountWatch::MountWatch(EventLoop& loop, const std::filesystem::path& mountinfo,
                        std::function<void()> onChange, Microseconds settle)
     : loop_(loop), onChange_(std::move(onChange)), settle_(settle),
       settleTimer_(loop, CLOCK_MONOTONIC, [this] {
-          settling_ = false;
-          onChange_();
+          if (changedWhileSettling_) {
+              changedWhileSettling_ = false;
+              onChange_();
+              settleTimer_.armIn(settle_);
+          } else {
+              settling_ = false;
+          }
       }) {
     if (isKernelTable(mountinfo)) {
         monitor_.reset(mnt_new_monitor());
@@ -90,11 +95,17 @@ void MountWatch::onReadable() {
             }
         }
     }
-    // The first change of a burst arms the timer; the rest ride along.
-    if (changed && !settling_) {
-        settling_ = true;
-        settleTimer_.armIn(settle_);
+    if (!changed)
+        return;
+    // A change after a quiet spell is read at once; during a burst, at most
+    // once per settle period, the last read after the burst's last change.
+    if (settling_) {
+        changedWhileSettling_ = true;
+        return;
     }
+    settling_ = true;
+    settleTimer_.armIn(settle_);
+    onChange_();
 }
 
 // --- MountScanner ---------------------------------------------------------------

@@ -28,13 +28,15 @@ namespace thintrim::daemon {
 // - a mount table file given with --mountinfo (tests): inotify on its
 //   directory, firing when the file is rewritten in place (IN_CLOSE_WRITE) or
 //   replaced by a rename (IN_MOVED_TO).
-// Bursts are coalesced: `onChange` runs once `settle` after the first change
-// of a burst, however many followed (a container start mounts dozens).
+// Bursts are coalesced: a change after a quiet spell calls `onChange` at
+// once; changes within `settle` of a call make one more call when that
+// period ends. A burst of any size (a container start mounts dozens, a busy
+// Kubernetes node thousands a minute) costs at most one call per period.
 class MountWatch {
 public:
     MountWatch(EventLoop& loop, const std::filesystem::path& mountinfo,
                std::function<void()> onChange,
-               Microseconds settle = std::chrono::milliseconds(100));
+               Microseconds settle = std::chrono::milliseconds(500));
     ~MountWatch();
     MountWatch(const MountWatch&) = delete;
     MountWatch& operator=(const MountWatch&) = delete;
@@ -53,7 +55,8 @@ private:
     int fd_ = -1; // the one being polled
     Microseconds settle_;
     Timer settleTimer_;
-    bool settling_ = false;
+    bool settling_ = false;             // within `settle` of the last call
+    bool changedWhileSettling_ = false; // a call is owed when the period ends
 };
 
 // Free space of a mounted filesystem (statvfs).
