@@ -311,7 +311,7 @@ void Daemon::onWorkerEvents() {
 }
 
 void Daemon::jobStarted(std::uint64_t jobId, const std::vector<std::string>& mountPoints) {
-    manager_->emitJobStarted(jobId, mountPoints);
+    manager_->emitJobStarted(jobId, forBus(mountPoints));
 }
 
 void Daemon::filesystemStarting(std::uint64_t /*jobId*/, const Mount& /*mount*/) {}
@@ -320,8 +320,8 @@ void Daemon::filesystemFinished(FilesystemReport& filesystem) {
     const TrimReport& report = filesystem.trim;
     const std::string& mountPoint = filesystem.mountPoint;
     const std::string result{trimOutcomeName(report.outcome)};
-    manager_->emitFilesystemTrimmed(filesystem.jobId, mountPoint, report.trimmedBytes,
-                                    usec(report.duration), result, report.message);
+    manager_->emitFilesystemTrimmed(filesystem.jobId, forBus(mountPoint), report.trimmedBytes,
+                                    usec(report.duration), result, forBus(report.message));
     logEvent(report.outcome == TrimOutcome::Failed ? LogLevel::Warning : LogLevel::Info,
              message_id::kFilesystemTrimmed,
              report.outcome == TrimOutcome::Success && report.message.empty()
