@@ -65,7 +65,7 @@ esac
 
 inputs_hash() {
     {
-        sha256sum "$here/build-image.sh"
+        sha256sum <"$here/build-image.sh" # contents only: any checkout shares the cache
         (cd "$here/image" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
         echo "mirror=$mirror security=$security_mirror suite=$suite"
     } | sha256sum | cut -d' ' -f1
