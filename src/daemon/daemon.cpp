@@ -337,7 +337,11 @@ void Daemon::filesystemFinished(FilesystemReport& filesystem) {
     if (filesystem.recorded)
         writeMetrics();
     // Outside the engine's call: the schedule may queue a job.
-    loop_.defer([this] {
+    // The last sample predates the trim (and whatever was written before
+    // it): the schedule must not judge freed space by it until the scan
+    // that sampleFreeSpace() asks for has landed.
+    loop_.defer([this, mountPoint] {
+        staleFreeSpace_.insert(mountPoint);
         sampleFreeSpace();
         reschedule();
     });
@@ -405,6 +409,7 @@ void Daemon::applyScan(MountScan scan) {
     }
     catalog_ = std::move(scan.catalog);
     freeSpace_ = std::move(scan.freeSpace);
+    staleFreeSpace_.clear();
     visible_.clear();
     for (std::size_t index = 0; index < catalog_.size(); ++index) {
         if (!catalog_[index].mount.hidden)
@@ -497,7 +502,8 @@ void Daemon::reschedule() {
         if (auto history = engine_.state().filesystems.find(filesystem.identity);
             history != engine_.state().filesystems.end())
             filesystem.history = history->second;
-        if (auto sample = freeSpace_.find(filesystem.mountPoint); sample != freeSpace_.end()) {
+        if (auto sample = freeSpace_.find(filesystem.mountPoint);
+            sample != freeSpace_.end() && !staleFreeSpace_.contains(filesystem.mountPoint)) {
             filesystem.sizeBytes = sample->second.size;
             filesystem.freeBytes = sample->second.free;
         }

@@ -134,6 +134,8 @@ private:
     // Index into catalog_ of the visible mount at each mount point.
     std::map<std::string_view, std::size_t> visible_;
     std::map<std::string, FreeSpace, std::less<>> freeSpace_; // by mount point
+    // Trimmed since the last scan: their samples are older than the trim.
+    std::set<std::string, std::less<>> staleFreeSpace_;
     std::map<std::string, Microseconds, std::less<>> nextTrim_;
     // When this run first saw each filesystem eligible (schedule.h: seenSince).
     std::map<std::string, Microseconds, std::less<>> firstSeen_;
