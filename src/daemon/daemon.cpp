@@ -478,6 +478,9 @@ void Daemon::forgetUnseenFilesystems() {
 
 void Daemon::refreshVerdicts() {
     refreshStacks(options_.systemPaths, catalog_);
+    // The scanner's cached walks are as old as ours were: without a fresh
+    // walk its next scan would bring the stale verdicts back.
+    scanner_->request(MountScanner::Scope::Verdicts);
     publish();
 }
 
