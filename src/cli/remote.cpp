@@ -346,6 +346,7 @@ int status(const RemoteOptions& options) {
             {"current_job", property<std::uint64_t>(daemon, "CurrentJob")},
             {"current_mount_point", property<std::string>(daemon, "CurrentMountPoint")},
             {"progress", property<double>(daemon, "Progress")},
+            {"pacing_state", property<std::string>(daemon, "PacingState")},
             {"next_scheduled_trim", property<std::uint64_t>(daemon, "NextScheduledTrim")},
             {"last_run_started", property<std::uint64_t>(daemon, "LastRunStarted")},
             {"last_run_finished", property<std::uint64_t>(daemon, "LastRunFinished")},
@@ -367,6 +368,8 @@ int status(const RemoteOptions& options) {
                             property<std::string>(daemon, "CurrentMountPoint"),
                             property<double>(daemon, "Progress") * 100,
                             property<std::uint64_t>(daemon, "CurrentJob"));
+    if (const std::string pacing = property<std::string>(daemon, "PacingState"); !pacing.empty())
+        state += "; " + pacing;
     const std::string lastResult = property<std::string>(daemon, "LastRunResult", "never");
     const std::string lastRun =
         lastResult == "never"
@@ -403,6 +406,13 @@ int status(const RemoteOptions& options) {
                         sizeText(property<std::uint64_t>(fs, "LastTrimmedBytes"), options.render),
                         whenText(property<std::uint64_t>(fs, "NextScheduledTrim"), now)});
     printColumns(stdout, rows);
+    // Why a scheduled trim was put off (busy storage, outside Window=).
+    for (const Properties& fs : filesystems) {
+        const std::string message = property<std::string>(fs, "LastTrimMessage");
+        if (property<std::string>(fs, "LastTrimResult") == "skipped" &&
+            message.starts_with("deferred: "))
+            fmt::print("{}: {}\n", property<std::string>(fs, "MountPoint"), message);
+    }
     return kExitOk;
 }
 

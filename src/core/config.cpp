@@ -74,7 +74,7 @@ constexpr std::size_t kMaxLineBytes = std::size_t{1} << 16;
 
 // Every key thintrim knows, in the order formatConfig() writes them.
 constexpr std::array<std::string_view, 4> kSections{"Schedule", "Trim", "Filesystems", "Metrics"};
-constexpr std::array<KeyInfo, 16> kKeys{{
+constexpr std::array<KeyInfo, 17> kKeys{{
     {"Schedule", "Interval", Syntax::PositiveDuration,
      [](Config& c) -> FieldRef { return &c.schedule.interval; }, kMinute, kLongestDelay},
     {"Schedule", "RandomizedDelay", Syntax::DurationOrInfinity,
@@ -97,6 +97,7 @@ constexpr std::array<KeyInfo, 16> kKeys{{
      kLargestSize},
     {"Trim", "RateLimit", Syntax::Rate, [](Config& c) -> FieldRef { return &c.trim.rateLimit; }, 0,
      kLargestSize},
+    {"Trim", "Pacing", Syntax::Pacing, [](Config& c) -> FieldRef { return &c.trim.pacing; }},
     {"Filesystems", "Include", Syntax::MountPointGlobs,
      [](Config& c) -> FieldRef { return &c.filesystems.include; }},
     {"Filesystems", "Exclude", Syntax::MountPointGlobs,

@@ -65,6 +65,7 @@ constexpr auto kManagerProperties =
                     property("CurrentMountPoint", &ManagerProperties::currentMountPoint),
                     property("Progress", &ManagerProperties::progress),
                     property("CurrentTrimmedBytes", &ManagerProperties::currentTrimmedBytes),
+                    property("PacingState", &ManagerProperties::pacingState),
                     property("QueuedJobs", &ManagerProperties::queuedJobs),
                     property("NextScheduledTrim", &ManagerProperties::nextScheduledTrim),
                     property("LastRunStarted", &ManagerProperties::lastRunStarted),

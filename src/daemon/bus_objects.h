@@ -61,6 +61,7 @@ struct ManagerProperties {
     std::string currentMountPoint;
     double progress = 0.0;
     std::uint64_t currentTrimmedBytes = 0;
+    std::string pacingState; // "waiting: I/O pressure 34 %"; empty when nothing holds back
     std::vector<std::uint64_t> queuedJobs;
     std::uint64_t nextScheduledTrim = 0;
     std::uint64_t lastRunStarted = 0;

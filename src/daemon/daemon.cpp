@@ -8,6 +8,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "schedule_plan.h"
+#include "storage_health.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -69,11 +70,34 @@ Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
     : signalFd_(blockTerminationSignals()), options_(std::move(options)),
       config_(std::move(config)), store_(options_.stateDir), bus_(bus),
       machineKey_(machineSplayKey()), loop_(bus), authorizer_(bus),
+      pacing_(
+          [this](const Mount& mount) {
+              const CatalogEntry* entry = stackEntry(mount);
+              return entry != nullptr && entry->stack ? leafDevices(*entry->stack)
+                                                      : std::vector<std::string>{};
+          },
+          [](const std::vector<std::string>& disks, Microseconds now) {
+              return sampleIo(PacingSources{}, disks, now);
+          }),
+      window_([this](std::uint64_t job) { return scheduledJobs_.contains(job); },
+              [] { return readClocks().realtime; }),
+      storageHealth_([this](std::uint64_t job) { return scheduledJobs_.contains(job); },
+                     [this](const Mount& mount) -> std::optional<std::string> {
+                         const CatalogEntry* entry = stackEntry(mount);
+                         if (entry == nullptr || !entry->stack)
+                             return std::nullopt;
+                         return storageDeferral(options_.systemPaths, *entry->stack);
+                     }),
       engine_({worker_, *this, *this, *this}, loadState(store_), engineOptions()),
       scheduleTimer_(
           loop_, CLOCK_REALTIME, [this] { onScheduleTimer(); }, "checking the schedule"),
       engineTimer_(
-          loop_, CLOCK_BOOTTIME, [this] { engine_.onWake(); }, "pacing a trim"),
+          loop_, CLOCK_BOOTTIME,
+          [this] {
+              engine_.onWake();
+              publish(); // PacingState may have changed
+          },
+          "pacing a trim"),
       // Stacks and free space are read off the loop thread; applyScan()
       // reschedules with them.
       freeSpaceTimer_(
@@ -81,6 +105,11 @@ Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
           "sampling free space"),
       watchdogTimer_(
           loop_, CLOCK_MONOTONIC, [] { sd_notify(0, "WATCHDOG=1"); }, "notifying the watchdog") {
+    // Deferral first: a filesystem put off is not paced.
+    engine_.addPolicy(storageHealth_);
+    engine_.addPolicy(window_);
+    engine_.addPolicy(pacing_);
+    configurePolicies();
     loop_.watch(
         worker_.eventFd(), [this] { onWorkerEvents(); }, "handling a trim's progress");
     // After an unexpected failure, what a stop would keep: the job to resume.
@@ -247,6 +276,7 @@ void Daemon::reload() {
     }
     config_ = std::move(next);
     engine_.setOptions(engineOptions());
+    configurePolicies();
     engine_.kick();
     freeSpaceTimer_.armIn(config_.schedule.checkInterval, config_.schedule.checkInterval);
     logEvent(LogLevel::Info, message_id::kConfigReloaded, "configuration reloaded", {});
@@ -276,6 +306,16 @@ State Daemon::loadState(const StateStore& store) {
                  fmt::format("{}; starting with an empty history", *loaded.warning),
                  {{"STATE_FILE", store.path().string()}});
     return std::move(loaded.state);
+}
+
+void Daemon::configurePolicies() {
+    pacing_.setMode(config_.trim.pacing);
+    window_.setWindows(config_.schedule.window);
+}
+
+const CatalogEntry* Daemon::stackEntry(const Mount& mount) const {
+    const CatalogEntry* entry = findEntry(catalog_, mount.mountPoint);
+    return entry != nullptr && entry->mount.mountDevice == mount.mountDevice ? entry : nullptr;
 }
 
 EngineOptions Daemon::engineOptions() const {
@@ -348,6 +388,7 @@ void Daemon::filesystemFinished(FilesystemReport& filesystem) {
 }
 
 void Daemon::jobFinished(const JobSummary& summary) {
+    scheduledJobs_.erase(summary.id);
     const std::string result{jobResultName(summary.result)};
     manager_->emitJobFinished(summary.id, result, summary.trimmedBytes);
     logEvent(LogLevel::Info, message_id::kJobFinished,
@@ -537,7 +578,7 @@ void Daemon::reschedule() {
         options.rateLimit = config_.trim.rateLimit;
         options.chunkSize = config_.trim.chunkSize;
         try {
-            engine_.enqueue(std::move(mountPoints), options);
+            scheduledJobs_.insert(engine_.enqueue(std::move(mountPoints), options));
             engine_.kick();
         } catch (const Error& e) {
             logMessage(LogLevel::Warning, fmt::format("scheduled trim not queued: {}", e.what()));
@@ -628,6 +669,7 @@ void Daemon::publish() {
         p.currentMountPoint = current->mount.mountPoint;
         p.progress = current->progress.fraction();
         p.currentTrimmedBytes = current->progress.trimmedBytes;
+        p.pacingState = pacing_.status();
     }
     p.queuedJobs = engine_.queuedJobIds();
     Microseconds earliest{0};

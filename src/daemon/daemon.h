@@ -11,6 +11,7 @@
 #include "schedule.h"
 #include "sleep_inhibitor.h"
 #include "state.h"
+#include "trim_policies.h"
 #include "trim_worker.h"
 
 #include <filesystem>
@@ -85,6 +86,9 @@ private:
 
     [[nodiscard]] static State loadState(const StateStore& store);
     [[nodiscard]] EngineOptions engineOptions() const;
+    // Applies [Trim] Pacing= and [Schedule] Window= to the policies.
+    void configurePolicies();
+    [[nodiscard]] const CatalogEntry* stackEntry(const Mount& mount) const;
     void onWorkerEvents();
 
     // Asks the scanner for a new reading of the mount table (applyScan()
@@ -129,6 +133,12 @@ private:
     EventLoop loop_;
     Authorizer authorizer_;
     TrimWorker worker_;
+    // Jobs the schedule queued: windows and busy storage hold back only these.
+    std::set<std::uint64_t> scheduledJobs_;
+    // The engine's gentle policies (trim_policies.h); they outlive it.
+    PacingPolicy pacing_;
+    WindowPolicy window_;
+    StorageHealthPolicy storageHealth_;
     Engine engine_;
     std::vector<CatalogEntry> catalog_;
     // Index into catalog_ of the visible mount at each mount point.

@@ -57,6 +57,7 @@ TEST_CASE("defaults are the documented ones") {
     CHECK(config.schedule.bootDelay == 5min);
     CHECK(config.schedule.earlyTrimSpacing == std::chrono::days(1));
     CHECK(config.schedule.window.empty());
+    CHECK(config.trim.pacing == PacingMode::Auto);
 
     CHECK(std::get<std::uint64_t>(config.schedule.freedSpaceThreshold) == 8 * GiB);
     CHECK(config.schedule.checkInterval == 15min);
@@ -395,6 +396,7 @@ TEST_CASE("the rendered configuration reads back the same") {
     config.metrics.metricsFile = "/run/thintrim.prom";
     config.schedule.window = {{60, 300}, {1320, 120}};
     config.schedule.earlyTrimSpacing = 6h;
+    config.trim.pacing = PacingMode::Fixed;
     std::string text = formatConfig(config);
     INFO(text);
     CHECK(parseConfig(text, "<rendered>") == config);
@@ -404,6 +406,7 @@ TEST_CASE("the rendered configuration reads back the same") {
     CHECK_THAT(text, Contains("MinimumExtent=4097\n"));
     CHECK_THAT(text, Contains("[Filesystems]\nInclude=/ /home/*\nExclude=\nTypes=ext4\n"));
     CHECK_THAT(text, Contains("Window=01:00-05:00 22:00-02:00\n"));
+    CHECK_THAT(text, Contains("Pacing=fixed\n"));
     CHECK_THAT(formatConfig(Config{}), Contains("RandomizedDelay=infinity\n"));
 }
 
@@ -420,4 +423,8 @@ TEST_CASE("Window, EarlyTrimSpacing and RandomizedDelay=infinity") {
                Contains("thintrim.conf:2: [Schedule] Window=\"01:00-01:00\"") &&
                    Contains("starts where it ends"));
     CHECK_THAT(configError("[Schedule]\nWindow=1am-5am\n"), Contains("HH:MM-HH:MM"));
+    CHECK(parseConfig("[Trim]\nPacing=fixed\n", "<t>").trim.pacing == PacingMode::Fixed);
+    CHECK_THAT(configError("[Trim]\nPacing=gentle\n"),
+               Contains("thintrim.conf:2: [Trim] Pacing=\"gentle\"") &&
+                   Contains("expected auto or fixed"));
 }

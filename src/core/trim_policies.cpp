@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "trim_policies.h"
+
+#include <ctime>
+
+#include <fmt/format.h>
+
+namespace thintrim {
+
+PacingPolicy::PacingPolicy(LeafDisks leafDisks, Sampler sampler)
+    : leafDisks_(std::move(leafDisks)), sampler_(std::move(sampler)) {}
+
+ChunkDecision PacingPolicy::beforeChunk(const ChunkContext& context) {
+    if (mode_ == PacingMode::Fixed || context.mount == nullptr) {
+        run_.reset();
+        return {};
+    }
+    const bool sameRun =
+        run_ && run_->jobId == context.jobId && run_->started == context.runStarted;
+    if (!sameRun) {
+        // A new filesystem: its own disks, and a slow start from the floor.
+        // The run's chunk size before anyone changed it is the ceiling.
+        PacingLimits limits = limits_;
+        limits.maxChunk = context.chunkSize;
+        run_.emplace(Run{context.jobId, context.runStarted, context.cursor,
+                         leafDisks_(*context.mount), PacingController(limits), Phase::Go,
+                         Microseconds{0}, IoSample{}, IoSample{}, std::string{}});
+    }
+    Run& run = *run_;
+    const Microseconds now = context.now;
+
+    if (context.lastChunk && context.cursor != run.cursor) {
+        // A chunk just ended: probe with nothing of ours in flight.
+        run.cursor = context.cursor;
+        run.chunkEnd = sampler_(run.leafDisks, now);
+        run.phase = Phase::Probing;
+        run.until = now + run.controller.limits().probe;
+        return {run.until, run.controller.chunk(), false, {}};
+    }
+    if (run.phase == Phase::Probing && now >= run.until) {
+        const IoSample probeEnd = sampler_(run.leafDisks, now);
+        const PacingController::Decision decision = run.controller.afterChunk(
+            ioBetween(run.chunkStart, run.chunkEnd), ioBetween(run.chunkEnd, probeEnd));
+        run.waitingReason = decision.waitingReason;
+        run.phase = Phase::Waiting;
+        run.until = now + decision.wait;
+    }
+    if (run.phase != Phase::Go && now < run.until)
+        return {run.until, run.controller.chunk(), false, {}};
+    // Going: the chunk starts now (unless another policy holds it back, in
+    // which case this is asked again and the sample taken again).
+    run.phase = Phase::Go;
+    run.waitingReason.clear();
+    run.chunkStart = sampler_(run.leafDisks, now);
+    return {Microseconds{0}, run.controller.chunk(), false, {}};
+}
+
+std::string PacingPolicy::status() const {
+    if (!run_)
+        return {};
+    if (run_->phase == Phase::Waiting && !run_->waitingReason.empty())
+        return "waiting: " + run_->waitingReason;
+    return {};
+}
+
+WindowPolicy::WindowPolicy(IsScheduled isScheduled, Realtime realtime)
+    : isScheduled_(std::move(isScheduled)), realtime_(std::move(realtime)) {}
+
+ChunkDecision WindowPolicy::beforeChunk(const ChunkContext& context) {
+    if (windows_.alwaysOpen() || !isScheduled_(context.jobId))
+        return {};
+    const Microseconds now = realtime_();
+    if (windows_.isOpen(now))
+        return {};
+    const std::time_t opens = static_cast<std::time_t>(
+        std::chrono::floor<std::chrono::seconds>(windows_.nextOpen(now)).count());
+    std::tm local{};
+    localtime_r(&opens, &local);
+    ChunkDecision decision;
+    decision.defer = true;
+    decision.reason = fmt::format("deferred: outside Window= (opens again at {:02}:{:02})",
+                                  local.tm_hour, local.tm_min);
+    return decision;
+}
+
+StorageHealthPolicy::StorageHealthPolicy(IsScheduled isScheduled, Check check)
+    : isScheduled_(std::move(isScheduled)), check_(std::move(check)) {}
+
+ChunkDecision StorageHealthPolicy::beforeChunk(const ChunkContext& context) {
+    if (context.mount == nullptr || !isScheduled_(context.jobId))
+        return {};
+    ChunkDecision decision;
+    if (auto reason = check_(*context.mount)) {
+        decision.defer = true;
+        decision.reason = "deferred: " + *reason;
+    }
+    return decision;
+}
+
+} // namespace thintrim
