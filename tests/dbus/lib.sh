@@ -1,12 +1,20 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # the TT_* names are for the scripts that source this
-# lib.sh - the real thintrimd on a private system bus, for tests/dbus/*.sh.
-# Source tests/lib/loopfs.sh first: it provides the run directory, loop
-# devices, checks (assert_*), and the cleanup this library hooks into.
+# lib.sh - the real thintrimd on a private system bus, for tests/dbus/*.sh
+# and tests/robustness/*.sh. It sources tests/lib/loopfs.sh (unless already
+# sourced): the run directory, loop devices, checks (assert_*), and the
+# cleanup this library hooks into. Everything a test starts is stopped, and
+# everything it mounts or attaches is undone, however the test ends.
 #
+#   dbus_test_setup NAME [FSTYPE...] # the usual start: dbus_require, the mkfs
+#                                   # of each FSTYPE, loopfs_setup NAME, dbus_setup
+#   dbus_data_fs                    # one ext4 filesystem at $LOOPFS_MNT, $TT_MOUNTINFO
+#                                   # listing only it, a config that never trims by itself
 #   dbus_require                    # skip (77) unless root, dbus-daemon, busctl
 #   dbus_setup                      # after loopfs_setup: private bus, state dir,
 #                                   # config file; exports DBUS_SYSTEM_BUS_ADDRESS
+#   bus_start CONF                  # (re)start the private bus with CONF
+#   helper_started PID              # a helper process the cleanup stops
 #   daemon_start [ARGS...]          # thintrimd --config $TT_CONFIG --state-dir $TT_STATE
 #   daemon_stop                     # SIGTERM, wait; returns thintrimd's exit status
 #   monitor_start                   # record the daemon's traffic (busctl monitor)
@@ -23,6 +31,11 @@
 # Environment: THINTRIMD (the built daemon), THINTRIM (the built CLI),
 # TT_POLICY (units/org.thintrim.ThinTrim1.conf), TT_BUS_CONF_IN (the bus
 # configuration template next to this file).
+
+if [[ $(type -t loopfs_setup) != function ]]; then
+	# shellcheck source=../lib/loopfs.sh
+	source "$(dirname -- "${BASH_SOURCE[0]}")/../lib/loopfs.sh"
+fi
 
 TT_NAME=org.thintrim.ThinTrim1
 TT_PATH=/org/thintrim/ThinTrim1
@@ -73,11 +86,41 @@ dbus_setup() {
 	trap 'dbus_cleanup; loopfs_cleanup' EXIT
 	sed -e "s|@SOCKET@|$TT_DIR/bus.sock|" -e "s|@POLICY@|$TT_POLICY|" \
 		"${TT_BUS_CONF_IN:-$(dirname -- "${BASH_SOURCE[0]}")/system-bus.conf.in}" >"$TT_DIR/bus.conf"
-	dbus-daemon --config-file="$TT_DIR/bus.conf" --fork --print-pid=3 3>"$TT_DIR/bus.pid" ||
+	bus_start "$TT_DIR/bus.conf"
+}
+
+# bus_start CONF: the private bus (dbus-daemon forks into a session of its
+# own, out of reach of the test's process group: tracked for the cleanup).
+bus_start() {
+	[[ -n $DBUS_PID ]] && kill "$DBUS_PID" 2>/dev/null
+	rm -f "$TT_DIR/bus.sock"
+	dbus-daemon --config-file="$1" --fork --print-pid=3 3>"$TT_DIR/bus.pid" ||
 		loopfs_die "cannot start dbus-daemon"
 	DBUS_PID=$(<"$TT_DIR/bus.pid")
+	loopfs_track_pid "$DBUS_PID"
 	export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$TT_DIR/bus.sock
 	wait_until 5 busctl status org.freedesktop.DBus >/dev/null || loopfs_die "private bus does not answer"
+}
+
+dbus_test_setup() {
+	local name=$1
+	shift
+	dbus_require
+	(($# == 0)) || loopfs_require_mkfs "$@"
+	loopfs_setup "$name"
+	dbus_setup
+}
+
+dbus_data_fs() {
+	loopfs_new_fs ext4 data 256M
+	TT_MOUNTINFO=$TT_DIR/mountinfo
+	loopfs_mountinfo "$TT_MOUNTINFO"
+	printf '[Schedule]\nBootDelay=1w\nFreedSpaceThreshold=0\n' >"$TT_CONFIG"
+}
+
+helper_started() {
+	HELPER_PIDS+=("$1")
+	loopfs_track_pid "$1"
 }
 
 # wait_until TIMEOUT CMD...: run CMD every 0.1 s until it succeeds (0) or
@@ -101,6 +144,7 @@ daemon_start() {
 	"$THINTRIMD" --config "$TT_CONFIG" --state-dir "$TT_STATE" --log-level debug "$@" \
 		>>"$TT_LOG" 2>&1 &
 	DAEMON_PID=$!
+	loopfs_track_pid "$DAEMON_PID"
 	local _
 	for _ in $(seq 1 100); do
 		name_owned && return 0
@@ -131,6 +175,7 @@ monitor_start() {
 	: >"$TT_MONITOR"
 	busctl monitor --json=short "$TT_NAME" >"$TT_MONITOR" 2>"$TT_DIR/monitor.err" &
 	MONITOR_PID=$!
+	loopfs_track_pid "$MONITOR_PID"
 	wait_until 5 grep -q "Monitoring" "$TT_DIR/monitor.err" || loopfs_die "busctl monitor did not start"
 }
 
@@ -213,7 +258,7 @@ with open(sys.argv[2], "a") as out:
         out.write(s.recv(65536).decode() + "\n")
         out.flush()
 ' "$1" "$2" &
-	HELPER_PIDS+=($!)
+	helper_started $!
 	wait_until 5 test -S "$1" || loopfs_die "notify listener did not start"
 }
 

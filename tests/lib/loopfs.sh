@@ -168,7 +168,62 @@ loopfs_setup() {
 	: >"$LOOPFS_RUN/.state/mounts"
 	: >"$LOOPFS_RUN/.state/loops"
 	: >"$LOOPFS_RUN/.state/zeroed"
+	: >"$LOOPFS_RUN/.state/pids"
+	_loopfs_watch
 	loopfs_check_punch_hole
+}
+
+# meson kills a test that outlives its timeout with SIGKILL 0.5 s after
+# SIGTERM, too soon for the EXIT trap: a watcher in a session of its own
+# runs the same cleanup once this script is gone. After a normal exit the
+# trap has removed the run directory and the watcher has nothing to do.
+_loopfs_watch() {
+	local lib
+	lib=$(realpath -- "${BASH_SOURCE[0]}")
+	# shellcheck disable=SC2016 # expanded by the watcher
+	setsid -f bash -c 'cd / && tail --pid="$1" -f /dev/null
+		LOOPFS_NAME=$2 source "$3" && LOOPFS_RUN=$4 && loopfs_cleanup' \
+		loopfs-watch "$$" "$LOOPFS_NAME" "$lib" "$LOOPFS_RUN" </dev/null >/dev/null 2>&1
+}
+
+# Start time of process PID (clock ticks since boot): with the PID it names
+# one process, so a PID the kernel reused is never signalled.
+_loopfs_pid_start() {
+	local stat fields
+	{ stat=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
+	read -ra fields <<<"${stat##*) }"
+	printf '%s\n' "${fields[19]}"
+}
+
+# loopfs_track_pid PID: a process this run started (a daemon, a bus, a
+# helper) that the cleanup stops if it is still running.
+loopfs_track_pid() {
+	local start
+	start=$(_loopfs_pid_start "$1") || return 0
+	printf '%s %s\n' "$1" "$start" >>"$LOOPFS_RUN/.state/pids"
+}
+
+# SIGTERM to each tracked process still running, SIGKILL after 5 s.
+_loopfs_stop_pids() {
+	local pid start alive=() i
+	while read -r pid start; do
+		[[ $(_loopfs_pid_start "$pid" 2>/dev/null) == "$start" ]] || continue
+		kill -TERM "$pid" 2>/dev/null && alive+=("$pid $start")
+	done <"$LOOPFS_RUN/.state/pids"
+	for i in $(seq 1 50); do
+		local left=()
+		for pid in "${alive[@]}"; do
+			[[ $(_loopfs_pid_start "${pid% *}" 2>/dev/null) == "${pid#* }" ]] && left+=("$pid")
+		done
+		alive=("${left[@]}")
+		((${#alive[@]})) || return 0
+		sleep 0.1
+	done
+	for pid in "${alive[@]}"; do
+		loopfs_log "cleanup: process ${pid% *} did not stop on SIGTERM; killing it"
+		kill -KILL "${pid% *}" 2>/dev/null
+	done
+	sleep 0.2
 }
 
 loopfs_check_punch_hole() {
@@ -193,7 +248,7 @@ _loopfs_is_ours() {
 # Mount points below the run directory, deepest first (mountinfo field 5,
 # with the octal escapes of spaces etc. decoded).
 _loopfs_our_mounts() {
-	local mp
+	local mp LC_ALL=C # see loopfs_cleanup
 	while read -r _ _ _ _ mp _; do
 		mp=$(printf '%b' "${mp//\\/\\0}")
 		_loopfs_is_ours "$mp" && printf '%s\n' "$mp"
@@ -265,12 +320,19 @@ _loopfs_recreate_loop() {
 # run directory.  Idempotent; keeps the script's exit status.
 loopfs_cleanup() {
 	local rc=$? mp dev n
+	# Bytes, not characters: in a UTF-8 locale bash's read takes the newline
+	# after an invalid byte as part of the character (a mount point named
+	# $'caf\xe9' swallowed the next line and neither was unmounted).
+	local LC_ALL=C
 	((LOOPFS_CLEANED)) && return "$rc"
 	LOOPFS_CLEANED=1
 	[[ -n $LOOPFS_RUN && -d $LOOPFS_RUN ]] || return "$rc"
 	set +e
 	trap '' INT TERM HUP # a second Ctrl-C must not leave things half done
 	local state=$LOOPFS_RUN/.state
+
+	# 0. processes of this run that may hold its mounts open
+	[[ -s $state/pids ]] && _loopfs_stop_pids
 
 	# 1. mounts we made (reverse order), then anything else below the run dir
 	if [[ -s $state/mounts ]]; then

@@ -5,14 +5,10 @@
 # shellcheck disable=SC2119 # daemon_start/daemon_stop take no script arguments
 set -uo pipefail
 here=$(dirname -- "$(readlink -f -- "$0")")
-# shellcheck source=../lib/loopfs.sh
-source "$here/../lib/loopfs.sh"
 # shellcheck source=../dbus/lib.sh
 source "$here/../dbus/lib.sh"
 
-dbus_require
-loopfs_setup thintrim-robust-config
-dbus_setup
+dbus_test_setup thintrim-robust-config
 
 base="[Filesystems]
 Include=$LOOPFS_RUN/none/*"

@@ -7,16 +7,11 @@
 # shellcheck disable=SC2119 # daemon_start/daemon_stop take no script arguments
 set -uo pipefail
 here=$(dirname -- "$(readlink -f -- "$0")")
-# shellcheck source=../lib/loopfs.sh
-source "$here/../lib/loopfs.sh"
 # shellcheck source=../dbus/lib.sh
 source "$here/../dbus/lib.sh"
 
-dbus_require
-loopfs_require_mkfs ext4
 loopfs_require_cmd python3
-loopfs_setup thintrim-robust-forget
-dbus_setup
+dbus_test_setup thintrim-robust-forget ext4
 loopfs_new_fs ext4 kept 128M
 mnt=$LOOPFS_MNT
 kept_dev=$LOOPFS_DEV

@@ -6,22 +6,13 @@
 # shellcheck disable=SC2119 # daemon_start/daemon_stop take no script arguments
 set -uo pipefail
 here=$(dirname -- "$(readlink -f -- "$0")")
-# shellcheck source=../lib/loopfs.sh
-source "$here/../lib/loopfs.sh"
 # shellcheck source=../dbus/lib.sh
 source "$here/../dbus/lib.sh"
 
-dbus_require
-loopfs_require_mkfs ext4
 loopfs_require_cmd python3
-loopfs_setup thintrim-robust-handler
-dbus_setup
-
-loopfs_new_fs ext4 data 256M
-mountinfo=$TT_DIR/mountinfo
-loopfs_mountinfo "$mountinfo"
-printf '[Schedule]\nBootDelay=1w\nFreedSpaceThreshold=0\n' >"$TT_CONFIG"
-daemon_start --mountinfo "$mountinfo"
+dbus_test_setup thintrim-robust-handler ext4
+dbus_data_fs
+daemon_start --mountinfo "$TT_MOUNTINFO"
 monitor_start
 job=$(trim_job "$LOOPFS_MNT") || loopfs_die "Trim failed"
 assert_true "a trim finishes" wait_job "$job"

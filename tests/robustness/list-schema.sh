@@ -5,21 +5,12 @@
 # shellcheck disable=SC2119 # daemon_start/daemon_stop take no script arguments
 set -uo pipefail
 here=$(dirname -- "$(readlink -f -- "$0")")
-# shellcheck source=../lib/loopfs.sh
-source "$here/../lib/loopfs.sh"
 # shellcheck source=../dbus/lib.sh
 source "$here/../dbus/lib.sh"
 
-dbus_require
-loopfs_require_mkfs ext4
 loopfs_require_cmd python3
-loopfs_setup thintrim-robust-schema
-dbus_setup
-
-loopfs_new_fs ext4 data 256M
-mountinfo=$TT_DIR/mountinfo
-loopfs_mountinfo "$mountinfo"
-printf '[Schedule]\nBootDelay=1w\nFreedSpaceThreshold=0\n' >"$TT_CONFIG"
+dbus_test_setup thintrim-robust-schema ext4
+dbus_data_fs
 
 # keys JSON: the sorted keys of each filesystem, one line per filesystem.
 keys() {
@@ -29,9 +20,9 @@ for fs in json.loads(sys.stdin.read())["filesystems"]:
     print(" ".join(sorted(fs)))'
 }
 
-local_keys=$("$THINTRIM" --mountinfo "$mountinfo" list --json 2>/dev/null | keys)
-daemon_start --mountinfo "$mountinfo"
-daemon_json=$("$THINTRIM" --mountinfo "$mountinfo" list --json 2>/dev/null)
+local_keys=$("$THINTRIM" --mountinfo "$TT_MOUNTINFO" list --json 2>/dev/null | keys)
+daemon_start --mountinfo "$TT_MOUNTINFO"
+daemon_json=$("$THINTRIM" --mountinfo "$TT_MOUNTINFO" list --json 2>/dev/null)
 assert_match "through the daemon" '"source": "daemon"' "$daemon_json"
 daemon_keys=$(keys <<<"$daemon_json")
 status_keys=$("$THINTRIM" status --json 2>/dev/null | keys)

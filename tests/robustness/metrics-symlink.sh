@@ -7,19 +7,12 @@
 # shellcheck disable=SC2119 # daemon_start/daemon_stop take no script arguments
 set -uo pipefail
 here=$(dirname -- "$(readlink -f -- "$0")")
-# shellcheck source=../lib/loopfs.sh
-source "$here/../lib/loopfs.sh"
 # shellcheck source=../dbus/lib.sh
 source "$here/../dbus/lib.sh"
 
-dbus_require
-loopfs_require_mkfs ext4
-loopfs_setup thintrim-robust-metrics
-dbus_setup
+dbus_test_setup thintrim-robust-metrics ext4
 
-loopfs_new_fs ext4 data 256M
-mountinfo=$TT_DIR/mountinfo
-loopfs_mountinfo "$mountinfo"
+dbus_data_fs
 metrics_dir=$TT_DIR/metrics
 mkdir -p "$metrics_dir"
 printf '[Schedule]\nBootDelay=1w\nFreedSpaceThreshold=0\n[Metrics]\nMetricsFile=%s\n' \
@@ -30,7 +23,7 @@ chmod 600 "$victim"
 ln -s "$victim" "$metrics_dir/thintrim.prom.tmp"
 
 umask 077 # as the unit sets it
-daemon_start --mountinfo "$mountinfo"
+daemon_start --mountinfo "$TT_MOUNTINFO"
 monitor_start
 job=$(trim_job "$LOOPFS_MNT") || loopfs_die "Trim failed"
 assert_true "a trim finishes" wait_job "$job"

@@ -54,7 +54,7 @@ assert_match "no polkit: says what to do" \
 flags=$TT_DIR/polkit-flags
 : >"$flags"
 "$FAKE_POLKIT" "$flags" >>"$TT_DIR/fake-polkit.log" 2>&1 &
-HELPER_PIDS+=($!)
+helper_started $!
 polkit_up() { [[ $(busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus NameHasOwner s org.freedesktop.PolicyKit1) == "b true" ]]; }
 wait_until 5 polkit_up || loopfs_die "fake-polkit did not take its name"
 

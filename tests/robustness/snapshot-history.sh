@@ -9,16 +9,11 @@
 # shellcheck disable=SC2119 # daemon_start/daemon_stop take no script arguments
 set -uo pipefail
 here=$(dirname -- "$(readlink -f -- "$0")")
-# shellcheck source=../lib/loopfs.sh
-source "$here/../lib/loopfs.sh"
 # shellcheck source=../dbus/lib.sh
 source "$here/../dbus/lib.sh"
 
-dbus_require
-loopfs_require_mkfs ext4
 loopfs_require_cmd python3 blkid
-loopfs_setup thintrim-robust-snapshot
-dbus_setup
+dbus_test_setup thintrim-robust-snapshot ext4
 
 loopfs_image origin 128M >/dev/null
 loopfs_attach "$LOOPFS_IMG" >/dev/null

@@ -8,22 +8,14 @@
 # shellcheck disable=SC2119 # daemon_start/daemon_stop take no script arguments
 set -uo pipefail
 here=$(dirname -- "$(readlink -f -- "$0")")
-# shellcheck source=../lib/loopfs.sh
-source "$here/../lib/loopfs.sh"
 # shellcheck source=../dbus/lib.sh
 source "$here/../dbus/lib.sh"
 
-dbus_require
-loopfs_require_mkfs ext4
 loopfs_require_cmd python3 tune2fs
-loopfs_setup thintrim-robust-utf8
-dbus_setup
+dbus_test_setup thintrim-robust-utf8 ext4
 
-loopfs_new_fs ext4 plain 256M
-mountinfo=$TT_DIR/mountinfo
-loopfs_mountinfo "$mountinfo"
-printf '[Schedule]\nBootDelay=1w\nFreedSpaceThreshold=0\n' >"$TT_CONFIG"
-daemon_start --mountinfo "$mountinfo"
+dbus_data_fs
+daemon_start --mountinfo "$TT_MOUNTINFO"
 
 # The odd filesystem arrives while the daemon runs.
 loopfs_image odd 256M >/dev/null
@@ -32,13 +24,13 @@ loopfs_mkfs ext4 "$LOOPFS_DEV"
 tune2fs -L $'\xff\xfeab' "$LOOPFS_DEV" >/dev/null || loopfs_die "tune2fs -L failed"
 loopfs_mount "$LOOPFS_DEV" $'caf\xe9' "$(loopfs_default_opts ext4)" ext4 >/dev/null
 odd=$LOOPFS_MNT
-loopfs_mountinfo "$mountinfo.new"
-mv "$mountinfo.new" "$mountinfo"
+loopfs_mountinfo "$TT_MOUNTINFO.new"
+mv "$TT_MOUNTINFO.new" "$TT_MOUNTINFO"
 
 # list_json [ARGS...]: thintrim list --json; fails unless it is valid JSON.
 list_json() {
 	local out
-	out=$("$THINTRIM" --mountinfo "$mountinfo" list --json "$@" 2>/dev/null) || return 1
+	out=$("$THINTRIM" --mountinfo "$TT_MOUNTINFO" list --json "$@" 2>/dev/null) || return 1
 	python3 -c 'import json, sys; json.loads(sys.stdin.buffer.read().decode("utf-8"))' <<<"$out" || return 1
 	printf '%s\n' "$out"
 }
