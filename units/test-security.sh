@@ -93,6 +93,7 @@ expect 'ProtectHome=read-only'
 expect 'DeviceAllow=block-\* r'
 # f2fs: a private writable clone of a read-only view (thintrimd(8), SANDBOX).
 expect 'SystemCallFilter=open_tree mount_setattr'
+expect 'DeviceAllow=/dev/mapper/control rw'
 grep -q '^ExecStart=/.*/thintrimd$' "$unit" || fail "ExecStart= is not an absolute path to thintrimd"
 # Each of these would hide mounted filesystems, or the devices' UUIDs, from
 # the daemon.

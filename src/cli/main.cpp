@@ -8,10 +8,12 @@
 #include "engine.h"
 #include "error.h"
 #include "exit_codes.h"
+#include "receipts.h"
 #include "remote.h"
 #include "render.h"
 #include "trim.h"
 #include "units.h"
+#include "verify.h"
 
 #include <cstdio>
 #include <optional>
@@ -122,8 +124,16 @@ int runDoctor(const GlobalOptions& options) {
     const bool viaDaemon = remote::daemonReachable();
     if (!viaDaemon)
         noteLocal();
-    const std::vector<Finding> findings =
-        viaDaemon ? remote::diagnose() : runDiagnosis(options.paths, readCatalog(options));
+    std::vector<Finding> findings;
+    if (viaDaemon) {
+        findings = remote::diagnose();
+    } else {
+        const std::vector<CatalogEntry> catalog = readCatalog(options);
+        findings = runDiagnosis(options.paths, catalog);
+        // No history here: it suggests `thintrim verify`.
+        for (Finding& finding : proofFindings(catalog, nullptr))
+            findings.push_back(std::move(finding));
+    }
     if (options.json)
         printJson(
             {{"source", viaDaemon ? "daemon" : "local"}, {"findings", findingsJson(findings)}});
@@ -249,7 +259,11 @@ int runTrimLocal(const GlobalOptions& options, const TrimCommand& command) {
     std::optional<ProgressBar> bar;
     bool stopped = false;
     LocalJobHooks hooks;
+    std::optional<ReceiptMeter> receipt;
     hooks.starting = [&](const Mount& mount) {
+        receipt.reset();
+        if (const CatalogEntry* entry = findEntry(catalog, mount.mountPoint); entry && entry->stack)
+            receipt.emplace(options.paths, *entry->stack);
         if (showProgress)
             bar.emplace(stdout, mount.mountPoint);
     };
@@ -259,7 +273,11 @@ int runTrimLocal(const GlobalOptions& options, const TrimCommand& command) {
     };
     hooks.finished = [&](const FilesystemReport& report) {
         bar.reset();
-        results.add(report.mountPoint, report.trim);
+        TrimReport trim = report.trim;
+        if (!trim.reachedDiskBytes && receipt && report.mount)
+            trim.reachedDiskBytes = receipt->finish();
+        receipt.reset();
+        results.add(report.mountPoint, trim);
     };
     hooks.stopRequested = [&](Microseconds timeout) {
         stopped = stopped || stopSignalWithin(signals, timeout);
@@ -289,6 +307,48 @@ int runTrim(const GlobalOptions& options, const TrimCommand& command) {
     request.rateLimit = given.rateLimit;
     request.chunkSize = given.chunkSize;
     return remote::trim(remoteOptions(options), request);
+}
+
+int runVerifyLocal(const GlobalOptions& options, const std::vector<std::string>& mountPoints) {
+    if (geteuid() != 0)
+        throw Error(ErrorCode::AccessDenied,
+                    "verify needs root: it writes a probe, issues FITRIM and reads the block "
+                    "device (or ask thintrimd, which runs as root)");
+    auto catalog = readCatalog(options);
+    std::vector<const CatalogEntry*> targets;
+    if (mountPoints.empty()) {
+        for (const CatalogEntry& entry : catalog) {
+            if (entry.eligible())
+                targets.push_back(&entry);
+        }
+    }
+    for (const std::string& mountPoint : mountPoints) {
+        const CatalogEntry* entry = findEntry(catalog, mountPoint);
+        if (entry == nullptr || !entry->mount.isManaged())
+            throw Error(ErrorCode::NotManaged,
+                        fmt::format("{} is not a filesystem thintrim manages", mountPoint));
+        targets.push_back(entry);
+    }
+    const DmReader dmReader = systemDmReader(options.paths);
+    std::vector<VerifyResult> results;
+    for (const CatalogEntry* entry : targets) {
+        const VerifyReport report = verifyFilesystem(
+            options.paths, entry->mount, entry->stack ? &*entry->stack : nullptr, dmReader);
+        results.push_back({entry->mount.mountPoint, report});
+    }
+    return printVerifyResults(results, options.json, "local");
+}
+
+int runVerify(const GlobalOptions& options, const std::vector<std::string>& mountPoints,
+              bool local) {
+    if (!local && remote::daemonReachable()) {
+        const std::vector<VerifyResult> results =
+            remote::verify(remoteOptions(options), mountPoints);
+        return printVerifyResults(results, options.json, "daemon");
+    }
+    if (!local)
+        noteLocal();
+    return runVerifyLocal(options, mountPoints);
 }
 
 } // namespace
@@ -340,6 +400,16 @@ int run(int argc, char** argv) {
                   "fstrim.timer) and print the fix for each problem");
     doctor->add_flag("--json", options.json, "Print JSON");
 
+    std::vector<std::string> verifyMountPoints;
+    bool verifyLocal = false;
+    CLI::App* verify = app.add_subcommand(
+        "verify", "Prove that discards free space below the guest: write a probe, discard it, "
+                  "read the device (exit 1 when they are dropped)");
+    verify->add_option("mountpoints", verifyMountPoints,
+                       "Mount points to verify (default: every eligible filesystem)");
+    verify->add_flag("--local", verifyLocal, "Verify in this process, without the daemon (root)");
+    verify->add_flag("--json", options.json, "Print JSON");
+
     CLI::App* status = app.add_subcommand("status", "Show the daemon's state and history");
     addReadFlags(status);
     std::uint64_t cancelJob = 0;
@@ -349,7 +419,7 @@ int run(int argc, char** argv) {
         app.add_subcommand("suspend", "Pause scheduled and running trims, across restarts");
     CLI::App* resume = app.add_subcommand("resume", "Continue where suspend stopped");
     CLI::App* reload = app.add_subcommand("reload", "Make the daemon re-read its configuration");
-    for (CLI::App* changing : {trim, cancel, suspend, resume, reload})
+    for (CLI::App* changing : {trim, verify, cancel, suspend, resume, reload})
         changing->add_flag("--no-ask-password", options.noAskPassword,
                            "Do not let polkit ask for a password: without root or a polkit "
                            "rule that allows it, fail instead");
@@ -369,6 +439,8 @@ int run(int argc, char** argv) {
         return runStack(options, stackTarget);
     if (doctor->parsed())
         return runDoctor(options);
+    if (verify->parsed())
+        return runVerify(options, verifyMountPoints, verifyLocal);
     if (status->parsed()) {
         // Without a running daemon there is no schedule to show: the
         // inventory read locally, as `list` prints it.

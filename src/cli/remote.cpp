@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "remote.h"
 
+#include "btrfs_discard.h"
 #include "bus_names.h"
 #include "interactive_authorization.h"
 #include "polkit_agent.h"
+#include "receipts.h"
 #include "thintrim1_proxy.h"
 #include "trim.h"
 #include "unique_fd.h"
@@ -160,6 +162,12 @@ std::string lastTrimText(const Properties& fs, Microseconds now) {
     return result == "success" ? when : fmt::format("{} ({})", when, result);
 }
 
+// A size that may be unknown (dbus::kUnknownBytes) as a number or null.
+nlohmann::json knownBytesJson(const Properties& fs, const std::string& name) {
+    const std::uint64_t bytes = property<std::uint64_t>(fs, name, dbus::kUnknownBytes);
+    return bytes == dbus::kUnknownBytes ? nlohmann::json() : nlohmann::json(bytes);
+}
+
 nlohmann::json filesystemJson(const Properties& fs) {
     return {
         {"mount_point", property<std::string>(fs, "MountPoint")},
@@ -186,7 +194,47 @@ nlohmann::json filesystemJson(const Properties& fs) {
         {"trim_count", property<std::uint64_t>(fs, "TrimCount")},
         {"next_scheduled_trim", property<std::uint64_t>(fs, "NextScheduledTrim")},
         {"freed_since_last_trim", property<std::uint64_t>(fs, "FreedSinceLastTrim")},
+        {"last_reached_disk_bytes", knownBytesJson(fs, "LastReachedDiskBytes")},
+        {"total_reached_disk_bytes", property<std::uint64_t>(fs, "TotalReachedDiskBytes")},
+        {"last_verify_result", property<std::string>(fs, "LastVerifyResult", "never")},
+        {"last_verify_time", property<std::uint64_t>(fs, "LastVerifyTime")},
+        {"last_verify_message", property<std::string>(fs, "LastVerifyMessage")},
+        {"async_discard", property<bool>(fs, "AsyncDiscard")},
+        {"discard_backlog_bytes", property<std::uint64_t>(fs, "DiscardBacklogBytes")},
     };
+}
+
+// The receipts column: what reached the disks, "-" when unknown or never.
+std::string reachedText(const Properties& fs, const RenderOptions& render) {
+    const std::uint64_t bytes =
+        property<std::uint64_t>(fs, "LastReachedDiskBytes", dbus::kUnknownBytes);
+    if (bytes == dbus::kUnknownBytes ||
+        property<std::string>(fs, "LastTrimResult", "never") == "never")
+        return "-";
+    return sizeText(bytes, render);
+}
+
+// What status says under the table: swallowed discards, dropped verdicts,
+// btrfs discard=async.
+std::vector<std::string> filesystemNotes(const Properties& fs) {
+    std::vector<std::string> notes;
+    const std::string mountPoint = property<std::string>(fs, "MountPoint");
+    const std::uint64_t reached =
+        property<std::uint64_t>(fs, "LastReachedDiskBytes", dbus::kUnknownBytes);
+    const std::uint64_t trimmed = property<std::uint64_t>(fs, "LastTrimmedBytes");
+    if (property<std::string>(fs, "LastTrimResult", "never") == "success" &&
+        discardsSwallowed(trimmed,
+                          reached == dbus::kUnknownBytes ? std::nullopt : std::optional(reached)))
+        notes.push_back(fmt::format("{}: {}", mountPoint, swallowedSentence(trimmed)));
+    const std::string verdict = property<std::string>(fs, "LastVerifyResult", "never");
+    if (verdict == "dropped")
+        notes.push_back(fmt::format("{}: verify says discards are dropped: {}", mountPoint,
+                                    property<std::string>(fs, "LastVerifyMessage")));
+    if (property<bool>(fs, "AsyncDiscard"))
+        notes.push_back(
+            fmt::format("{}: {}", mountPoint,
+                        btrfsAsyncSentence({property<std::uint64_t>(fs, "DiscardBacklogBytes")})));
+    return notes;
 }
 
 // Dispatches the connection's signals until `done()` or until Ctrl-C (then
@@ -241,19 +289,28 @@ constexpr auto kInteractiveCallTimeout = std::chrono::seconds(130);
 // Reload): it carries ALLOW_INTERACTIVE_AUTHORIZATION unless
 // --no-ask-password, and on a terminal a polkit agent runs for as long as the
 // call, as systemctl does.
+// `timeout` (nullopt: the bus's default, or kInteractiveCallTimeout when
+// polkit may ask) for a method whose work itself takes long (Verify).
 template <typename... Args>
-sdbus::MethodReply callManaging(ManagerProxy& manager, const RemoteOptions& options,
-                                const char* method, const Args&... args) {
+sdbus::MethodReply callManagingWithin(ManagerProxy& manager, const RemoteOptions& options,
+                                      std::optional<std::chrono::microseconds> timeout,
+                                      const char* method, const Args&... args) {
     return onBus([&] {
         sdbus::IProxy& proxy = manager.getProxy();
         sdbus::MethodCall call = proxy.createMethodCall(kManagerInterface, method);
         (void)(call << ... << args);
         if (!options.askPassword)
-            return proxy.callMethod(call);
+            return timeout ? proxy.callMethod(call, *timeout) : proxy.callMethod(call);
         dbus::allowInteractiveAuthorization(call);
         const PolkitAgent agent{true};
-        return proxy.callMethod(call, kInteractiveCallTimeout);
+        return proxy.callMethod(call, timeout.value_or(kInteractiveCallTimeout));
     });
+}
+
+template <typename... Args>
+sdbus::MethodReply callManaging(ManagerProxy& manager, const RemoteOptions& options,
+                                const char* method, const Args&... args) {
+    return callManagingWithin(manager, options, std::nullopt, method, args...);
 }
 
 std::map<std::string, sdbus::Variant> trimOptions(const TrimRequest& request) {
@@ -353,6 +410,9 @@ int status(const RemoteOptions& options) {
             {"last_run_trimmed_bytes", property<std::uint64_t>(daemon, "LastRunTrimmedBytes")},
             {"last_run_result", property<std::string>(daemon, "LastRunResult", "never")},
             {"total_trimmed_bytes", property<std::uint64_t>(daemon, "TotalTrimmedBytes")},
+            {"last_run_reached_disk_bytes",
+             property<std::uint64_t>(daemon, "LastRunReachedDiskBytes")},
+            {"total_reached_disk_bytes", property<std::uint64_t>(daemon, "TotalReachedDiskBytes")},
             {"interval_us", property<std::uint64_t>(daemon, "Interval")},
             {"rate_limit", property<std::uint64_t>(daemon, "RateLimit")},
             {"chunk_size", property<std::uint64_t>(daemon, "ChunkSize")},
@@ -375,8 +435,10 @@ int status(const RemoteOptions& options) {
         lastResult == "never"
             ? std::string("never")
             : fmt::format(
-                  "{}, {} trimmed, {}", lastResult,
+                  "{}, {} trimmed, {} reached the disks, {}", lastResult,
                   sizeText(property<std::uint64_t>(daemon, "LastRunTrimmedBytes"), options.render),
+                  sizeText(property<std::uint64_t>(daemon, "LastRunReachedDiskBytes"),
+                           options.render),
                   whenText(property<std::uint64_t>(daemon, "LastRunFinished"), now));
     const std::uint64_t rate = property<std::uint64_t>(daemon, "RateLimit");
     const std::vector<std::pair<const char*, std::string>> lines{
@@ -396,15 +458,22 @@ int status(const RemoteOptions& options) {
         fmt::print("No filesystem is managed.\n");
         return kExitOk;
     }
-    std::vector<std::vector<std::string>> rows{
-        {"MOUNT", "TYPE", "DISC-MAX", "ELIGIBLE", "LAST TRIM", "TRIMMED", "NEXT TRIM"}};
-    for (const Properties& fs : filesystems)
+    std::vector<std::vector<std::string>> rows{{"MOUNT", "TYPE", "DISC-MAX", "ELIGIBLE",
+                                                "LAST TRIM", "TRIMMED", "AT DISK", "VERIFY",
+                                                "NEXT TRIM"}};
+    std::vector<std::string> notes;
+    for (const Properties& fs : filesystems) {
         rows.push_back({property<std::string>(fs, "MountPoint"),
                         property<std::string>(fs, "FsType"),
                         sizeText(property<std::uint64_t>(fs, "DiscardMaxBytes"), options.render),
                         eligibleText(fs), lastTrimText(fs, now),
                         sizeText(property<std::uint64_t>(fs, "LastTrimmedBytes"), options.render),
+                        reachedText(fs, options.render),
+                        property<std::string>(fs, "LastVerifyResult", "never"),
                         whenText(property<std::uint64_t>(fs, "NextScheduledTrim"), now)});
+        for (std::string& note : filesystemNotes(fs))
+            notes.push_back(std::move(note));
+    }
     printColumns(stdout, rows);
     // Why a scheduled trim was put off (busy storage, outside Window=).
     for (const Properties& fs : filesystems) {
@@ -413,6 +482,12 @@ int status(const RemoteOptions& options) {
             message.starts_with("deferred: "))
             fmt::print("{}: {}\n", property<std::string>(fs, "MountPoint"), message);
     }
+    if (!notes.empty())
+        fmt::print("\n");
+    for (const std::string& note : notes)
+        fmt::print("{}\n", note);
+    fmt::print("\nTRIMMED is what FITRIM reported; AT DISK the discards the virtual disks "
+               "received, an upper bound of what the host frees.\n");
     return kExitOk;
 }
 
@@ -547,6 +622,30 @@ int reload(const RemoteOptions& options) {
     ManagerProxy manager{*bus};
     (void)callManaging(manager, options, "Reload");
     return kExitOk;
+}
+
+std::vector<VerifyResult> verify(const RemoteOptions& options,
+                                 const std::vector<std::string>& mountPoints) {
+    auto bus = connect();
+    ManagerProxy manager{*bus};
+    std::vector<sdbus::Struct<std::string, std::string, std::string, std::uint64_t>> answers;
+    // Each filesystem writes and reads a probe of a few MiB: longer than the
+    // bus's default 25 s on a slow disk.
+    sdbus::MethodReply reply =
+        callManagingWithin(manager, options, std::chrono::minutes(10), "Verify", mountPoints);
+    onBus([&] { reply >> answers; });
+    std::vector<VerifyResult> results;
+    for (const auto& answer : answers) {
+        VerifyResult result;
+        result.mountPoint = std::get<0>(answer);
+        result.report.verdict =
+            parseVerifyVerdict(std::get<1>(answer)).value_or(VerifyVerdict::Inconclusive);
+        result.report.message = std::get<2>(answer);
+        if (std::get<3>(answer) != dbus::kUnknownBytes)
+            result.report.reachedDiskBytes = std::get<3>(answer);
+        results.push_back(std::move(result));
+    }
+    return results;
 }
 
 std::vector<Finding> diagnose() {

@@ -71,6 +71,11 @@ int resume(const RemoteOptions& options);
 
 int reload(const RemoteOptions& options);
 
+// Manager.Verify: `thintrim verify` through the daemon (which needs the
+// same authorization as Trim); empty = every eligible filesystem.
+[[nodiscard]] std::vector<VerifyResult> verify(const RemoteOptions& options,
+                                               const std::vector<std::string>& mountPoints);
+
 // The reverse of the daemon's error boundary: a D-Bus error from a call to
 // thintrimd as the thintrim::Error it stands for, with a sentence. Errors the
 // daemon sends keep its message; the bus's own (no daemon, timeout, policy)

@@ -2,6 +2,7 @@
 #include "render.h"
 
 #include "exit_codes.h"
+#include "receipts.h"
 #include "utf8.h"
 
 #include <algorithm>
@@ -78,7 +79,7 @@ nlohmann::json entryJson(const CatalogEntry& entry) {
 
 nlohmann::json listEntryJson(nlohmann::json entry) {
     // thintrim(1), "JSON OUTPUT", lists these keys.
-    static constexpr std::array<std::string_view, 28> kKeys{
+    static constexpr std::array<std::string_view, 35> kKeys{
         "mount_point",
         "source",
         "device",
@@ -107,6 +108,13 @@ nlohmann::json listEntryJson(nlohmann::json entry) {
         "trim_count",
         "next_scheduled_trim",
         "freed_since_last_trim",
+        "last_reached_disk_bytes",
+        "total_reached_disk_bytes",
+        "last_verify_result",
+        "last_verify_time",
+        "last_verify_message",
+        "async_discard",
+        "discard_backlog_bytes",
     };
     for (const auto& [key, value] : entry.items()) {
         if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end())
@@ -128,6 +136,8 @@ nlohmann::json reportJson(const std::string& mountPoint, const TrimReport& repor
         {"message", report.message},
         {"calls", report.calls},
         {"resume_from", report.resumeFrom},
+        {"reached_disk_bytes",
+         report.reachedDiskBytes ? nlohmann::json(*report.reachedDiskBytes) : nlohmann::json()},
     };
 }
 
@@ -334,11 +344,17 @@ void printReport(std::FILE* out, const std::string& mountPoint, const TrimReport
     switch (report.outcome) {
     case TrimOutcome::Success:
         if (report.message.empty())
-            fmt::print(out, "{}: {} ({} bytes) trimmed in {}\n", mountPoint,
+            fmt::print(out, "{}: {} ({} bytes) trimmed in {}{}\n", mountPoint,
                        formatSize(report.trimmedBytes), report.trimmedBytes,
-                       formatDuration(report.duration));
+                       formatDuration(report.duration),
+                       report.reachedDiskBytes ? fmt::format(", {} reached the disks",
+                                                             formatSize(*report.reachedDiskBytes))
+                                               : "");
         else
             fmt::print(out, "{}: {}\n", mountPoint, report.message);
+        if (discardsSwallowed(report.trimmedBytes, report.reachedDiskBytes))
+            fmt::print(out, "{}: warning: {}\n", mountPoint,
+                       swallowedSentence(report.trimmedBytes));
         break;
     case TrimOutcome::Cancelled:
         fmt::print(out, "{}: cancelled after {} ({} bytes) trimmed; {}\n", mountPoint,
@@ -373,6 +389,38 @@ void ProgressBar::update(const TrimProgress& progress) {
                formatSize(progress.trimmedBytes));
     std::fflush(out_);
     drawn_ = true;
+}
+
+int printVerifyResults(const std::vector<VerifyResult>& results, bool json,
+                       std::string_view source) {
+    bool dropped = false;
+    nlohmann::json list = nlohmann::json::array();
+    for (const VerifyResult& result : results) {
+        const VerifyReport& report = result.report;
+        dropped = dropped || report.verdict == VerifyVerdict::Dropped;
+        if (json)
+            list.push_back({
+                {"mount_point", result.mountPoint},
+                {"verdict", verifyVerdictName(report.verdict)},
+                {"message", report.message},
+                {"probe_bytes", report.probeBytes},
+                {"checked_bytes", report.checkedBytes},
+                {"unchanged_bytes", report.unchangedBytes},
+                {"trimmed_bytes", report.trimmedBytes},
+                {"reached_disk_bytes", report.reachedDiskBytes
+                                           ? nlohmann::json(*report.reachedDiskBytes)
+                                           : nlohmann::json()},
+                {"duration_us", report.duration.count()},
+            });
+        else
+            fmt::print("{}: {}: {}\n", result.mountPoint, verifyVerdictName(report.verdict),
+                       report.message);
+    }
+    if (json)
+        printJson({{"source", source}, {"results", list}});
+    else if (results.empty())
+        fmt::print("No eligible filesystem to verify.\n");
+    return dropped ? kExitError : kExitOk;
 }
 
 void printColumns(std::FILE* out, const std::vector<std::vector<std::string>>& rows) {

@@ -4,6 +4,7 @@
 #include "catalog.h"
 #include "diagnose.h"
 #include "trim.h"
+#include "verify.h"
 
 #include <cstdio>
 #include <string>
@@ -82,6 +83,16 @@ private:
     std::string label_;
     bool drawn_ = false;
 };
+
+// One filesystem's verify, local or from the daemon.
+struct VerifyResult {
+    std::string mountPoint;
+    VerifyReport report;
+};
+// Prints one line per filesystem ("MOUNT: dropped: why"), or JSON with
+// `source`; returns 1 when a verdict is dropped, else 0.
+int printVerifyResults(const std::vector<VerifyResult>& results, bool json,
+                       std::string_view source);
 
 // Left-aligned columns, two spaces apart, the first row a header: the
 // tables of `list` and `status`, for callers outside this file.

@@ -108,12 +108,6 @@ std::string lvmDmNameOf(std::string_view vg, std::string_view lv) {
     return name;
 }
 
-// "VG/LV" as lvchange and lvs take it; the dm name when it is not LVM's.
-std::string lvmVolumeName(std::string_view dmName) {
-    auto parts = splitLvmDmName(dmName);
-    return parts ? parts->vg + "/" + parts->lv : std::string(dmName);
-}
-
 // An LVM dm uuid is "LVM-" followed by the VG and LV ids (no dashes), then
 // "-LAYER" for LVM's hidden sub-devices: "tpool", "tdata", "tmeta", "pool"...
 std::string_view lvmUuidLayer(std::string_view uuid) {
@@ -568,6 +562,11 @@ std::optional<DeviceNumber> numberOfDeviceNode(const SystemPaths& paths, std::st
 }
 
 } // namespace
+
+std::string lvmVolumeName(std::string_view dmName) {
+    auto parts = splitLvmDmName(dmName);
+    return parts ? parts->vg + "/" + parts->lv : std::string(dmName);
+}
 
 DeviceNumber DeviceNumber::fromDev(dev_t dev) {
     return DeviceNumber{::major(dev), ::minor(dev)};

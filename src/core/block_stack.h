@@ -90,4 +90,8 @@ struct BlockStack {
 [[nodiscard]] std::optional<DeviceNumber> deviceNumberOf(const SystemPaths& paths,
                                                          std::string_view deviceOrName);
 
+// "VG/LV" as lvchange and lvs take it, from an LVM dm name
+// ("vg--a-pool-tpool" gives "vg-a/pool"); the dm name when it is not LVM's.
+[[nodiscard]] std::string lvmVolumeName(std::string_view dmName);
+
 } // namespace thintrim

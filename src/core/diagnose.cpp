@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "diagnose.h"
 
+#include "btrfs_discard.h"
+#include "dm_thin.h"
 #include "error.h"
 #include "inventory.h"
+#include "receipts.h"
+#include "state.h"
 
 #include <algorithm>
 #include <array>
@@ -87,6 +91,13 @@ void checkContinuousDiscard(const DiagnoseInput& input, Findings& findings) {
         if (!mount.isManaged() || !(hasMountOption(mount.fsOptions, "discard") ||
                                     hasMountOption(mount.vfsOptions, "discard")))
             continue;
+        if (auto async = btrfsAsyncDiscard(input.paths, mount)) {
+            findings.push_back(
+                {Severity::Info, mount.mountPoint,
+                 fmt::format("{} is {}", mount.mountPoint, btrfsAsyncSentence(*async)),
+                 "nothing to change: thintrim still trims it on schedule"});
+            continue;
+        }
         findings.push_back(
             {Severity::Info, mount.mountPoint,
              fmt::format("{} is mounted with continuous discard: {} discards blocks as files are "
@@ -95,6 +106,22 @@ void checkContinuousDiscard(const DiagnoseInput& input, Findings& findings) {
              "nothing to change: thintrim still trims it on schedule and catches what continuous "
              "discard skipped; remove `discard` from its mount options only if its latency "
              "shows"});
+    }
+}
+
+// Thin pools inside the guest that free their blocks but pass nothing down:
+// sysfs shows a stack that passes discards, only the dm table tells.
+void checkThinPools(const DiagnoseInput& input, Findings& findings) {
+    const DmReader reader = systemDmReader(input.paths);
+    for (const CatalogEntry& entry : input.catalog) {
+        if (!entry.mount.isManaged() || !entry.stack)
+            continue;
+        for (const SwallowingThinPool& pool : findSwallowingThinPools(*entry.stack, reader)) {
+            findings.push_back(
+                {Severity::Error, entry.mount.mountPoint,
+                 fmt::format("discards do not reach the virtual disk: {}", pool.sentence()),
+                 pool.fix()});
+        }
     }
 }
 
@@ -280,9 +307,9 @@ void checkFstrimTimer(const DiagnoseInput& input, Findings& findings) {
 
 using DiagnoseCheck = void (*)(const DiagnoseInput& input, Findings& findings);
 
-constexpr std::array<DiagnoseCheck, 7> kChecks{
-    checkBlockStacks, checkContinuousDiscard, checkNetworkFilesystems, checkSwap,
-    checkCrypttab,    checkLvmConfig,         checkFstrimTimer,
+constexpr std::array<DiagnoseCheck, 8> kChecks{
+    checkBlockStacks, checkThinPools, checkContinuousDiscard, checkNetworkFilesystems,
+    checkSwap,        checkCrypttab,  checkLvmConfig,         checkFstrimTimer,
 };
 
 } // namespace
@@ -315,6 +342,67 @@ std::vector<Finding> runDiagnosis(const SystemPaths& paths,
     Findings findings;
     for (DiagnoseCheck check : kChecks)
         check(input, findings);
+    return findings;
+}
+
+std::vector<Finding> proofFindings(const std::vector<CatalogEntry>& catalog, const State* state) {
+    Findings findings;
+    bool unverified = false;
+    for (const CatalogEntry& entry : catalog) {
+        const Mount& mount = entry.mount;
+        if (!mount.isManaged() || !entry.eligible())
+            continue;
+        const FilesystemHistory* history = nullptr;
+        if (state != nullptr) {
+            auto found = state->filesystems.find(mount.identity());
+            if (found != state->filesystems.end())
+                history = &found->second;
+        }
+        if (history != nullptr && history->lastTrimResult == TrimOutcome::Success &&
+            discardsSwallowed(history->lastTrimmedBytes, history->lastReachedDiskBytes))
+            findings.push_back({Severity::Warning, mount.mountPoint,
+                                "last trim: " + swallowedSentence(history->lastTrimmedBytes),
+                                fmt::format("`thintrim stack {}` shows the layers; check thin "
+                                            "pools with `lvs -o name,discards`",
+                                            mount.mountPoint)});
+        if (state == nullptr) {
+            unverified = true;
+            continue;
+        }
+        if (history == nullptr || !history->lastVerifyResult) {
+            findings.push_back({Severity::Info, mount.mountPoint,
+                                "never verified: nothing yet proves that its discards free space "
+                                "on the host",
+                                fmt::format("thintrim verify {}", mount.mountPoint)});
+            continue;
+        }
+        const std::string when = formatRelative(history->lastVerifyTime, realtimeNow());
+        switch (*history->lastVerifyResult) {
+        case VerifyVerdict::Passes:
+            findings.push_back(
+                {Severity::Ok, mount.mountPoint,
+                 fmt::format("verify passed {}: {}", when, history->lastVerifyMessage), ""});
+            break;
+        case VerifyVerdict::Dropped:
+            findings.push_back({Severity::Error, mount.mountPoint,
+                                fmt::format("verify {}: discards are dropped: {}", when,
+                                            history->lastVerifyMessage),
+                                fmt::format("fix the setting named, then `thintrim verify {}`",
+                                            mount.mountPoint)});
+            break;
+        case VerifyVerdict::Inconclusive:
+            findings.push_back(
+                {Severity::Info, mount.mountPoint,
+                 fmt::format("verify {} was inconclusive: {}", when, history->lastVerifyMessage),
+                 fmt::format("thintrim verify {}", mount.mountPoint)});
+            break;
+        }
+    }
+    if (unverified)
+        findings.push_back({Severity::Info, "thintrim verify",
+                            "no verify verdict at hand (thintrimd keeps them): nothing here proves "
+                            "that discards free space on the host",
+                            "thintrim verify"});
     return findings;
 }
 

@@ -29,7 +29,10 @@ struct Finding {
 // Whole-system checks of the discard chain, in this order:
 //   - every managed filesystem: does its block stack pass discards (error
 //     naming the layer and its fix when not);
-//   - filesystems mounted with continuous `discard` (info);
+//   - thin pools in those stacks that do not pass discards down (error
+//     naming the pool and `lvchange --discards passdown VG/POOL`);
+//   - filesystems mounted with continuous `discard` (info; btrfs
+//     discard=async with its backlog);
 //   - network filesystems (info: they cannot pass discards);
 //   - active swap partitions on discard-capable devices without the
 //     `discard` option in fstab (warning);
@@ -43,5 +46,16 @@ struct Finding {
 // is (warning).
 [[nodiscard]] std::vector<Finding> runDiagnosis(const SystemPaths& paths,
                                                 const std::vector<CatalogEntry>& catalog);
+
+struct State;
+
+// The checks that need the history the daemon keeps (`state`; nullptr when
+// there is none at hand), per eligible managed filesystem: the last trim's
+// FITRIM bytes with no receipt at the disks (warning: swallowed inside the
+// guest); the verify verdict on record (dropped: error, passes: ok,
+// inconclusive: info), or a suggestion to run `thintrim verify` (one for
+// the whole system when there is no history at hand).
+[[nodiscard]] std::vector<Finding> proofFindings(const std::vector<CatalogEntry>& catalog,
+                                                 const State* state);
 
 } // namespace thintrim

@@ -269,8 +269,7 @@ void Engine::step() {
         }
         if (shuttingDown_ || !started_ || state_.suspended || sleeping_)
             break;
-        if (job.afterRestart && !job.started &&
-            options_.bootDelay > deps_.clock.now().sinceBoot) {
+        if (job.afterRestart && !job.started && options_.bootDelay > deps_.clock.now().sinceBoot) {
             deps_.events.wakeAt(options_.bootDelay);
             break;
         }
@@ -393,6 +392,7 @@ void Engine::finishDryRun(Job& job) {
     TrimReport report =
         runReport(TrimOutcome::Success, dryRunMessage(calls, run.layout->fsBytes - start));
     report.calls = calls;
+    report.reachedDiskBytes = 0; // no discard issued
     finishRun(job, std::move(report));
 }
 
@@ -485,6 +485,8 @@ void Engine::finishFilesystem(Job& job, FilesystemReport report) {
         report.recorded = true;
     }
     deps_.events.filesystemFinished(report);
+    job.reachedDiskBytes =
+        saturatingAdd(job.reachedDiskBytes, report.trim.reachedDiskBytes.value_or(0));
     rememberPendingJob();
     save();
 }
@@ -511,6 +513,7 @@ void Engine::finishJob(const Job& job) {
         state_.lastRun.finished = deps_.clock.now().realtime;
         state_.lastRun.trimmedBytes = job.trimmedBytes;
         state_.lastRun.result = summary.result;
+        state_.lastRun.reachedDiskBytes = job.reachedDiskBytes;
     }
     deps_.events.jobFinished(summary);
     rememberPendingJob();

@@ -148,7 +148,9 @@ public:
     // Before the first chunk of a filesystem (e.g. to sample counters).
     virtual void filesystemStarting(std::uint64_t jobId, const Mount& mount) = 0;
     // After the report went into the history (report.recorded): a handler
-    // may add its own measurements to both (Engine::mutableState()).
+    // may add its own measurements to both (Engine::mutableState()); the
+    // receipt it sets in report.trim.reachedDiskBytes counts in the job's
+    // (a dry run's is 0 already).
     virtual void filesystemFinished(FilesystemReport& report) = 0;
     virtual void jobFinished(const JobSummary& summary) = 0;
     // Something published changed: states, progress, the queue, history.
@@ -271,6 +273,7 @@ private:
         Microseconds startedAt{0}; // realtime
         bool afterRestart = false; // from the state file: waits for BootDelay
         std::uint64_t trimmedBytes = 0;
+        std::uint64_t reachedDiskBytes = 0; // the receipts filesystemFinished() added
         unsigned attempted = 0;
         unsigned failed = 0;
     };

@@ -121,7 +121,22 @@ json historyToJson(const FilesystemHistory& history) {
         {"resume_from", history.resumeFrom},
         {"total_trimmed_bytes", history.totalTrimmedBytes},
         {"trim_count", history.trimCount},
+        {"last_reached_disk_bytes",
+         history.lastReachedDiskBytes ? json(*history.lastReachedDiskBytes) : json(nullptr)},
+        {"total_reached_disk_bytes", history.totalReachedDiskBytes},
+        {"last_verify_result", history.lastVerifyResultName()},
+        {"last_verify_time", count(history.lastVerifyTime)},
+        {"last_verify_message", history.lastVerifyMessage},
     };
+}
+
+std::optional<VerifyVerdict> readVerdict(const json& object, const char* key) {
+    std::string name = readString(object, key, kNeverName);
+    if (name == kNeverName)
+        return std::nullopt;
+    if (auto verdict = parseVerifyVerdict(name))
+        return verdict;
+    throw SchemaError(fmt::format("\"{}\" is not a verify verdict: \"{}\"", key, name));
 }
 
 FilesystemHistory historyFromJson(const json& object) {
@@ -141,6 +156,11 @@ FilesystemHistory historyFromJson(const json& object) {
     history.resumeFrom = readUnsigned(object, "resume_from", 0);
     history.totalTrimmedBytes = readUnsigned(object, "total_trimmed_bytes", 0);
     history.trimCount = readUnsigned(object, "trim_count", 0);
+    history.lastReachedDiskBytes = readOptionalUnsigned(object, "last_reached_disk_bytes");
+    history.totalReachedDiskBytes = readUnsigned(object, "total_reached_disk_bytes", 0);
+    history.lastVerifyResult = readVerdict(object, "last_verify_result");
+    history.lastVerifyTime = readTime(object, "last_verify_time");
+    history.lastVerifyMessage = readString(object, "last_verify_message", "");
     return history;
 }
 
@@ -190,12 +210,14 @@ json stateToJson(const State& state) {
         {"suspended", state.suspended},
         {"next_job_id", state.nextJobId},
         {"total_trimmed_bytes", state.totalTrimmedBytes},
+        {"total_reached_disk_bytes", state.totalReachedDiskBytes},
         {"last_run",
          {
              {"started", count(state.lastRun.started)},
              {"finished", count(state.lastRun.finished)},
              {"trimmed_bytes", state.lastRun.trimmedBytes},
              {"result", state.lastRun.resultName()},
+             {"reached_disk_bytes", state.lastRun.reachedDiskBytes},
          }},
         {"pending_job", state.pendingJob ? pendingJobToJson(*state.pendingJob) : json(nullptr)},
         {"filesystems", std::move(filesystems)},
@@ -214,6 +236,7 @@ State stateFromJson(const json& document) {
     state.suspended = readBool(document, "suspended", false);
     state.nextJobId = readUnsigned(document, "next_job_id", 1);
     state.totalTrimmedBytes = readUnsigned(document, "total_trimmed_bytes", 0);
+    state.totalReachedDiskBytes = readUnsigned(document, "total_reached_disk_bytes", 0);
     if (auto it = document.find("last_run"); it != document.end()) {
         const json& run = requireObject(*it, "\"last_run\"");
         state.lastRun.started = readTime(run, "started");
@@ -223,6 +246,7 @@ State stateFromJson(const json& document) {
         state.lastRun.result = parseJobResult(result);
         if (!state.lastRun.result && result != kNeverName)
             throw SchemaError(fmt::format("\"result\" is not a job result: \"{}\"", result));
+        state.lastRun.reachedDiskBytes = readUnsigned(run, "reached_disk_bytes", 0);
     }
     if (auto it = document.find("pending_job"); it != document.end() && !it->is_null())
         state.pendingJob = pendingJobFromJson(*it);
@@ -340,6 +364,31 @@ void State::recordTrim(const std::string& identity, const std::string& mountPoin
     }
     if (report.outcome == TrimOutcome::Success)
         ++history.trimCount;
+    recordReceipt(identity, report.reachedDiskBytes);
+}
+
+void State::recordReceipt(const std::string& identity,
+                          std::optional<std::uint64_t> reachedDiskBytes) {
+    FilesystemHistory& history = filesystems[identity];
+    history.lastReachedDiskBytes = reachedDiskBytes;
+    if (reachedDiskBytes) {
+        history.totalReachedDiskBytes =
+            saturatingAdd(history.totalReachedDiskBytes, *reachedDiskBytes);
+        totalReachedDiskBytes = saturatingAdd(totalReachedDiskBytes, *reachedDiskBytes);
+    }
+}
+
+void State::recordVerify(const std::string& identity, const std::string& mountPoint,
+                         Microseconds at, const VerifyReport& report) {
+    FilesystemHistory& history = filesystems[identity];
+    history.mountPoint = mountPoint;
+    history.lastVerifyResult = report.verdict;
+    history.lastVerifyTime = at;
+    history.lastVerifyMessage = report.message;
+}
+
+std::string_view FilesystemHistory::lastVerifyResultName() const {
+    return lastVerifyResult ? verifyVerdictName(*lastVerifyResult) : kNeverName;
 }
 
 State::Observed State::observeMounts(const std::vector<const Mount*>& mounts, Microseconds now,

@@ -3,6 +3,7 @@
 
 #include "trim.h"
 #include "units.h"
+#include "verify.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -47,6 +48,18 @@ struct FilesystemHistory {
     std::uint64_t totalTrimmedBytes = 0;
     std::uint64_t trimCount = 0; // successful trims
 
+    // Receipts (receipts.h): bytes of discards the leaf devices completed
+    // during the last trim (nullopt: not measured) and over all trims.
+    std::optional<std::uint64_t> lastReachedDiskBytes;
+    std::uint64_t totalReachedDiskBytes = 0;
+
+    // The last `thintrim verify` of this filesystem.
+    std::optional<VerifyVerdict> lastVerifyResult; // nullopt: never verified
+    Microseconds lastVerifyTime{0};
+    std::string lastVerifyMessage;
+    // "never" until the first verify, else verifyVerdictName().
+    [[nodiscard]] std::string_view lastVerifyResultName() const;
+
     // "never" until the first trim, else trimOutcomeName(): the D-Bus value.
     [[nodiscard]] std::string_view lastTrimResultName() const;
 
@@ -85,7 +98,8 @@ struct RunRecord {
     Microseconds started{0};
     Microseconds finished{0};
     std::uint64_t trimmedBytes = 0;
-    std::optional<JobResult> result; // nullopt: never ran
+    std::optional<JobResult> result;    // nullopt: never ran
+    std::uint64_t reachedDiskBytes = 0; // receipts of the job's filesystems
 
     // "never", or jobResultName(): the D-Bus value.
     [[nodiscard]] std::string_view resultName() const;
@@ -96,7 +110,8 @@ struct RunRecord {
 struct State {
     bool suspended = false;
     RunRecord lastRun;
-    std::uint64_t totalTrimmedBytes = 0; // lifetime, over every filesystem
+    std::uint64_t totalTrimmedBytes = 0;     // lifetime, over every filesystem
+    std::uint64_t totalReachedDiskBytes = 0; // receipts, lifetime
     std::optional<PendingJob> pendingJob;
     std::uint64_t nextJobId = 1;
     // Keyed by Mount::identity(): the UUID, or the source without one, so
@@ -123,6 +138,14 @@ struct State {
     };
     Observed observeMounts(const std::vector<const Mount*>& mounts, Microseconds now,
                            Microseconds forgetAfter);
+
+    // The receipt of the filesystem's last trim (receipts.h), after
+    // recordTrim() when it is measured afterwards; nullopt: not measured.
+    void recordReceipt(const std::string& identity, std::optional<std::uint64_t> reachedDiskBytes);
+
+    // Records a verify of the filesystem `identity` that finished at `at`.
+    void recordVerify(const std::string& identity, const std::string& mountPoint, Microseconds at,
+                      const VerifyReport& report);
 
     bool operator==(const State&) const = default;
 };

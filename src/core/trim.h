@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -110,6 +111,9 @@ struct TrimReport {
     // cancel or failure, 0 when finished.
     std::uint64_t resumeFrom = 0;
     std::size_t calls = 0; // FITRIM calls issued (planned ones for a dry run)
+    // Bytes of discards the leaf devices completed meanwhile (receipts.h);
+    // nullopt when not measured.
+    std::optional<std::uint64_t> reachedDiskBytes;
 };
 
 // EOPNOTSUPP, ENOTTY, ENOSYS, EBADF: FITRIM is not available here, not an error.

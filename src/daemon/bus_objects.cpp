@@ -58,26 +58,28 @@ constexpr Property<Properties, Value> property(const char* name, Value Propertie
     return {name, member, constant};
 }
 
-constexpr auto kManagerProperties =
-    std::make_tuple(property("Version", &ManagerProperties::version, true),
-                    property("State", &ManagerProperties::state),
-                    property("CurrentJob", &ManagerProperties::currentJob),
-                    property("CurrentMountPoint", &ManagerProperties::currentMountPoint),
-                    property("Progress", &ManagerProperties::progress),
-                    property("CurrentTrimmedBytes", &ManagerProperties::currentTrimmedBytes),
-                    property("PacingState", &ManagerProperties::pacingState),
-                    property("QueuedJobs", &ManagerProperties::queuedJobs),
-                    property("NextScheduledTrim", &ManagerProperties::nextScheduledTrim),
-                    property("LastRunStarted", &ManagerProperties::lastRunStarted),
-                    property("LastRunFinished", &ManagerProperties::lastRunFinished),
-                    property("LastRunTrimmedBytes", &ManagerProperties::lastRunTrimmedBytes),
-                    property("LastRunResult", &ManagerProperties::lastRunResult),
-                    property("TotalTrimmedBytes", &ManagerProperties::totalTrimmedBytes),
-                    property("Interval", &ManagerProperties::interval),
-                    property("RateLimit", &ManagerProperties::rateLimit),
-                    property("ChunkSize", &ManagerProperties::chunkSize),
-                    property("MinimumExtent", &ManagerProperties::minimumExtent),
-                    property("FreedSpaceThreshold", &ManagerProperties::freedSpaceThreshold));
+constexpr auto kManagerProperties = std::make_tuple(
+    property("Version", &ManagerProperties::version, true),
+    property("State", &ManagerProperties::state),
+    property("CurrentJob", &ManagerProperties::currentJob),
+    property("CurrentMountPoint", &ManagerProperties::currentMountPoint),
+    property("Progress", &ManagerProperties::progress),
+    property("CurrentTrimmedBytes", &ManagerProperties::currentTrimmedBytes),
+    property("PacingState", &ManagerProperties::pacingState),
+    property("QueuedJobs", &ManagerProperties::queuedJobs),
+    property("NextScheduledTrim", &ManagerProperties::nextScheduledTrim),
+    property("LastRunStarted", &ManagerProperties::lastRunStarted),
+    property("LastRunFinished", &ManagerProperties::lastRunFinished),
+    property("LastRunTrimmedBytes", &ManagerProperties::lastRunTrimmedBytes),
+    property("LastRunResult", &ManagerProperties::lastRunResult),
+    property("TotalTrimmedBytes", &ManagerProperties::totalTrimmedBytes),
+    property("LastRunReachedDiskBytes", &ManagerProperties::lastRunReachedDiskBytes),
+    property("TotalReachedDiskBytes", &ManagerProperties::totalReachedDiskBytes),
+    property("Interval", &ManagerProperties::interval),
+    property("RateLimit", &ManagerProperties::rateLimit),
+    property("ChunkSize", &ManagerProperties::chunkSize),
+    property("MinimumExtent", &ManagerProperties::minimumExtent),
+    property("FreedSpaceThreshold", &ManagerProperties::freedSpaceThreshold));
 
 constexpr auto kFilesystemProperties = std::make_tuple(
     property("MountPoint", &FilesystemProperties::mountPoint),
@@ -102,7 +104,14 @@ constexpr auto kFilesystemProperties = std::make_tuple(
     property("TotalTrimmedBytes", &FilesystemProperties::totalTrimmedBytes),
     property("TrimCount", &FilesystemProperties::trimCount),
     property("NextScheduledTrim", &FilesystemProperties::nextScheduledTrim),
-    property("FreedSinceLastTrim", &FilesystemProperties::freedSinceLastTrim));
+    property("FreedSinceLastTrim", &FilesystemProperties::freedSinceLastTrim),
+    property("LastReachedDiskBytes", &FilesystemProperties::lastReachedDiskBytes),
+    property("TotalReachedDiskBytes", &FilesystemProperties::totalReachedDiskBytes),
+    property("LastVerifyResult", &FilesystemProperties::lastVerifyResult),
+    property("LastVerifyTime", &FilesystemProperties::lastVerifyTime),
+    property("LastVerifyMessage", &FilesystemProperties::lastVerifyMessage),
+    property("AsyncDiscard", &FilesystemProperties::asyncDiscard),
+    property("DiscardBacklogBytes", &FilesystemProperties::discardBacklogBytes));
 
 // Registers a getter per table entry that reads `values` (which must outlive
 // the registration). Before registerAdaptor().
@@ -276,6 +285,40 @@ ManagerObject::Diagnose() {
             findings.emplace_back(std::string(severityName(finding.severity)), finding.subject,
                                   finding.message, finding.hint);
         return forBus(findings);
+    });
+}
+
+void ManagerObject::Verify(
+    sdbus::Result<
+        std::vector<sdbus::Struct<std::string, std::string, std::string, std::uint64_t>>>&& result,
+    std::vector<std::string> mountPoints) {
+    using Rows = std::vector<sdbus::Struct<std::string, std::string, std::string, std::uint64_t>>;
+    // The reply waits for the probes, which run on the verify worker; the
+    // controller calls back on the loop thread.
+    auto pending = std::make_shared<sdbus::Result<Rows>>(std::move(result));
+    const sdbus::Message* call = getObject().getCurrentlyProcessedMessage();
+    if (call == nullptr) {
+        replyGuarded(*pending, []() -> Rows {
+            throw Error(ErrorCode::AccessDenied, "the caller of this method is unknown");
+        });
+        return;
+    }
+    authorizer_.check(*call, [this, pending,
+                              mountPoints = std::move(mountPoints)](std::optional<Error> denied) {
+        try {
+            if (denied)
+                throw *denied;
+            controller_.verify(mountPoints, [pending](const auto& outcomes) {
+                Rows rows;
+                for (const auto& [mountPoint, report] : outcomes)
+                    rows.emplace_back(mountPoint, std::string(verifyVerdictName(report.verdict)),
+                                      report.message,
+                                      report.reachedDiskBytes.value_or(dbus::kUnknownBytes));
+                pending->returnResults(forBus(rows));
+            });
+        } catch (...) {
+            pending->returnError(currentExceptionAsBusError());
+        }
     });
 }
 

@@ -5,6 +5,7 @@
 #include "build_config.h"
 #include "diagnose.h"
 #include "thintrim1_adaptor.h"
+#include "verify.h"
 
 #include <cstdint>
 #include <string>
@@ -49,6 +50,12 @@ public:
     virtual void reload() = 0;
     [[nodiscard]] virtual std::string filesystemObjectPath(const std::string& mountPoint) = 0;
     [[nodiscard]] virtual std::vector<Finding> diagnose() = 0;
+    // Starts verifying the named mount points (empty: every eligible one) on
+    // a worker; `reply` runs later on the loop thread with one entry per
+    // filesystem. Throws (NotManaged) before starting anything.
+    using VerifyReply =
+        std::function<void(const std::vector<std::pair<std::string, VerifyReport>>&)>;
+    virtual void verify(const std::vector<std::string>& mountPoints, VerifyReply reply) = 0;
 
 protected:
     ~Controller() = default;
@@ -69,6 +76,8 @@ struct ManagerProperties {
     std::uint64_t lastRunTrimmedBytes = 0;
     std::string lastRunResult = "never";
     std::uint64_t totalTrimmedBytes = 0;
+    std::uint64_t lastRunReachedDiskBytes = 0;
+    std::uint64_t totalReachedDiskBytes = 0;
     std::uint64_t interval = 0;
     std::uint64_t rateLimit = 0;
     std::uint64_t chunkSize = 0;
@@ -104,6 +113,13 @@ struct FilesystemProperties {
     std::uint64_t trimCount = 0;
     std::uint64_t nextScheduledTrim = 0;
     std::uint64_t freedSinceLastTrim = 0;
+    std::uint64_t lastReachedDiskBytes = UINT64_MAX; // dbus::kUnknownBytes
+    std::uint64_t totalReachedDiskBytes = 0;
+    std::string lastVerifyResult = "never";
+    std::uint64_t lastVerifyTime = 0;
+    std::string lastVerifyMessage;
+    bool asyncDiscard = false;
+    std::uint64_t discardBacklogBytes = 0;
 };
 
 // /org/thintrim/ThinTrim1: Manager, ObjectManager, Properties.
@@ -131,6 +147,9 @@ private:
     sdbus::ObjectPath GetFilesystem(const std::string& mountPoint) override;
     std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>>
     Diagnose() override;
+    void Verify(sdbus::Result<std::vector<
+                    sdbus::Struct<std::string, std::string, std::string, std::uint64_t>>>&& result,
+                std::vector<std::string> mountPoints) override;
 
     Controller& controller_;
     Authorizer& authorizer_;

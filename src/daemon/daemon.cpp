@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "daemon.h"
 
+#include "btrfs_discard.h"
 #include "bus_boundary.h"
 #include "bus_names.h"
 #include "diagnose.h"
@@ -89,6 +90,7 @@ Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
                          return storageDeferral(options_.systemPaths, *entry->stack);
                      }),
       engine_({worker_, *this, *this, *this}, loadState(store_), engineOptions()),
+      verifier_(options_.systemPaths),
       scheduleTimer_(
           loop_, CLOCK_REALTIME, [this] { onScheduleTimer(); }, "checking the schedule"),
       engineTimer_(
@@ -112,6 +114,8 @@ Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
     configurePolicies();
     loop_.watch(
         worker_.eventFd(), [this] { onWorkerEvents(); }, "handling a trim's progress");
+    loop_.watch(
+        verifier_.eventFd(), [this] { onVerifyDone(); }, "handling a verify's result");
     // After an unexpected failure, what a stop would keep: the job to resume.
     loop_.onHandlerFailure([this] { engine_.saveNow(); });
     loop_.watch(
@@ -135,6 +139,7 @@ Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
 
 Daemon::~Daemon() {
     loop_.unwatch(worker_.eventFd());
+    loop_.unwatch(verifier_.eventFd());
     loop_.unwatch(signalFd_.get());
 }
 
@@ -294,7 +299,63 @@ std::string Daemon::filesystemObjectPath(const std::string& mountPoint) {
 
 std::vector<Finding> Daemon::diagnose() {
     refreshVerdicts();
-    return runDiagnosis(options_.systemPaths, catalog_);
+    std::vector<Finding> findings = runDiagnosis(options_.systemPaths, catalog_);
+    std::vector<CatalogEntry> managed;
+    for (const CatalogEntry& entry : catalog_) {
+        if (isManagedHere(entry))
+            managed.push_back(entry);
+    }
+    for (Finding& finding : proofFindings(managed, &engine_.state()))
+        findings.push_back(std::move(finding));
+    return findings;
+}
+
+void Daemon::verify(const std::vector<std::string>& mountPoints, VerifyReply reply) {
+    refreshVerdicts();
+    std::vector<VerifyTarget> targets;
+    if (mountPoints.empty()) {
+        for (const CatalogEntry& entry : catalog_) {
+            if (isManagedHere(entry) && entry.eligible())
+                targets.push_back({entry.mount, entry.stack});
+        }
+    }
+    for (const std::string& mountPoint : mountPoints) {
+        const CatalogEntry* entry = managedEntry(mountPoint);
+        if (entry == nullptr)
+            throw Error(ErrorCode::NotManaged,
+                        fmt::format("{} is not a filesystem thintrim manages", mountPoint));
+        targets.push_back({entry->mount, entry->stack});
+    }
+    verifyReplies_.emplace(verifier_.start(std::move(targets)), std::move(reply));
+}
+
+void Daemon::onVerifyDone() {
+    for (VerifyDone& done : verifier_.takeDone()) {
+        std::vector<std::pair<std::string, VerifyReport>> outcomes;
+        for (VerifyOutcome& outcome : done.outcomes) {
+            const std::string& mountPoint = outcome.mount.mountPoint;
+            engine_.mutableState().recordVerify(outcome.mount.identity(), mountPoint,
+                                                now().realtime, outcome.report);
+            logEvent(outcome.report.verdict == VerifyVerdict::Dropped ? LogLevel::Warning
+                                                                      : LogLevel::Info,
+                     message_id::kFilesystemVerified,
+                     fmt::format("{}: verify {}: {}", mountPoint,
+                                 verifyVerdictName(outcome.report.verdict), outcome.report.message),
+                     {{"MOUNT_POINT", mountPoint},
+                      {"VERIFY_RESULT", std::string(verifyVerdictName(outcome.report.verdict))},
+                      {"REACHED_DISK_BYTES", outcome.report.reachedDiskBytes
+                                                 ? std::to_string(*outcome.report.reachedDiskBytes)
+                                                 : std::string("unknown")}});
+            outcomes.emplace_back(mountPoint, std::move(outcome.report));
+        }
+        engine_.saveNow();
+        publish();
+        auto reply = verifyReplies_.find(done.request);
+        if (reply != verifyReplies_.end()) {
+            reply->second(outcomes);
+            verifyReplies_.erase(reply);
+        }
+    }
 }
 
 // --- the engine's events -----------------------------------------------------------
@@ -354,26 +415,42 @@ void Daemon::jobStarted(std::uint64_t jobId, const std::vector<std::string>& mou
     manager_->emitJobStarted(jobId, forBus(mountPoints));
 }
 
-void Daemon::filesystemStarting(std::uint64_t /*jobId*/, const Mount& /*mount*/) {}
+void Daemon::filesystemStarting(std::uint64_t /*jobId*/, const Mount& mount) {
+    receipt_.reset();
+    if (const CatalogEntry* entry = managedEntry(mount.mountPoint); entry && entry->stack)
+        receipt_.emplace(options_.systemPaths, *entry->stack);
+}
 
 void Daemon::filesystemFinished(FilesystemReport& filesystem) {
-    const TrimReport& report = filesystem.trim;
+    TrimReport& report = filesystem.trim;
     const std::string& mountPoint = filesystem.mountPoint;
+    // Only the run that filesystemStarting() measured: a filesystem skipped
+    // before it started has no receipt.
+    if (!report.reachedDiskBytes && receipt_ && filesystem.mount) {
+        report.reachedDiskBytes = receipt_->finish();
+        if (filesystem.recorded)
+            engine_.mutableState().recordReceipt(filesystem.mount->identity(),
+                                                 report.reachedDiskBytes);
+    }
+    receipt_.reset();
     const std::string result{trimOutcomeName(report.outcome)};
     manager_->emitFilesystemTrimmed(filesystem.jobId, forBus(mountPoint), report.trimmedBytes,
                                     usec(report.duration), result, forBus(report.message));
-    logEvent(report.outcome == TrimOutcome::Failed ? LogLevel::Warning : LogLevel::Info,
-             message_id::kFilesystemTrimmed,
-             report.outcome == TrimOutcome::Success && report.message.empty()
-                 ? fmt::format("{}: {} ({} bytes) trimmed in {}", mountPoint,
-                               formatSize(report.trimmedBytes), report.trimmedBytes,
-                               formatDuration(report.duration))
-                 : fmt::format("{}: {}: {}", mountPoint, result, report.message),
-             {{"MOUNT_POINT", mountPoint},
-              {"TRIMMED_BYTES", std::to_string(report.trimmedBytes)},
-              {"DURATION_USEC", std::to_string(usec(report.duration))},
-              {"RESULT", result},
-              {"JOB", std::to_string(filesystem.jobId)}});
+    logEvent(
+        report.outcome == TrimOutcome::Failed ? LogLevel::Warning : LogLevel::Info,
+        message_id::kFilesystemTrimmed,
+        report.outcome == TrimOutcome::Success && report.message.empty()
+            ? fmt::format("{}: {} ({} bytes) trimmed in {}", mountPoint,
+                          formatSize(report.trimmedBytes), report.trimmedBytes,
+                          formatDuration(report.duration))
+            : fmt::format("{}: {}: {}", mountPoint, result, report.message),
+        {{"MOUNT_POINT", mountPoint},
+         {"TRIMMED_BYTES", std::to_string(report.trimmedBytes)},
+         {"REACHED_DISK_BYTES", report.reachedDiskBytes ? std::to_string(*report.reachedDiskBytes)
+                                                        : std::string("unknown")},
+         {"DURATION_USEC", std::to_string(usec(report.duration))},
+         {"RESULT", result},
+         {"JOB", std::to_string(filesystem.jobId)}});
     if (filesystem.recorded)
         writeMetrics();
     // Outside the engine's call: the schedule may queue a job.
@@ -609,7 +686,15 @@ void Daemon::writeMetrics() {
     if (config_.metrics.metricsFile.empty())
         return;
     try {
-        writeMetricsFile(config_.metrics.metricsFile, engine_.state());
+        DiscardBacklog backlog;
+        for (const CatalogEntry& entry : catalog_) {
+            if (!isManagedHere(entry))
+                continue;
+            if (auto async = btrfsAsyncDiscard(options_.systemPaths, entry.mount);
+                async && async->backlogBytes)
+                backlog[entry.mount.identity()] = *async->backlogBytes;
+        }
+        writeMetricsFile(config_.metrics.metricsFile, engine_.state(), backlog);
     } catch (const Error& e) {
         logMessage(LogLevel::Warning, fmt::format("cannot write the metrics file: {}", e.what()));
     }
@@ -647,6 +732,15 @@ FilesystemProperties Daemon::filesystemProperties(const CatalogEntry& entry) con
     p.lastTrimMessage = history.lastTrimMessage;
     p.totalTrimmedBytes = history.totalTrimmedBytes;
     p.trimCount = history.trimCount;
+    p.lastReachedDiskBytes = history.lastReachedDiskBytes.value_or(dbus::kUnknownBytes);
+    p.totalReachedDiskBytes = history.totalReachedDiskBytes;
+    p.lastVerifyResult = std::string(history.lastVerifyResultName());
+    p.lastVerifyTime = usec(history.lastVerifyTime);
+    p.lastVerifyMessage = history.lastVerifyMessage;
+    if (auto async = btrfsAsyncDiscard(options_.systemPaths, mount)) {
+        p.asyncDiscard = true;
+        p.discardBacklogBytes = async->backlogBytes.value_or(0);
+    }
     if (auto sample = freeSpace_.find(mount.mountPoint); sample != freeSpace_.end()) {
         p.size = sample->second.size;
         p.freeBytes = sample->second.free;
@@ -683,6 +777,8 @@ void Daemon::publish() {
     p.lastRunTrimmedBytes = state.lastRun.trimmedBytes;
     p.lastRunResult = std::string(state.lastRun.resultName());
     p.totalTrimmedBytes = state.totalTrimmedBytes;
+    p.lastRunReachedDiskBytes = state.lastRun.reachedDiskBytes;
+    p.totalReachedDiskBytes = state.totalReachedDiskBytes;
     p.interval = usec(config_.schedule.interval);
     p.rateLimit = config_.trim.rateLimit;
     p.chunkSize = config_.trim.chunkSize;

@@ -8,11 +8,13 @@
 #include "engine.h"
 #include "event_loop.h"
 #include "mount_watch.h"
+#include "receipts.h"
 #include "schedule.h"
 #include "sleep_inhibitor.h"
 #include "state.h"
 #include "trim_policies.h"
 #include "trim_worker.h"
+#include "verify_worker.h"
 
 #include <filesystem>
 #include <map>
@@ -58,6 +60,8 @@ private:
     void reload() override;
     std::string filesystemObjectPath(const std::string& mountPoint) override;
     std::vector<Finding> diagnose() override;
+    void verify(const std::vector<std::string>& mountPoints, VerifyReply reply) override;
+    void onVerifyDone();
 
     // The base is private (nobody else drives the daemon); the bus objects
     // get it from here.
@@ -140,6 +144,11 @@ private:
     WindowPolicy window_;
     StorageHealthPolicy storageHealth_;
     Engine engine_;
+    VerifyWorker verifier_;
+    std::map<std::uint64_t, VerifyReply> verifyReplies_; // by VerifyWorker request
+    // The receipt of the filesystem being trimmed (filesystemStarting() to
+    // filesystemFinished()).
+    std::optional<ReceiptMeter> receipt_;
     std::vector<CatalogEntry> catalog_;
     // Index into catalog_ of the visible mount at each mount point.
     std::map<std::string_view, std::size_t> visible_;

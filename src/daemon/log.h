@@ -26,6 +26,7 @@ inline constexpr std::string_view kConfigRejected = "825cb342c0c44cb1807af8f431d
 inline constexpr std::string_view kStateReset = "e8b5d431428142e28a17d208bf850617";
 inline constexpr std::string_view kSuspended = "792e40f3f17b43f7903efbf75400d003";
 inline constexpr std::string_view kResumed = "51fb2ae5ca894bd48461938f8c288bb4";
+inline constexpr std::string_view kFilesystemVerified = "1d13a1d6742f43f48b179a7ed149cb3a";
 } // namespace message_id
 
 // A structured field beyond MESSAGE: ("MOUNT_POINT", "/home").

@@ -47,7 +47,7 @@ struct Family {
 
 } // namespace
 
-std::string formatMetrics(const State& state) {
+std::string formatMetrics(const State& state, const DiscardBacklog& discardBacklog) {
     std::string text;
     auto header = [&text](const Family& family) {
         text += fmt::format("# HELP {} {}\n# TYPE {} {}\n", family.name, family.help, family.name,
@@ -81,16 +81,58 @@ std::string formatMetrics(const State& state) {
     perFilesystem({"thintrim_trims_total", "counter", "Successful trims of the filesystem."},
                   [](const FilesystemHistory& h) { return h.trimCount; });
 
+    perFilesystem({"thintrim_last_reached_disk_bytes", "gauge",
+                   "Bytes of discards the leaf devices completed during the last trim (receipts; "
+                   "NaN when unknown)."},
+                  [](const FilesystemHistory& h) {
+                      return h.lastReachedDiskBytes ? std::to_string(*h.lastReachedDiskBytes)
+                                                    : std::string("NaN");
+                  });
+    perFilesystem({"thintrim_reached_disk_bytes_total", "counter",
+                   "Bytes of discards that reached the leaf devices over all recorded trims."},
+                  [](const FilesystemHistory& h) { return h.totalReachedDiskBytes; });
+    perFilesystem({"thintrim_verify_result", "gauge",
+                   "The last thintrim verify: 1 passes, 0 dropped, -1 inconclusive, -2 never."},
+                  [](const FilesystemHistory& h) {
+                      if (!h.lastVerifyResult)
+                          return -2;
+                      switch (*h.lastVerifyResult) {
+                      case VerifyVerdict::Passes:
+                          return 1;
+                      case VerifyVerdict::Dropped:
+                          return 0;
+                      case VerifyVerdict::Inconclusive:
+                          return -1;
+                      }
+                      return -1;
+                  });
+    perFilesystem({"thintrim_verify_timestamp_seconds", "gauge",
+                   "When the last thintrim verify of the filesystem finished (Unix time)."},
+                  [](const FilesystemHistory& h) { return seconds(h.lastVerifyTime); });
+    header({"thintrim_discard_backlog_bytes", "gauge",
+            "btrfs discard=async: bytes freed but not yet discarded (discardable_bytes)."});
+    for (const auto& [identity, history] : state.filesystems) {
+        if (auto backlog = discardBacklog.find(identity); backlog != discardBacklog.end())
+            text += fmt::format(
+                "thintrim_discard_backlog_bytes{{mountpoint=\"{}\",identity=\"{}\"}} {}\n",
+                labelValue(history.mountPoint), labelValue(identity), backlog->second);
+    }
+
     header({"thintrim_suspended", "gauge", "1 while thintrimd is suspended."});
     text += fmt::format("thintrim_suspended {}\n", state.suspended ? 1 : 0);
     header({"thintrim_daemon_trimmed_bytes_total", "counter",
             "Bytes trimmed over every filesystem over the daemon's lifetime."});
     text += fmt::format("thintrim_daemon_trimmed_bytes_total {}\n", state.totalTrimmedBytes);
+    header({"thintrim_daemon_reached_disk_bytes_total", "counter",
+            "Bytes of discards that reached the disks over the daemon's lifetime (receipts)."});
+    text +=
+        fmt::format("thintrim_daemon_reached_disk_bytes_total {}\n", state.totalReachedDiskBytes);
     return text;
 }
 
-void writeMetricsFile(const std::filesystem::path& file, const State& state) {
-    const std::string text = formatMetrics(state);
+void writeMetricsFile(const std::filesystem::path& file, const State& state,
+                      const DiscardBacklog& discardBacklog) {
+    const std::string text = formatMetrics(state, discardBacklog);
     // node_exporter reads only *.prom, so the temporary name is not picked
     // up. The unit's UMask=0077 would leave the file 0600, unreadable for
     // node_exporter's user: the mode is set exactly.

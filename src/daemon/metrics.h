@@ -3,7 +3,9 @@
 
 #include "state.h"
 
+#include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 
 namespace thintrim::daemon {
@@ -12,11 +14,17 @@ namespace thintrim::daemon {
 // collector: per filesystem (labels mountpoint and identity) the last trim's
 // time, bytes, duration and success, the lifetime totals, and whether the
 // daemon is suspended.
-[[nodiscard]] std::string formatMetrics(const State& state);
+// Also the receipts (bytes of discards that reached the disks), the verify
+// verdict on record, and `discardBacklog`: per filesystem identity, the
+// bytes btrfs discard=async has yet to discard.
+using DiscardBacklog = std::map<std::string, std::uint64_t, std::less<>>;
+[[nodiscard]] std::string formatMetrics(const State& state,
+                                        const DiscardBacklog& discardBacklog = {});
 
 // Writes formatMetrics() to `file` mode 0644 with writeFileAtomically()
 // (atomic_file.h), so the collector never reads half a file and a symlink
 // planted at the temporary name is never followed. Throws Error(System).
-void writeMetricsFile(const std::filesystem::path& file, const State& state);
+void writeMetricsFile(const std::filesystem::path& file, const State& state,
+                      const DiscardBacklog& discardBacklog = {});
 
 } // namespace thintrim::daemon

@@ -3,6 +3,8 @@
 
 #include "error.h"
 
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +17,9 @@ inline constexpr const char* kBusName = "org.thintrim.ThinTrim1";
 inline constexpr const char* kManagerPath = "/org/thintrim/ThinTrim1";
 inline constexpr const char* kFilesystemPathPrefix = "/org/thintrim/ThinTrim1/filesystem";
 inline constexpr const char* kPolkitAction = "org.thintrim.ThinTrim1.manage";
+// A size property whose value could not be measured (receipts when the
+// disks' counters are unreadable): 2^64-1, documented in the XML.
+inline constexpr std::uint64_t kUnknownBytes = std::numeric_limits<std::uint64_t>::max();
 
 // /org/thintrim/ThinTrim1/filesystem/<mount point escaped by sd_bus_path_encode>.
 [[nodiscard]] std::string filesystemObjectPath(std::string_view mountPoint);

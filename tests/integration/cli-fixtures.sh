@@ -65,7 +65,8 @@ expect_out 'fix: systemctl disable --now fstrim.timer' "and says how to turn it 
 expect_out '^warning +/.*/crypttab: line 1: seedcrypt' "doctor names the crypttab line"
 expect_out '^warning +/dev/sdb2: swap' "doctor: swap without discard"
 expect_out '^info +/.*/absent: issue_discards is not set' "doctor: lvm.conf default"
-expect_out '^0 error, 3 warning, 1 info, [0-9]+ ok$' "doctor counts findings"
+expect_out '^info +thintrim verify: no verify verdict at hand' "doctor suggests verify without a verdict"
+expect_out '^0 error, 3 warning, 2 info, [0-9]+ ok$' "doctor counts findings"
 doctor crypt-nodiscard
 expect_rc 1 "doctor exits 1 when a filesystem drops discards"
 expect_out '^error +/mnt/root: discards do not reach the disk: .*crypttab' "doctor names dm-crypt"

@@ -49,7 +49,9 @@ State sampleState() {
     state.suspended = true;
     state.nextJobId = 17;
     state.totalTrimmedBytes = 5 * GiB;
-    state.lastRun = {1'700'000'000'000'000us, 1'700'000'090'000'000us, 2 * GiB, JobResult::Success};
+    state.totalReachedDiskBytes = 4 * GiB;
+    state.lastRun = {1'700'000'000'000'000us, 1'700'000'090'000'000us, 2 * GiB, JobResult::Success,
+                     GiB};
     state.pendingJob = PendingJob{16, {"/home", "/var/lib/docker"}, {false, 4096, GiB, 50 << 20}};
 
     FilesystemHistory root;
@@ -63,6 +65,11 @@ State sampleState() {
     root.freeBytesAtLastTrim = 7 * GiB;
     root.totalTrimmedBytes = 3 * GiB;
     root.trimCount = 3;
+    root.lastReachedDiskBytes = 0; // swallowed: zero is a value, not "unknown"
+    root.totalReachedDiskBytes = 2 * GiB;
+    root.lastVerifyResult = VerifyVerdict::Dropped;
+    root.lastVerifyTime = 1'700'000'100'000'000us;
+    root.lastVerifyMessage = "the hypervisor drops discards";
     state.filesystems["0b6c5a3e-1111-4e2a-9d53-1c2a3b4c5d6e"] = root;
 
     FilesystemHistory home;
@@ -315,7 +322,7 @@ TEST_CASE("recording trims keeps history and totals") {
     const std::string identity = "0b6c5a3e-1111-4e2a-9d53-1c2a3b4c5d6e";
     const Microseconds start = 1'700'000'000'000'000us;
 
-    TrimReport done{TrimOutcome::Success, 2 * GiB, 30s, "", 0, 3};
+    TrimReport done{TrimOutcome::Success, 2 * GiB, 30s, "", 0, 3, GiB};
     state.recordTrim(identity, "/", start, done, 10 * GiB);
     const FilesystemHistory& history = state.filesystems.at(identity);
     CHECK(history.mountPoint == "/");
@@ -329,9 +336,12 @@ TEST_CASE("recording trims keeps history and totals") {
     CHECK(history.trimCount == 1);
     CHECK(history.totalTrimmedBytes == 2 * GiB);
     CHECK(state.totalTrimmedBytes == 2 * GiB);
+    CHECK(history.lastReachedDiskBytes == GiB);
+    CHECK(history.totalReachedDiskBytes == GiB);
+    CHECK(state.totalReachedDiskBytes == GiB);
 
     // A cancel keeps its position and does not count as completed.
-    TrimReport cancelled{TrimOutcome::Cancelled, GiB, 10s, "cancelled", 5 * GiB, 5};
+    TrimReport cancelled{TrimOutcome::Cancelled, GiB, 10s, "cancelled", 5 * GiB, 5, {}};
     state.recordTrim(identity, "/", start + 1h, cancelled, 12 * GiB);
     CHECK(history.lastTrimResultName() == "cancelled");
     CHECK(history.resumeFrom == 5 * GiB);
@@ -340,15 +350,32 @@ TEST_CASE("recording trims keeps history and totals") {
     CHECK(history.trimCount == 1);
     CHECK(history.totalTrimmedBytes == 3 * GiB);
     CHECK(state.totalTrimmedBytes == 3 * GiB);
+    // Not measured: no receipt, the totals stay.
+    CHECK_FALSE(history.lastReachedDiskBytes);
+    CHECK(history.totalReachedDiskBytes == GiB);
 
     // Unsupported completes (retrying soon would not help) but trims nothing.
-    TrimReport unsupported{TrimOutcome::Unsupported, 0, 1ms, "Operation not supported", 0, 1};
+    TrimReport unsupported{TrimOutcome::Unsupported, 0, 1ms, "Operation not supported", 0, 1, {}};
     state.recordTrim(identity, "/mnt", start + 2h, unsupported, 11 * GiB);
     CHECK(history.mountPoint == "/mnt");
     CHECK(history.resumeFrom == 0);
     CHECK(history.lastCompleted == start + 2h + 1ms);
     CHECK(history.freeBytesAtLastTrim == 11 * GiB);
     CHECK(history.trimCount == 1);
+}
+
+TEST_CASE("recording a verify keeps its verdict, time and message") {
+    State state;
+    VerifyReport report;
+    report.verdict = VerifyVerdict::Passes;
+    report.message = "8 MiB no longer hold the probe";
+    state.recordVerify("id", "/srv", 1'700'000'000'000'000us, report);
+    const FilesystemHistory& history = state.filesystems.at("id");
+    CHECK(history.lastVerifyResultName() == "passes");
+    CHECK(history.lastVerifyTime == 1'700'000'000'000'000us);
+    CHECK(history.lastVerifyMessage == report.message);
+    CHECK(history.lastTrimResultName() == "never");
+    CHECK(FilesystemHistory{}.lastVerifyResultName() == "never");
 }
 
 TEST_CASE("a filesystem never trimmed says so") {
