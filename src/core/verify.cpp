@@ -8,6 +8,7 @@
 #include "writable_view.h"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -56,6 +57,18 @@ void fillBlock(std::uint64_t seed, std::uint64_t index, unsigned char* block) {
         const std::uint64_t value = splitmix(state);
         std::memcpy(block + word * 8, &value, 8);
     }
+}
+
+// The probe's bytes at file offset `logical`, kBlock of them, into `out`.
+// Filesystems with blocks smaller than kBlock (ext4 makes 1 KiB blocks on
+// small filesystems) may place a file's kBlock-aligned offsets at device
+// offsets that are not: the comparison follows the device, so the expected
+// bytes may straddle two of the pattern's blocks.
+void probeBytesAt(std::uint64_t seed, std::uint64_t logical, unsigned char* out) {
+    std::array<unsigned char, 2 * kBlock> two{};
+    fillBlock(seed, logical / kBlock, two.data());
+    fillBlock(seed, logical / kBlock + 1, two.data() + kBlock);
+    std::memcpy(out, two.data() + logical % kBlock, kBlock);
 }
 
 // O_DIRECT needs block-aligned memory.
@@ -173,7 +186,7 @@ std::uint64_t countUnchanged(int deviceFd, std::uint64_t seed, const std::vector
             if (got != static_cast<ssize_t>(chunk))
                 throwSystemError("O_DIRECT read of the filesystem's device", got < 0 ? errno : EIO);
             for (std::uint64_t offset = 0; offset < chunk; offset += kBlock) {
-                fillBlock(seed, (range.logical + done + offset) / kBlock, expected.data());
+                probeBytesAt(seed, range.logical + done + offset, expected.data());
                 if (std::memcmp(buffer.data() + offset, expected.data(), kBlock) == 0)
                     unchanged += kBlock;
             }
