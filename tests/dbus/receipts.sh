@@ -3,7 +3,7 @@
 # thintrimd on a private bus: a trim's LastReachedDiskBytes is what the loop
 # device's own discard counter (/sys/block/LOOP/stat, field 14) moved by, at
 # least what the sparse backing file shrank and at most the filesystem; a dry
-# run records 0; `thintrim verify` passes on the sparse-file loop and removes
+# run records 0 and leaves the last run's receipt; `thintrim verify` passes on the sparse-file loop and removes
 # a probe a crash left behind; with the loop's queue/discard_max_bytes at 0,
 # verify and trim say in a sentence that discards cannot reach the disk.
 # shellcheck disable=SC2119 # daemon_start/daemon_stop take no script arguments
@@ -25,10 +25,6 @@ fsprop() { prop "$fs" "$TT_FS" "$1"; }
 # Bytes of discards the loop device completed so far.
 loop_discarded() { awk '{ print $14 * 512 }' "/sys/block/$loop/stat"; }
 
-job=$(trim_job "$mnt" 1 dry_run b true)
-assert_true "a dry run finishes" wait_job "$job" 60
-assert_eq "a dry run records 0 at the disk" 0 "$(mprop LastRunReachedDiskBytes)"
-
 dd if=/dev/zero of="$mnt/fill" bs=1M count=64 conv=fsync status=none
 rm -f -- "$mnt/fill"
 sync
@@ -45,6 +41,11 @@ assert_cmp "at least the backing file's shrink ($shrink)" "$reached" -ge "$shrin
 assert_cmp "at most the filesystem's size" "$reached" -le $((256 << 20))
 assert_eq "the run's receipt is the filesystem's" "$reached" "$(mprop LastRunReachedDiskBytes)"
 assert_eq "the lifetime total counts it" "$reached" "$(fsprop TotalReachedDiskBytes)"
+job=$(trim_job "$mnt" 1 dry_run b true)
+assert_true "a dry run finishes" wait_job "$job" 60
+assert_eq "a dry run is no run: the last run's receipt stays" "$reached" "$(mprop LastRunReachedDiskBytes)"
+out=$("$THINTRIM" --mountinfo "$TT_MOUNTINFO" trim --local --dry-run --json "$mnt" 2>/dev/null)
+assert_match "a dry run records 0 at the disk" '"reached_disk_bytes": 0' "$out"
 status=$("$THINTRIM" status 2>&1)
 assert_match "status has the AT DISK column" "AT DISK" "$status"
 
