@@ -18,6 +18,7 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <poll.h>
 #include <sdbus-c++/sdbus-c++.h>
 #include <signal.h>
@@ -482,6 +483,16 @@ int status(const RemoteOptions& options) {
             message.starts_with("deferred: "))
             fmt::print("{}: {}\n", property<std::string>(fs, "MountPoint"), message);
     }
+    // Named because Cancel, Suspend, the rate limit and the saved position
+    // act on these only before or after the whole filesystem.
+    std::vector<std::string> oneCall;
+    for (const Properties& fs : filesystems)
+        if (const auto type = property<std::string>(fs, "FsType"); !isChunkedType(type))
+            oneCall.push_back(
+                fmt::format("{} ({})", property<std::string>(fs, "MountPoint"), type));
+    if (!oneCall.empty())
+        notes.push_back(fmt::format("Trimmed in one call, not paced or stopped midway: {}",
+                                    fmt::join(oneCall, ", ")));
     if (!notes.empty())
         fmt::print("\n");
     for (const std::string& note : notes)

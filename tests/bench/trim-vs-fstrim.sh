@@ -10,7 +10,10 @@
 # data written and deleted:
 #   fstrim -v MOUNT
 #   thintrim trim --local MOUNT                 (default chunking)
-#   thintrim trim --local --rate RATE MOUNT     (BENCH_RATE, default 200M/s)
+#   thintrim trim --local --rate RATE --chunk CHUNK MOUNT
+#                        (BENCH_RATE, default 200M/s; BENCH_CHUNK, default
+#                        256M: the pause comes between chunks, so a
+#                        filesystem that is one chunk is not paced)
 # Columns: wall time of the trim command, bytes the tool reported, the image
 # file's allocated bytes before/after the trim, peak RSS (/usr/bin/time).
 set -euo pipefail
@@ -28,6 +31,7 @@ THINTRIM=$(realpath -- "$THINTRIM")
 IMAGE=${BENCH_IMAGE:-2G}
 MIB=${BENCH_MIB:-500}
 RATE=${BENCH_RATE:-200M/s}
+CHUNK=${BENCH_CHUNK:-256M}
 FSTYPES=${BENCH_FSTYPES:-ext4 xfs btrfs}
 
 loopfs_require_root_loop
@@ -61,7 +65,7 @@ run_trim() {
 }
 
 declare -a ROWS
-row_fmt='%-24s %-6s %9s %12s %12s %12s %10s  %s\n'
+row_fmt='%-36s %-6s %9s %12s %12s %12s %10s  %s\n'
 
 echo "# $FSTYPES; image $IMAGE each, $MIB MiB written and deleted per filesystem; $(nproc) CPUs; $(uname -r)"
 echo "# fstrim: $(fstrim --version 2>&1 | head -n1); thintrim: $THINTRIM"
@@ -80,7 +84,10 @@ for fs in $FSTYPES; do
 		case $tool in
 		fstrim) label="fstrim -v"; run_trim fstrim -v "$mnt" ;;
 		thintrim) label="thintrim"; run_trim "$THINTRIM" trim --local "$mnt" ;;
-		thintrim-rate) label="thintrim --rate $RATE"; run_trim "$THINTRIM" trim --local --rate "$RATE" "$mnt" ;;
+		thintrim-rate)
+			label="thintrim --rate $RATE --chunk $CHUNK"
+			run_trim "$THINTRIM" trim --local --rate "$RATE" --chunk "$CHUNK" "$mnt"
+			;;
 		esac
 		sync
 		after=$(loopfs_alloc_bytes "$img")

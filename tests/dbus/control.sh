@@ -1,8 +1,8 @@
 #!/bin/bash
 # Stopping a running trim at a chunk boundary, and going on from there:
 # Cancel, Suspend/Resume (across a restart, and back to back), SIGTERM, kill -9,
-# and an unmount under a running trim. A job resumed after a restart waits for
-# BootDelay. The trims are made slow with small chunks and a rate limit on
+# and an unmount under a running trim; Cancel and resume on btrfs at a block
+# group boundary. A job resumed after a restart waits for BootDelay. The trims are made slow with small chunks and a rate limit on
 # xfs, which reports all free space as trimmed every time.
 # shellcheck disable=SC2119 # daemon_start/daemon_stop take no script arguments
 set -uo pipefail
@@ -159,6 +159,45 @@ assert_eq "and is idle" "idle" "$(mprop State)"
 assert_eq "LastRunResult" "failed" "$(mprop LastRunResult)"
 assert_true "the filesystem's object is gone" \
 	wait_until 5 sh -c "! busctl tree --list $TT_NAME | grep -qx '$path'"
+
+# --- btrfs: cancel and resume at a block group boundary -----------------------------
+# FITRIM's range on btrfs is its logical address space: the daemon cuts it at
+# block group boundaries read from the chunk tree. 600 MiB written and deleted
+# leave about eight data block groups of about 112 MiB free; with 64 MiB
+# chunks (each call covers at least one whole group) at 100 MiB/s the trim
+# takes about 8 s.
+if grep -qw btrfs /proc/filesystems || modprobe btrfs 2>/dev/null; then
+	loopfs_image btrfs 1G >/dev/null
+	loopfs_attach "$LOOPFS_IMG" >/dev/null
+	out=$(mkfs.btrfs -q -f -L tt-btrfs -- "$LOOPFS_DEV" 2>&1) || loopfs_die "mkfs.btrfs: $out"
+	bmnt=$(loopfs_mount "$LOOPFS_DEV" btrfs nodiscard btrfs)
+	loopfs_write_mib "$bmnt/fill" 600 >/dev/null
+	rm -f -- "$bmnt/fill"
+	sync
+	# Block group ends: where a chunk of the plan may stop.
+	group_ends=$(btrfs inspect-internal dump-tree -t chunk "$LOOPFS_DEV" |
+		awk '/CHUNK_ITEM/ { start = $6 + 0 } /^[ \t]*length / { print start + $2 }')
+	assert_true "the daemon publishes the btrfs filesystem" wait_until 10 fs_path "$bmnt"
+	bpath=$(fs_path "$bmnt")
+	job=$(trim_job "$bmnt" 2 chunk_size t $((64 * 1048576)) rate_limit t $((100 * 1048576)))
+	assert_true "a slow btrfs trim is running and has done a chunk" wait_until 20 running_chunked "$job"
+	start=$SECONDS
+	call Cancel t 0 >/dev/null
+	assert_true "Cancel(0) ends the btrfs job" wait_job "$job" 10
+	assert_cmp "at the next chunk boundary (${SECONDS}s - ${start}s)" $((SECONDS - start)) -le 3
+	assert_eq "JobFinished says cancelled" "cancelled" "$(job_result "$job")"
+	message=$(prop "$bpath" "$TT_FS" LastTrimMessage)
+	offset=$(offset_of "$message")
+	assert_cmp "the cursor is past the first block group ($message)" "${offset:-0}" -gt 0
+	assert_true "it stands at the end of a block group ($offset; ends: ${group_ends//$'\n'/ })" \
+		grep -qx -- "${offset:-none}" <<<"$group_ends"
+	job=$(trim_job "$bmnt")
+	assert_true "the next btrfs trim runs" wait_job "$job"
+	assert_eq "and succeeds" "success" "$(job_result "$job")"
+	assert_match "it continued from the block group boundary" "resuming the trim at offset $offset" "$(daemon_log)"
+else
+	loopfs_log "no btrfs in this kernel: btrfs section skipped"
+fi
 
 daemon_stop
 loopfs_verify_cleanup

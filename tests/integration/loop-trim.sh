@@ -257,6 +257,20 @@ assert_match "trim --all: the no-discard filesystem's line says it was not trimm
 assert_match "trim --all: ... and why (discard / $NODISC_LOOP)" "(discard|$NODISC_LOOP)" "$line"
 assert_no_match "trim --all: ... and reports no trimmed bytes" "trimmed" "$line"
 check_not_shrunk "trim --all: no-discard" nodisc "${BEFORE[nodisc]}"
+# --- --all with a configuration: [Filesystems] Exclude= is honoured -------------
+
+fill ext4 "$MIB"
+fill xfs "$MIB"
+for n in ext4 xfs; do BEFORE[$n]=$(alloc "${IMG[$n]}"); done
+conf=$LOOPFS_RUN/exclude.conf
+printf '[Filesystems]\nExclude=%s\n' "${MNT[xfs]}" >"$conf"
+run_tt out rc --mountinfo "$MINFO" trim --local --all --config "$conf"
+assert_eq "trim --local --all --config (Exclude= the xfs mount): exit code" 0 "$rc"
+check_shrunk "trim --all, xfs excluded: ext4 still trimmed" ext4 "${BEFORE[ext4]}"
+check_not_shrunk "trim --all, xfs excluded: xfs" xfs "${BEFORE[xfs]}"
+assert_eq "trim --all, xfs excluded: no line reports xfs trimmed" 0 \
+	"$(grep -c "^${MNT[xfs]}: .*trimmed" <<<"$out" || true)"
+
 assert_eq "whole run: read-only image untouched (allocated bytes)" "$RO_ALLOC" "$(alloc "${IMG[ro]}")"
 assert_cmp "whole run: no-discard image not shrunk" "$(alloc "${IMG[nodisc]}")" -ge "$NODISC_ALLOC"
 
