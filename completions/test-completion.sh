@@ -51,7 +51,7 @@ expect 'thintrim tr' 'trim'
 expect 'thintrim s' 'stack status suspend'
 expect 'thintrim --mo' '--mountinfo'
 expect 'thintrim --mountinfo /x li' 'list'
-expect 'thintrim list --' '--all --bytes --help --json'
+expect 'thintrim list --' '--all --bytes --config --help --json'
 expect 'thintrim trim --d' '--dry-run'
 expect 'thintrim trim --no' '--no-wait'
 expect 'thintrim trim /' '/ /home /mnt/my\ data'
@@ -59,7 +59,7 @@ expect 'thintrim trim /h' '/home'
 expect 'thintrim trim --rate ' ''
 expect 'thintrim stack /m' '/mnt/my\ data'
 expect 'thintrim stack /home ' ''
-expect 'thintrim doctor --' '--help --json'
+expect 'thintrim doctor --' '--config --help --json'
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures completion(s) wrong" >&2

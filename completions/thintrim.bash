@@ -49,7 +49,7 @@ _thintrim()
             _filedir -d
             return
             ;;
-        --mountinfo | --fstab | --swaps | --crypttab | --lvm-conf)
+        --mountinfo | --fstab | --swaps | --crypttab | --lvm-conf | --config)
             _filedir
             return
             ;;
@@ -70,11 +70,11 @@ _thintrim()
 
     local opts=''
     case $command in
-        status) opts='--json --bytes' ;;
-        list) opts='--all --json --bytes' ;;
-        stack) opts='--json --bytes' ;;
-        trim) opts='--all --no-wait --local --dry-run --minimum --rate --chunk --json' ;;
-        doctor) opts='--json' ;;
+        status) opts='--json --bytes --config' ;;
+        list) opts='--all --json --bytes --config' ;;
+        stack) opts='--json --bytes --config' ;;
+        trim) opts='--all --no-wait --local --config --dry-run --minimum --rate --chunk --json' ;;
+        doctor) opts='--json --config' ;;
         cancel | suspend | resume | reload) opts='' ;;
         *) return ;;
     esac

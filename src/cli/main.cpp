@@ -33,6 +33,7 @@ struct GlobalOptions {
     bool json = false;
     RenderOptions render;
     bool noAskPassword = false;
+    std::string configFile; // --config: the configuration to apply locally
 };
 
 struct TrimCommand {
@@ -44,11 +45,32 @@ struct TrimCommand {
     std::string minimum;
     std::string rate;
     std::string chunk;
-    std::string configFile; // --local: the configuration to apply
 };
 
-std::vector<CatalogEntry> readCatalog(const GlobalOptions& options) {
-    return buildCatalog(options.paths, readInventory(options.paths));
+// The configuration applied when reading or trimming here, without the
+// daemon: the one named by --config, or the daemon's own.
+ConfigPaths configPaths(const GlobalOptions& options) {
+    return options.configFile.empty() ? ConfigPaths::installed()
+                                      : ConfigPaths::explicitFile(options.configFile);
+}
+
+// What the daemon's [Filesystems] section makes it skip, for the read
+// commands. A broken installed file must not stop them (doctor is what one
+// runs then): it is named, and the defaults apply. A file named with
+// --config must be right.
+InventoryOptions readingOptions(const GlobalOptions& options) {
+    try {
+        return inventoryOptions(loadConfig(configPaths(options)).filesystems);
+    } catch (const Error& e) {
+        if (!options.configFile.empty())
+            throw;
+        fmt::print(stderr, "thintrim: {}; reading with the default configuration.\n", e.what());
+        return {};
+    }
+}
+
+std::vector<CatalogEntry> readCatalog(const GlobalOptions& options, const InventoryOptions& rules) {
+    return buildCatalog(options.paths, readInventory(options.paths, rules), rules);
 }
 
 remote::RemoteOptions remoteOptions(const GlobalOptions& options) {
@@ -66,14 +88,15 @@ int runList(const GlobalOptions& options, bool all) {
         return remote::list(remoteOptions(options));
     if (!all)
         noteLocal();
-    Inventory inventory = readInventory(options.paths);
+    const InventoryOptions rules = readingOptions(options);
+    Inventory inventory = readInventory(options.paths, rules);
     // Without --all the skipped mounts are only counted: with 10,000 mounts
     // (containers) they are most of the table, not worth walking and holding.
     std::size_t skipped = 0;
     if (!all)
         skipped =
             std::erase_if(inventory.mounts, [](const Mount& mount) { return !mount.isManaged(); });
-    auto catalog = buildCatalog(options.paths, std::move(inventory));
+    auto catalog = buildCatalog(options.paths, std::move(inventory), rules);
     if (options.json) {
         nlohmann::json list = nlohmann::json::array();
         for (const CatalogEntry& entry : catalog) {
@@ -88,7 +111,7 @@ int runList(const GlobalOptions& options, bool all) {
 }
 
 int runStack(const GlobalOptions& options, const std::string& target) {
-    auto catalog = readCatalog(options);
+    auto catalog = readCatalog(options, readingOptions(options));
     std::string title;
     std::optional<BlockStack> stack;
     nlohmann::json json;
@@ -128,7 +151,7 @@ int runDoctor(const GlobalOptions& options) {
     if (viaDaemon) {
         findings = remote::diagnose();
     } else {
-        const std::vector<CatalogEntry> catalog = readCatalog(options);
+        const std::vector<CatalogEntry> catalog = readCatalog(options, readingOptions(options));
         findings = runDiagnosis(options.paths, catalog);
         // No history here: it suggests `thintrim verify`.
         for (Finding& finding : proofFindings(catalog, nullptr))
@@ -210,9 +233,7 @@ int runTrimLocal(const GlobalOptions& options, const TrimCommand& command) {
         throw Error(ErrorCode::AccessDenied,
                     "trim --local needs root: the kernel allows FITRIM only with CAP_SYS_ADMIN");
     // The daemon's rules: [Filesystems] chooses, [Trim] gives the defaults.
-    const Config config =
-        loadConfig(command.configFile.empty() ? ConfigPaths::installed()
-                                              : ConfigPaths::explicitFile(command.configFile));
+    const Config config = loadConfig(configPaths(options));
     const GivenTrimOptions given = trimOptionsFrom(command);
     JobOptions job;
     job.dryRun = command.dryRun;
@@ -220,7 +241,8 @@ int runTrimLocal(const GlobalOptions& options, const TrimCommand& command) {
     job.rateLimit = given.rateLimit.value_or(config.trim.rateLimit);
     job.chunkSize = given.chunkSize.value_or(config.trim.chunkSize);
 
-    const std::vector<CatalogEntry> catalog = readCatalog(options);
+    const std::vector<CatalogEntry> catalog =
+        readCatalog(options, inventoryOptions(config.filesystems));
     auto managedHere = [&config](const CatalogEntry& entry) {
         return entry.mount.isManaged() &&
                config.matchesFilesystem(entry.mount.mountPoint, entry.mount.fsType);
@@ -314,7 +336,7 @@ int runVerifyLocal(const GlobalOptions& options, const std::vector<std::string>&
         throw Error(ErrorCode::AccessDenied,
                     "verify needs root: it writes a probe, issues FITRIM and reads the block "
                     "device (or ask thintrimd, which runs as root)");
-    auto catalog = readCatalog(options);
+    auto catalog = readCatalog(options, readingOptions(options));
     std::vector<const CatalogEntry*> targets;
     if (mountPoints.empty()) {
         for (const CatalogEntry& entry : catalog) {
@@ -365,11 +387,19 @@ int run(int argc, char** argv) {
         command->add_flag("--json", options.json, "Print JSON");
         command->add_flag("--bytes", options.render.exactBytes, "Print sizes in bytes");
     };
+    // Read locally, the mounts are decided by [Filesystems] UserMedia= as
+    // thintrimd decides them.
+    auto addConfigOption = [&options](CLI::App* command) {
+        command->add_option("--config", options.configFile,
+                            "Without the daemon: the configuration to apply (default: the "
+                            "installed one)");
+    };
 
     bool listAll = false;
     CLI::App* list = app.add_subcommand("list", "List the filesystems thintrim would trim");
     list->add_flag("--all", listAll, "Also list the mounts that are skipped, and why");
     addReadFlags(list);
+    addConfigOption(list);
 
     std::string stackTarget;
     CLI::App* stack = app.add_subcommand(
@@ -377,6 +407,7 @@ int run(int argc, char** argv) {
         "Show the block stack under a mount point or device and which layer drops discards");
     stack->add_option("target", stackTarget, "Mount point or block device")->required();
     addReadFlags(stack);
+    addConfigOption(stack);
 
     TrimCommand trimCommand;
     CLI::App* trim = app.add_subcommand("trim", "Trim filesystems");
@@ -392,13 +423,14 @@ int run(int argc, char** argv) {
     trim->add_flag("--no-wait", trimCommand.noWait,
                    "Return once the daemon has queued the job, print its id");
     trim->add_flag("--json", options.json, "Print results as JSON");
-    trim->add_option("--config", trimCommand.configFile,
+    trim->add_option("--config", options.configFile,
                      "With --local: the configuration to apply (default: the installed one)");
 
     CLI::App* doctor = app.add_subcommand(
         "doctor", "Check the whole discard chain (block stacks, swap, crypttab, lvm.conf, "
                   "fstrim.timer) and print the fix for each problem");
     doctor->add_flag("--json", options.json, "Print JSON");
+    addConfigOption(doctor);
 
     std::vector<std::string> verifyMountPoints;
     bool verifyLocal = false;
@@ -412,6 +444,7 @@ int run(int argc, char** argv) {
 
     CLI::App* status = app.add_subcommand("status", "Show the daemon's state and history");
     addReadFlags(status);
+    addConfigOption(status);
     std::uint64_t cancelJob = 0;
     CLI::App* cancel = app.add_subcommand("cancel", "Cancel a trim job (default: the running one)");
     cancel->add_option("job", cancelJob, "Job id (0 = the running job)");

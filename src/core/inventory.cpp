@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "inventory.h"
 
+#include "config.h"
 #include "error.h"
 #include "unique_fd.h"
 
@@ -770,6 +771,10 @@ std::vector<FstabEntry> readFstab(const fs::path& path) {
              stringOrEmpty(mnt_fs_get_fstype(entry)), stringOrEmpty(mnt_fs_get_options(entry))});
     });
     return entries;
+}
+
+InventoryOptions inventoryOptions(const FilesystemsConfig& filesystems) {
+    return {filesystems.userMedia};
 }
 
 Inventory readInventory(const SystemPaths& paths, const InventoryOptions& options,

@@ -89,6 +89,12 @@ struct InventoryOptions {
     bool userMedia = false;
 };
 
+struct FilesystemsConfig;
+// What the [Filesystems] section asks of the inventory: one translation for
+// thintrimd and for the CLI reading the system itself, so that both skip the
+// same mounts.
+[[nodiscard]] InventoryOptions inventoryOptions(const FilesystemsConfig& filesystems);
+
 // UUID and label of each block device, kept between reads of the mount table
 // so that a device is looked up once while it stays mounted: a daemon that
 // re-reads the table on every mount event must not probe every device again.

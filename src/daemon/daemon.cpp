@@ -157,7 +157,7 @@ int Daemon::run() {
     });
     scanner_ = std::make_unique<MountScanner>(
         loop_, options_.systemPaths, [this](MountScan scan) { applyScan(std::move(scan)); });
-    scanner_->setOptions({config_.filesystems.userMedia});
+    scanner_->setOptions(inventoryOptions(config_.filesystems));
     mountWatch_ = std::make_unique<MountWatch>(loop_, options_.systemPaths.mountinfo, [this] {
         scanner_->request(MountScanner::Scope::Mounts);
     });
@@ -512,7 +512,7 @@ void Daemon::note(std::string_view mountPoint, const std::string& message) {
 // --- mounts, free space, schedule -------------------------------------------
 
 void Daemon::rebuildCatalog() {
-    scanner_->setOptions({config_.filesystems.userMedia});
+    scanner_->setOptions(inventoryOptions(config_.filesystems));
     scanner_->request(MountScanner::Scope::Mounts);
     syncObjects();
     reschedule();

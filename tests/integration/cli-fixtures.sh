@@ -109,6 +109,42 @@ expect_out '/mnt/tmp is not trimmed: ' "says why"
 on mixed frobnicate
 expect_rc 2 "an unknown command is a usage error"
 
+# [Filesystems] UserMedia= decides for the local reading as for thintrimd:
+# udisks mounts and removable devices are skipped unless it is yes.
+data=$(dirname -- "$(readlink -f -- "$0")")/../data
+mkdir -p "$etc/units"
+printf '[Filesystems]\nUserMedia=yes\n' >"$etc/user-media.conf"
+: >"$etc/defaults.conf"
+user_media() { # CONFIG [ARGS...]: list --all on a table with user mounts
+    local config=$1
+    shift
+    OUT=$("$THINTRIM" --sysfs-root "$THINTRIM_FIXTURES/nodiscard-disk" --mountinfo "$data/user-media.mountinfo" \
+        --fstab "$data/user-media.fstab" --systemd-config "$etc/units" list --all --config "$config" "$@" 2>&1)
+    RC=$?
+}
+user_media "$etc/defaults.conf"
+expect_rc 0 "list --all with user mounts"
+expect_out '^/media/alice/STICK .*mounted by a user' "a udisks mount is skipped by default"
+expect_out '^/run/media/bob/image .*mounted by a user' "under /run/media too"
+user_media "$etc/user-media.conf"
+grep -q 'mounted by a user' <<<"$OUT" && fail "UserMedia=yes: user mounts are not skipped:"$'\n'"$OUT"
+user_media "$etc/absent.conf"
+expect_rc 1 "a --config file that does not exist"
+expect_out 'absent.conf' "is named"
+
+# A removable disk (sysfs `removable`), in a copy of a capture.
+cp -a "$THINTRIM_FIXTURES/nodiscard-disk" "$etc/removable"
+echo 1 >"$(readlink -f "$etc/removable/sys/dev/block/8:16")/removable"
+removable() { # CONFIG
+    OUT=$("$THINTRIM" --sysfs-root "$etc/removable" --mountinfo "$etc/removable/proc/self/mountinfo" \
+        --fstab /dev/null list --all --config "$1" 2>&1)
+    RC=$?
+}
+removable "$etc/defaults.conf"
+expect_out '^/mnt/nd-scsi .*removable device \(sdb\)' "a filesystem on a removable disk is skipped by default"
+removable "$etc/user-media.conf"
+grep -q 'removable device' <<<"$OUT" && fail "UserMedia=yes: the removable disk is not skipped:"$'\n'"$OUT"
+
 if [ $failures -ne 0 ]; then
     echo "$failures check(s) failed"
     exit 1
