@@ -69,6 +69,29 @@ grep -q 'no-ask-password' <<<"$(gres polkit.user_noask_message)" ||
 # === end section polkit ========================================================
 
 # === section automount-removable ===============================================
+check() { # check WHAT ACTUAL GLOB
+    # shellcheck disable=SC2053 # a glob on purpose
+    if [[ $2 == $3 ]]; then echo "  ok: $1"; else bad "$1: got '$2', want $3"; fi
+}
+check "automount: autofs only before the first access" "$(gres automount.before)" "autofs "
+check "automount: list --all says not mounted now" "$(gres automount.idle_list)" "*not mounted now*"
+check "automount: no object while not mounted" "$(gres automount.idle_object)" no
+check "automount: thintrim did not trigger it" "$(gres automount.untriggered)" "autofs "
+check "automount: ext4 on top after access" "$(gres automount.after)" "autofs ext4 "
+check "automount: stack answers for the ext4" "$(gres automount.stack)" "/mnt/auto (ext4 on /dev/loop*"
+check "automount: list shows it managed" "$(gres automount.list)" "/mnt/auto*ext4*"
+check "automount: thintrim trim /mnt/auto succeeds" "$(gres automount.trim_rc)" 0
+check "user mount: list --all says mounted by a user" "$(gres usermount.list)" "*mounted by a user*"
+check "user mount: no object by default" "$(gres usermount.object)" no
+check "user mount: managed after UserMedia=yes" "$(gres usermount.optin_object)" yes
+if [ "$(gres removable.sysfs)" = unavailable ]; then
+    echo "  note: scsi_debug not available in the guest kernel: removable not checked"
+else
+    check "removable: sysfs says removable" "$(gres removable.sysfs)" 1
+    check "removable: list --all says removable" "$(gres removable.list)" "*removable device*"
+    check "removable: no object by default" "$(gres removable.object)" no
+    check "removable: managed after UserMedia=yes" "$(gres removable.optin_object)" yes
+fi
 # === end section automount-removable ===========================================
 
 echo "timing: image ${image_s}s, run ${run_s}s ($(tr '\t\n' '= ' <"$out/timing.txt"))"

@@ -17,10 +17,14 @@
 #            org.thintrim.ThinTrim1.manage: ttadmin's `thintrim trim` works,
 #            ttuser's is AccessDenied with a sentence saying what to do, with
 #            and without --no-ask-password.
+#   automount-removable   an ext4 behind x-systemd.automount at /mnt/auto:
+#            left untriggered by thintrim ("not mounted now"), managed once
+#            mounted (list, stack, trim); an ext4 at /media/usb ("mounted by a
+#            user") and a scsi_debug disk with removable=1 at /mnt/stick
+#            ("removable"), both managed after UserMedia=yes. Loop files only.
 #
 # Disks: f2fs uses trimdata1, polkit trimvblk0; trimdata0 is left to the
-# automount/removable section.
-#   automount, removable   (the scale helper's section)
+# automount/removable section (which uses loop files instead).
 #
 # vm-disks:            (none extra)
 . /trimtest/guest/lib.sh
@@ -102,8 +106,85 @@ RULES
 # === end section polkit ========================================================
 
 # === section automount-removable ===============================================
+# Loop-backed ext4 filesystems (no extra disk): one behind an automount, one
+# mounted where udisks mounts for users, and a scsi_debug disk the kernel
+# calls removable. Records what `thintrim list --all` says of each, whether
+# the automount was left untriggered, and the managed set after
+# UserMedia=yes.
+am_fstype_at() { awk -v m="$1" '$5 == m {printf "%s ", $(NF - 2)}' /proc/self/mountinfo; }
+am_list_line() { thintrim list --all 2>/dev/null | awk -v m="$1" '$1 == m' | head -1; }
+am_object() { busctl call "$TT_DEST" "$TT_ROOT" "$TT_MGR" GetFilesystem s "$1" >/dev/null 2>&1 && echo yes || echo no; }
+
 section_automount_removable() {
-    log "section automount-removable: (filled in by the scale helper)"
+    local auto_dev media_dev stick i
+    log "section automount-removable"
+    run truncate -s 128M /var/tmp/auto.img /var/tmp/media.img
+    run mkfs.ext4 -q -F /var/tmp/auto.img
+    run mkfs.ext4 -q -F /var/tmp/media.img
+    auto_dev=$(losetup -f --show /var/tmp/auto.img)
+    media_dev=$(losetup -f --show /var/tmp/media.img)
+    run mkdir -p /mnt/auto /media/usb
+
+    # --- automount: x-systemd.automount, untriggered, then triggered
+    echo "$auto_dev /mnt/auto ext4 noauto,x-systemd.automount 0 0" >>/etc/fstab
+    run systemctl daemon-reload
+    run systemctl start mnt-auto.automount
+    result automount.before "$(am_fstype_at /mnt/auto)"
+    result automount.idle_list "$(am_list_line /mnt/auto)"
+    result automount.idle_object "$(am_object /mnt/auto)"
+    sleep 1 # the daemon has seen the automount appear and read the table
+    result automount.untriggered "$(am_fstype_at /mnt/auto)"
+    run ls /mnt/auto >/dev/null # the first access mounts it
+    result automount.after "$(am_fstype_at /mnt/auto)"
+    tt_fs_object /mnt/auto 10 >/dev/null
+    result automount.object yes
+    result automount.stack "$(thintrim stack /mnt/auto 2>&1 | head -1)"
+    result automount.list "$(am_list_line /mnt/auto)"
+    result automount.trim_rc "$(thintrim trim /mnt/auto >/dev/null 2>&1; echo $?)"
+
+    # --- user mount: under /media, not in fstab
+    run mount "$media_dev" /media/usb
+    sleep 1
+    result usermount.list "$(am_list_line /media/usb)"
+    result usermount.object "$(am_object /media/usb)"
+
+    # --- removable: scsi_debug's disk with removable=1, mounted where the
+    # system would mount it
+    stick=
+    if modprobe scsi_debug removable=1 dev_size_mb=64 lbpu=1 2>/dev/null; then
+        for i in $(seq 50); do
+            stick=$(lsblk -dn -o NAME,MODEL | awk '$2 == "scsi_debug" {print "/dev/" $1; exit}')
+            [ -n "$stick" ] && break
+            sleep 0.2
+        done
+    fi
+    if [ -n "$stick" ]; then
+        run mkfs.ext4 -q -F "$stick"
+        run mkdir -p /mnt/stick
+        run mount "$stick" /mnt/stick
+        sleep 1
+        result removable.sysfs "$(cat "/sys/block/${stick#/dev/}/removable")"
+        result removable.list "$(am_list_line /mnt/stick)"
+        result removable.object "$(am_object /mnt/stick)"
+    else
+        result removable.sysfs unavailable
+    fi
+
+    # --- UserMedia=yes: both are managed
+    run mkdir -p /etc/thintrim/thintrim.conf.d
+    printf '[Filesystems]\nUserMedia=yes\n' >/etc/thintrim/thintrim.conf.d/50-user-media.conf
+    run thintrim reload
+    tt_fs_object /media/usb 10 >/dev/null
+    result usermount.optin_object yes
+    if [ -n "$stick" ]; then
+        tt_fs_object /mnt/stick 10 >/dev/null
+        result removable.optin_object yes
+        run umount /mnt/stick
+    fi
+    run rm /etc/thintrim/thintrim.conf.d/50-user-media.conf
+    run umount /media/usb /mnt/auto
+    run systemctl stop mnt-auto.automount
+    losetup -d "$auto_dev" "$media_dev"
 }
 # === end section automount-removable ===========================================
 
