@@ -81,6 +81,8 @@ check "automount: ext4 on top after access" "$(gres automount.after)" "autofs ex
 check "automount: stack answers for the ext4" "$(gres automount.stack)" "/mnt/auto (ext4 on /dev/loop*"
 check "automount: list shows it managed" "$(gres automount.list)" "/mnt/auto*ext4*"
 check "automount: thintrim trim /mnt/auto succeeds" "$(gres automount.trim_rc)" 0
+check "sleep: thintrimd holds a delay lock on sleep while trimming" "$(gres inhibit.during)" "*thintrim*sleep*delay*"
+check "sleep: and releases it after the trim" "$(gres inhibit.after)" ""
 check "user mount: list --all says mounted by a user" "$(gres usermount.list)" "*mounted by a user*"
 check "user mount: no object by default" "$(gres usermount.object)" no
 check "user mount: managed after UserMedia=yes" "$(gres usermount.optin_object)" yes

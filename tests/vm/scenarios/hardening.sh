@@ -142,6 +142,19 @@ section_automount_removable() {
     result automount.list "$(am_list_line /mnt/auto)"
     result automount.trim_rc "$(thintrim trim /mnt/auto >/dev/null 2>&1; echo $?)"
 
+    # --- logind's sleep delay lock: held while a (rate-limited) trim runs, gone after
+    run dd if=/dev/zero of=/mnt/auto/fill bs=1M count=64 status=none
+    run rm /mnt/auto/fill
+    sync
+    thintrim trim --no-wait --rate 8M/s /mnt/auto >/dev/null 2>&1
+    sleep 2
+    result inhibit.during "$(systemd-inhibit --list --no-legend 2>&1 | grep thintrim | tr -s ' ')"
+    for i in $(seq 60); do
+        [ "$(busctl get-property "$TT_DEST" "$TT_ROOT" "$TT_MGR" State)" = 's "idle"' ] && break
+        sleep 0.5
+    done
+    result inhibit.after "$(systemd-inhibit --list --no-legend 2>&1 | grep thintrim | tr -s ' ')"
+
     # --- user mount: under /media, not in fstab
     run mount "$media_dev" /media/usb
     sleep 1
