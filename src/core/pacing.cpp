@@ -14,7 +14,7 @@ namespace {
 
 // Fewer foreground I/Os than this in an interval say nothing about latency.
 constexpr std::uint64_t kMinIosForLatency = 8;
-// How fast the usual latency follows the probes.
+// How fast the usual latency and the quiet pressure follow new readings.
 constexpr double kUsualLatencyWeight = 0.3;
 // Files read here are a few lines; a larger one is not what we expect.
 constexpr std::size_t kMaxFileBytes = 1 << 20;
@@ -152,8 +152,13 @@ PacingController::Decision PacingController::afterChunk(const IoInterval& during
                                           : *probe.latencyMs;
 
     std::string reason;
-    if (probe.pressurePercent && *probe.pressurePercent >= limits_.pressureLimitPercent) {
-        reason = fmt::format("I/O pressure {:.0f} %", *probe.pressurePercent);
+    const double quietPressure = quietPressurePercent_.value_or(0.0);
+    if (probe.pressurePercent &&
+        *probe.pressurePercent >= quietPressure + limits_.pressureLimitPercent) {
+        reason = quietPressurePercent_
+                     ? fmt::format("I/O pressure {:.0f} % ({:.0f} % while waiting)",
+                                   *probe.pressurePercent, quietPressure)
+                     : fmt::format("I/O pressure {:.0f} %", *probe.pressurePercent);
     } else if (duringChunk.latencyMs) {
         const double limit = usualLatencyMs_ ? std::max(*usualLatencyMs_ * limits_.latencyFactor,
                                                         *usualLatencyMs_ + limits_.latencyMarginMs)
@@ -179,6 +184,14 @@ PacingController::Decision PacingController::afterChunk(const IoInterval& during
         wait_ = Microseconds{0};
     }
     return {wait_, chunk_, std::move(reason)};
+}
+
+void PacingController::afterWait(const IoInterval& waited) {
+    if (waited.pressurePercent)
+        quietPressurePercent_ = quietPressurePercent_
+                                    ? (1 - kUsualLatencyWeight) * *quietPressurePercent_ +
+                                          kUsualLatencyWeight * *waited.pressurePercent
+                                    : *waited.pressurePercent;
 }
 
 } // namespace thintrim

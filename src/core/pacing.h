@@ -19,7 +19,9 @@ namespace thintrim {
 // - I/O pressure: the share of time some task was stalled on I/O
 //   (/proc/pressure/io "some"), over a short probe while thintrim issues
 //   nothing (a FITRIM caller waits on I/O itself, so the pressure during a
-//   chunk would mostly be ours);
+//   chunk would mostly be ours), against the pressure while the trim waited:
+//   foreground work that keeps the disk busy on its own is no reason to
+//   wait, only what the trim adds to it;
 // - foreground latency of the leaf disks under the filesystem: the average
 //   time a read or write took (diskstats; discards are counted apart and left
 //   out), during the chunk, against the usual latency measured in the probes.
@@ -76,6 +78,8 @@ struct PacingLimits {
     Microseconds probe = std::chrono::milliseconds(250);
     Microseconds firstWait = std::chrono::seconds(1);
     Microseconds maxWait = std::chrono::seconds(10);
+    // Probe pressure at least this many points above the pressure while
+    // the trim waited (0 before any wait) counts as suffering.
     double pressureLimitPercent = 20.0;
     // Foreground latency during a chunk counts as suffering above both
     // latencyFactor × the usual latency and the usual latency + latencyMarginMs.
@@ -100,16 +104,23 @@ public:
     // probe after it (when the pressure is judged, and the usual latency
     // learnt).
     Decision afterChunk(const IoInterval& duringChunk, const IoInterval& probe);
+    // A wait ended (nothing of the trim in flight for `waited`): the
+    // pressure the machine has without the trim.
+    void afterWait(const IoInterval& waited);
 
     [[nodiscard]] std::uint64_t chunk() const { return chunk_; }
     [[nodiscard]] const PacingLimits& limits() const { return limits_; }
     [[nodiscard]] std::optional<double> usualLatencyMs() const { return usualLatencyMs_; }
+    [[nodiscard]] std::optional<double> quietPressurePercent() const {
+        return quietPressurePercent_;
+    }
 
 private:
     PacingLimits limits_;
     std::uint64_t chunk_;
     Microseconds wait_{0};
     std::optional<double> usualLatencyMs_;
+    std::optional<double> quietPressurePercent_;
 };
 
 } // namespace thintrim

@@ -7,6 +7,11 @@
 
 namespace thintrim {
 
+namespace {
+// A wait shorter than this says little about the pressure without the trim.
+constexpr Microseconds kShortestQuietWait = std::chrono::milliseconds(500);
+} // namespace
+
 PacingPolicy::PacingPolicy(LeafDisks leafDisks, Sampler sampler)
     : leafDisks_(std::move(leafDisks)), sampler_(std::move(sampler)) {}
 
@@ -24,7 +29,7 @@ ChunkDecision PacingPolicy::beforeChunk(const ChunkContext& context) {
         limits.maxChunk = context.chunkSize;
         run_.emplace(Run{context.jobId, context.runStarted, context.cursor,
                          leafDisks_(*context.mount), PacingController(limits), Phase::Go,
-                         Microseconds{0}, IoSample{}, IoSample{}, std::string{}});
+                         Microseconds{0}, IoSample{}, IoSample{}, IoSample{}, std::string{}});
     }
     Run& run = *run_;
     const Microseconds now = context.now;
@@ -41,6 +46,7 @@ ChunkDecision PacingPolicy::beforeChunk(const ChunkContext& context) {
         const IoSample probeEnd = sampler_(run.leafDisks, now);
         const PacingController::Decision decision = run.controller.afterChunk(
             ioBetween(run.chunkStart, run.chunkEnd), ioBetween(run.chunkEnd, probeEnd));
+        run.waitStart = probeEnd;
         run.waitingReason = decision.waitingReason;
         run.phase = Phase::Waiting;
         run.until = now + decision.wait;
@@ -49,9 +55,12 @@ ChunkDecision PacingPolicy::beforeChunk(const ChunkContext& context) {
         return {run.until, run.controller.chunk(), false, {}};
     // Going: the chunk starts now (unless another policy holds it back, in
     // which case this is asked again and the sample taken again).
+    const IoSample sample = sampler_(run.leafDisks, now);
+    if (run.phase == Phase::Waiting && now - run.waitStart.at >= kShortestQuietWait)
+        run.controller.afterWait(ioBetween(run.waitStart, sample));
     run.phase = Phase::Go;
     run.waitingReason.clear();
-    run.chunkStart = sampler_(run.leafDisks, now);
+    run.chunkStart = sample;
     return {Microseconds{0}, run.controller.chunk(), false, {}};
 }
 

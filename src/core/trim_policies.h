@@ -53,6 +53,7 @@ private:
         Microseconds until{0};
         IoSample chunkStart;
         IoSample chunkEnd;
+        IoSample waitStart; // the probe's end: a wait measures the pressure without the trim
         std::string waitingReason;
     };
 

@@ -70,6 +70,25 @@ TEST_CASE("pressure below the limit is no reason to wait") {
     CHECK_FALSE(pacing.afterChunk(quiet(), pressure(20)).waitingReason.empty());
 }
 
+TEST_CASE("pressure judged against the pressure while the trim waited") {
+    PacingController pacing({.maxChunk = 1 * GiB, .floorChunk = 64 * MiB});
+    // A foreground job keeps the pressure at 30 % on its own: the first
+    // probe cannot tell, so the trim waits once.
+    REQUIRE_FALSE(pacing.afterChunk(quiet(), pressure(30)).waitingReason.empty());
+    pacing.afterWait(pressure(30));
+    CHECK(pacing.quietPressurePercent() == Approx(30));
+    // Then only what the trim adds counts.
+    CHECK(pacing.afterChunk(quiet(), pressure(45)).waitingReason.empty());
+    const auto decision = pacing.afterChunk(quiet(), pressure(52));
+    CHECK(decision.waitingReason == "I/O pressure 52 % (30 % while waiting)");
+    CHECK(decision.wait == 1s);
+    // The quiet pressure follows later waits, smoothed.
+    pacing.afterWait(pressure(10));
+    CHECK(pacing.quietPressurePercent() == Approx(24));
+    pacing.afterWait(IoInterval{}); // no PSI: nothing learnt
+    CHECK(pacing.quietPressurePercent() == Approx(24));
+}
+
 TEST_CASE("foreground latency during a chunk against the usual latency") {
     PacingController pacing({.maxChunk = 1 * GiB, .floorChunk = 64 * MiB});
     (void)pacing.afterChunk(latency(1.0), latency(1.0)); // learns "usually 1 ms"

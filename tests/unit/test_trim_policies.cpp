@@ -103,6 +103,22 @@ TEST_CASE("pacing: I/O pressure makes it wait, says so, and recovers") {
     f.context.now = wait.notBefore;
     CHECK(f.pacing.beforeChunk(f.context).notBefore == 0us);
     CHECK(f.pacing.status().empty());
+
+    // The pressure stayed at 34 % during the wait: it is the machine's own,
+    // and the same pressure after the next chunk is no reason to wait.
+    f.chunkDone(64 * MiB, 1s);
+    probe = f.pacing.beforeChunk(f.context);
+    f.context.now = probe.notBefore;
+    CHECK(f.pacing.beforeChunk(f.context).notBefore == 0us);
+    CHECK(f.pacing.status().empty());
+
+    // What the trim adds to it is.
+    f.chunkDone(64 * MiB, 1s);
+    f.counters.stallShare = 0.9;
+    probe = f.pacing.beforeChunk(f.context);
+    f.context.now = probe.notBefore;
+    CHECK(f.pacing.beforeChunk(f.context).notBefore > f.context.now);
+    CHECK(f.pacing.status().starts_with("waiting: I/O pressure "));
 }
 
 TEST_CASE("pacing: Pacing=fixed has no opinion") {
