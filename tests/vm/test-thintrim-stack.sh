@@ -34,6 +34,10 @@
 #     the LVs' tables reloaded and `thintrim trim /mnt/root`, the 300 MiB
 #     of part D are freed (>= 80%);
 #     whether the daemon noticed the change without a restart is reported.
+#  G  md0 degraded (a member failed and removed), Interval=1min: the
+#     scheduled trim of /mnt/data is skipped with LastTrimMessage "deferred:
+#     md0 ... degraded ...", shown by `thintrim status` and in the journal;
+#     /mnt/vblk (not on md0) is trimmed; `thintrim trim /mnt/data` succeeds.
 #
 # Environment: THINTRIM_DEB (required: the .deb to test; skip 77 without),
 # THINTRIM_VM_OUT (default $TMPDIR/thintrim-vm-out/thintrim-stack; meson sets
@@ -232,6 +236,22 @@ eq refresh.cli_trim.rc 0
 check_images "  then \`thintrim trim /mnt/root\`: the 300 MiB of part D are freed" \
     nodisc-base nodisc-written nodisc-trimmed refreshed "$(gres written_bytes.nodisc)" - data0 data1
 
+# --- G ------------------------------------------------------------------------
+echo "G: md0 degraded (md/degraded $(gres degraded.md0)), Interval=1min"
+eq degraded.md0 1
+eq degraded.data.LastTrimResult skipped
+msg=$(gres degraded.data.LastTrimMessage)
+echo "  /mnt/data scheduled: $(gres degraded.data.LastTrimResult): $msg"
+case $msg in "deferred: md0"*degraded*) ;; *) bad "LastTrimMessage does not say md0 is degraded: '$msg'" ;; esac
+ge degraded.data.LastTrimStarted "$(gres degraded.since)"
+eq degraded.vblk.LastTrimResult success
+eq degraded.status.rc 0
+grep -qF "/mnt/data: $msg" "$o/degraded-status.txt" || bad "thintrim status does not show '/mnt/data: $msg': $(cat "$o/degraded-status.txt")"
+ge degraded.journal 1
+eq degraded.manual.rc 0
+eq degraded.manual.LastTrimResult success
+echo "  thintrim status: $(grep -F deferred "$o/degraded-status.txt" | head -n 2 | tr '\n' ' ')"
+
 echo "timing: image ${image_s}s, run ${run_s}s ($(tr '\t\n' '= ' <"$out/timing.txt"))"
 [ "$bad" = 0 ] || fail "see BAD lines above; guest log $o/guest.log, busctl session $o/transcript.txt, daemon journal $o/thintrimd.journal"
-echo "PASS: manual and scheduled trims shrank the qcow2s, crypt without discards refused and nothing freed, doctor findings present"
+echo "PASS: manual and scheduled trims shrank the qcow2s, crypt without discards refused and nothing freed, doctor findings present, scheduled trims deferred on a degraded md0"

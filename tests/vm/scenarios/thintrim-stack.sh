@@ -3,7 +3,7 @@
 # tests/vm/test-thintrim-stack.sh). The installed thintrim .deb on the seed
 # stack (guest/seed-stack.sh: 2 x scsi-hd qcow2 -> md raid1 -> LUKS2 -> LVM ->
 # ext4 + xfs, an ext4 partition on virtio-blk, ...), driven the way a user
-# drives it: systemctl, busctl, thintrim. Five parts in one boot (a TCG boot
+# drives it: systemctl, busctl, thintrim. Seven parts in one boot (a TCG boot
 # costs a minute):
 #
 #  A  manual trim over D-Bus. Marks base, written (600 MiB in /mnt/root),
@@ -37,6 +37,10 @@
 #     eligible again (within 20 s, else after a reload, else after a
 #     restart)? Then `thintrim trim /mnt/root`; mark refreshed (the 300 MiB
 #     of part D freed at last).
+#  G  md0 degraded (one member failed and removed), Interval=1min: the
+#     scheduled trim of /mnt/data is deferred with the reason (LastTrimMessage,
+#     `thintrim status`, the journal), /mnt/vblk is trimmed, and `thintrim
+#     trim /mnt/data` runs.
 #
 # Outside the marks no scheduled trim may run: the drop-in 40-vm-quiet.conf
 # sets BootDelay=1h, so the schedule stays idle except in part B.
@@ -285,4 +289,42 @@ run systemctl mask --runtime thintrimd
 json doctor-masked.json thintrim doctor --json
 result doctor_masked.rc "$rc"
 rc_of thintrim doctor
+
+# ================ G: a degraded md array defers scheduled trims ===============
+# One raid1 member failed and removed: the schedule (Interval=1min, due at
+# once) defers /mnt/data, above md0, with the reason in LastTrimMessage and
+# `thintrim status`, and trims /mnt/vblk (not on md0); `thintrim trim` of
+# /mnt/data still runs.
+run systemctl unmask --runtime thintrimd
+member=/dev/$(ls /sys/block/md0/slaves | tail -n 1)
+run mdadm /dev/md0 --fail "$member"
+run mdadm /dev/md0 --remove "$member"
+result degraded.md0 "$(cat /sys/block/md0/md/degraded)"
+run_stdin tee /etc/thintrim/thintrim.conf.d/50-test.conf <<'EOF' >/dev/null
+# thintrim VM test: everything due at once.
+[Schedule]
+Interval=1min
+RandomizedDelay=0
+BootDelay=0
+EOF
+since=$(now_us)
+result degraded.since "$since"
+bus systemctl restart thintrimd
+data_obj=$(tt_fs_object /mnt/data)
+for _ in $(seq 60); do
+    [ "$(tt_get "$data_obj" "$TT_FS" LastTrimStarted || echo 0)" -ge "$since" ] && break
+    sleep 1
+done
+for p in LastTrimResult LastTrimMessage LastTrimStarted; do
+    result "degraded.data.$p" "$(tt_get "$data_obj" "$TT_FS" "$p" || true)"
+done
+tt_wait_trim "$(tt_fs_object /mnt/vblk)" "$since" 60
+result degraded.vblk.LastTrimResult "$(tt_get "$(tt_fs_object /mnt/vblk)" "$TT_FS" LastTrimResult)"
+json degraded-status.txt thintrim status
+result degraded.status.rc "$rc"
+result degraded.journal "$(journalctl -u thintrimd -o cat --since "@$((since / 1000000))" | grep -c "deferred: " || true)"
+rc_of thintrim trim /mnt/data
+result degraded.manual.rc "$rc"
+result degraded.manual.LastTrimResult "$(tt_get "$data_obj" "$TT_FS" LastTrimResult)"
+bus busctl get-property org.thintrim.ThinTrim1 "$data_obj" org.thintrim.ThinTrim1.Filesystem LastTrimResult LastTrimMessage || true
 log "thintrim-stack done"
