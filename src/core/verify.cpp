@@ -321,7 +321,6 @@ void runProbe(const SystemPaths& paths, const Mount& mount, const BlockStack& st
             std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
         if (::syncfs(dir.get()) != 0)
             throwSystemError("syncfs " + mount.mountPoint, errno);
-        trimmed = 0; // what the attempt that counts reported
         for (const Extent& extent : extents) {
             const FitrimResult result =
                 issueFitrim(dir.get(), TrimRange{extent.physical, extent.length}, 0);
@@ -330,7 +329,10 @@ void runProbe(const SystemPaths& paths, const Mount& mount, const BlockStack& st
                     fmt::format("FITRIM is not supported here: {}", std::strerror(result.error))};
             if (result.error != 0)
                 throwSystemError(fmt::format("FITRIM at offset {}", extent.physical), result.error);
-            trimmed += result.trimmedBytes;
+            // Over every attempt: ext4 trims a block group once and then
+            // reports 0 for it until blocks are freed there again, so a
+            // retry after discards the host dropped reports nothing.
+            trimmed = saturatingAdd(trimmed, result.trimmedBytes);
         }
         unchanged = countUnchanged(device.get(), seed, checked);
     }
