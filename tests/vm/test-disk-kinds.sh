@@ -15,6 +15,14 @@
 #           128 MiB in each: both succeed and report bytes; data0 freed >= 80%
 #           of its growth, ignore-scsi freed nothing (< 1%): a trim that
 #           "succeeds" is no proof, only the host's image size is.
+#  receipts LastReachedDiskBytes > 0 on both (the guest's disk took the
+#           discards), at least the qcow2 shrink on data0; AT DISK in status.
+#  verify   passes (exit 0) on data0, dropped (exit non-zero) on ignore-scsi
+#           with QEMU's discard=unmap and Proxmox named; LastVerifyResult.
+#  thin     an LVM thin pool with --discards nopassdown (trimvblk0): FITRIM
+#           reports bytes, 0 reach the disk, status says swallowed, doctor
+#           names ttvg/pool with `lvchange --discards passdown`; a btrfs with
+#           discard=async has AsyncDiscard true and status says so.
 #
 # Environment: THINTRIM_DEB (required: the .deb to test; skip 77 without),
 # THINTRIM_VM_OUT (default $TMPDIR/thintrim-vm-out/disk-kinds),
@@ -87,6 +95,48 @@ done
 echo "  \`thintrim trim /mnt/nodisc-vblk\` exited $(gres trim.nodisc-vblk.cli_rc)"
 [ "$(gres trim.nodisc-vblk.cli_rc)" = 1 ] || bad "thintrim trim of a disk without discard exited $(gres trim.nodisc-vblk.cli_rc), want 1"
 
+echo "receipts: LastReachedDiskBytes after that trim (the guest's disk counters)"
+for serial in trimdata0 ignore-scsi; do
+    disk=${serial/trimdata0/data0}
+    receipt=$(gres "receipt.$serial")
+    freed=$(($(alloc fs-deleted "$disk") - $(alloc fs-trimmed "$disk")))
+    echo "  $serial: $(mib "$receipt") MiB reached the disk; the host freed $(mib "$freed") MiB"
+    [ "$receipt" -gt 0 ] || bad "$serial: LastReachedDiskBytes $receipt, want > 0"
+    # An upper bound of what the host frees.
+    [ "$serial" != trimdata0 ] || [ "$receipt" -ge "$freed" ] ||
+        bad "trimdata0: $receipt bytes reached the disk, less than the $freed the qcow2 shrank"
+done
+grep -q 'AT DISK' "$o/status.txt" || bad "thintrim status has no AT DISK column"
+
+echo "verify: discard=unmap passes, discard=ignore is dropped and names the host settings"
+for serial in trimdata0 ignore-scsi; do
+    rc=$(gres "verify.$serial.rc")
+    verdict=$(jq -r '.results[0].verdict' "$o/verify-$serial.json") || fail "no verify result in $o/verify-$serial.json"
+    message=$(jq -r '.results[0].message' "$o/verify-$serial.json")
+    echo "  $serial: exit $rc, $verdict (recorded $(gres "verify.$serial.recorded")): $message"
+    case $serial in
+    trimdata0)
+        if [ "$rc" != 0 ] || [ "$verdict" != passes ]; then bad "trimdata0: verify $verdict (exit $rc), want passes (0)"; fi ;;
+    ignore-scsi)
+        if [ "$rc" = 0 ] || [ "$verdict" != dropped ]; then bad "ignore-scsi: verify $verdict (exit $rc), want dropped (non-zero)"; fi
+        grep -q 'discard=unmap' <<<"$message" || bad "ignore-scsi: the verdict does not name QEMU's discard=unmap"
+        grep -qi 'proxmox' <<<"$message" || bad "ignore-scsi: the verdict does not name Proxmox's Discard setting" ;;
+    esac
+    [ "$(gres "verify.$serial.recorded")" = "$verdict" ] || bad "$serial: LastVerifyResult is not the verdict"
+done
+
+echo "thin pool --discards nopassdown: \`thintrim trim /mnt/thin\` (exit $(gres thin.cli_rc))"
+thin_trimmed=$(gres thin.LastTrimmedBytes)
+thin_reached=$(gres thin.LastReachedDiskBytes)
+echo "  FITRIM reported $(mib "$thin_trimmed") MiB, $(mib "$thin_reached") MiB reached the disk"
+[ "$thin_trimmed" -gt 0 ] || bad "thin: FITRIM reported no bytes"
+[ "$thin_reached" = 0 ] || bad "thin: $thin_reached bytes reached the disk through a pool without passdown"
+grep -q 'lvchange --discards passdown ttvg/pool' "$o/doctor.txt" || bad "thintrim doctor does not name ttvg/pool with its fix"
+grep -q 'swallowed' "$o/status-thin.txt" || bad "thintrim status does not say the thin pool swallowed the discards"
+echo "btrfs discard=async: AsyncDiscard $(gres async.AsyncDiscard)"
+[ "$(gres async.AsyncDiscard)" = true ] || bad "btrfs mounted with discard=async: AsyncDiscard is not true"
+grep -q 'discard=async' "$o/status-thin.txt" || bad "thintrim status does not mention btrfs discard=async"
+
 echo "timing: image ${image_s}s, run ${run_s}s ($(tr '\t\n' '= ' <"$out/timing.txt"))"
 [ "$bad" = 0 ] || fail "see BAD lines above; guest log $o/guest.log, busctl session $o/transcript.txt"
-echo "PASS: discard=unmap shrinks; discard=off is named with the hypervisor fix; discard=ignore trims \"successfully\" and keeps every byte"
+echo "PASS: discard=unmap shrinks; discard=off is named with the hypervisor fix; discard=ignore trims \"successfully\" and keeps every byte, and verify says dropped; a thin pool without passdown is named"

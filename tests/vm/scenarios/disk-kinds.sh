@@ -21,8 +21,12 @@
 # hypervisor setting), then marks fs-written (128 MiB in /mnt/good and
 # /mnt/ignore), fs-deleted, fs-trimmed (after `thintrim trim /mnt/good
 # /mnt/ignore`): the trap trims "successfully", reports bytes, and its qcow2
-# keeps every byte. Results: kind.*, trim.*; busctl output in
-# out/transcript.txt.
+# keeps every byte. Then receipts and verify (issue 12): LastReachedDiskBytes
+# of both, `thintrim verify` of both (out/verify-*.json), and on trimvblk0 an
+# LVM thin pool with --discards nopassdown (ext4 at /mnt/thin: trimmed, its
+# receipt, `thintrim doctor` in out/doctor.txt) and a btrfs with
+# discard=async (/mnt/async: AsyncDiscard). Results: kind.*, trim.*,
+# receipt.*, verify.*, thin.*, async.*; busctl output in out/transcript.txt.
 #
 # vm-disks: nodisc-vblk nodisc-scsi ignore-scsi
 . /trimtest/guest/lib.sh
@@ -117,4 +121,49 @@ done
 rc=0
 bus thintrim trim /mnt/nodisc-vblk || rc=$?
 result trim.nodisc-vblk.cli_rc "$rc"
+
+# --- receipts and verify (issue 12) ---------------------------------------------
+# What reached the virtual disks during the trim above (the guest's own
+# counters: a scsi-hd on discard=ignore completes the discards it drops).
+for serial in trimdata0 ignore-scsi; do
+    obj=$(tt_fs_object "${mnt[$serial]}")
+    result "receipt.$serial" "$(tt_get "$obj" "$TT_FS" LastReachedDiskBytes)"
+done
+bus thintrim status >"$THINTRIM_VM_OUT/status.txt" || true
+# The proof: a probe written, discarded, read back from the device.
+for serial in trimdata0 ignore-scsi; do
+    rc=0
+    thintrim verify --json "${mnt[$serial]}" >"$THINTRIM_VM_OUT/verify-$serial.json" || rc=$?
+    result "verify.$serial.rc" "$rc"
+    result "verify.$serial.recorded" "$(tt_get "$(tt_fs_object "${mnt[$serial]}")" "$TT_FS" LastVerifyResult)"
+done
+bus thintrim verify /mnt/good /mnt/ignore || true
+# A thin pool that keeps discards to itself (trimvblk0, virtio-blk on
+# discard=unmap): FITRIM reports bytes, the disk receives none, and doctor
+# names the pool with its fix. A btrfs with discard=async on a second thin LV.
+tv=$(disk_by_serial trimvblk0)
+run pvcreate -qq -y "$tv"
+run vgcreate -qq ttvg "$tv"
+run lvcreate -qq -L 512M -T ttvg/pool --discards nopassdown
+run lvcreate -qq -V 1G -T ttvg/pool -n thin
+run lvcreate -qq -V 1G -T ttvg/pool -n async
+run mkfs.ext4 -q -E nodiscard /dev/ttvg/thin
+run mkfs.btrfs -q -f /dev/ttvg/async
+run mkdir -p /mnt/thin /mnt/async
+run mount /dev/ttvg/thin /mnt/thin
+run mount -o discard=async /dev/ttvg/async /mnt/async
+run dd if=/dev/zero of=/mnt/thin/fill bs=1M count=64 conv=fsync status=none
+run rm /mnt/thin/fill
+sync
+thin_obj=$(tt_fs_object /mnt/thin)
+rc=0
+bus thintrim trim /mnt/thin || rc=$?
+result thin.cli_rc "$rc"
+tt_wait_idle 60
+for p in LastTrimmedBytes LastReachedDiskBytes; do
+    result "thin.$p" "$(tt_get "$thin_obj" "$TT_FS" "$p")"
+done
+bus thintrim doctor >"$THINTRIM_VM_OUT/doctor.txt" || true
+result async.AsyncDiscard "$(tt_get "$(tt_fs_object /mnt/async)" "$TT_FS" AsyncDiscard)"
+bus thintrim status >"$THINTRIM_VM_OUT/status-thin.txt" || true
 log "disk-kinds done"
