@@ -99,7 +99,7 @@ bus_start() {
 	DBUS_PID=$(<"$TT_DIR/bus.pid")
 	loopfs_track_pid "$DBUS_PID"
 	export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$TT_DIR/bus.sock
-	wait_until 5 busctl status org.freedesktop.DBus >/dev/null || loopfs_die "private bus does not answer"
+	wait_until 20 busctl status org.freedesktop.DBus >/dev/null || loopfs_die "private bus does not answer"
 }
 
 dbus_test_setup() {
@@ -176,7 +176,7 @@ monitor_start() {
 	busctl monitor --json=short "$TT_NAME" >"$TT_MONITOR" 2>"$TT_DIR/monitor.err" &
 	MONITOR_PID=$!
 	loopfs_track_pid "$MONITOR_PID"
-	wait_until 5 grep -q "Monitoring" "$TT_DIR/monitor.err" || loopfs_die "busctl monitor did not start"
+	wait_until 20 grep -q "Monitoring" "$TT_DIR/monitor.err" || loopfs_die "busctl monitor did not start"
 }
 
 # signal_data MEMBER: the payload ("data":[...]) of every recorded signal named
@@ -259,7 +259,8 @@ with open(sys.argv[2], "a") as out:
         out.flush()
 ' "$1" "$2" &
 	helper_started $!
-	wait_until 5 test -S "$1" || loopfs_die "notify listener did not start"
+	# python3 can take seconds to start on a loaded machine.
+	wait_until 30 test -S "$1" || loopfs_die "notify listener did not start"
 }
 
 # Lines of the daemon's log since the last daemon_start.
