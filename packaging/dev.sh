@@ -120,7 +120,8 @@ test)
     if [ "${SKIP_FUZZ:-0}" != 1 ]; then
         # libFuzzer targets under ASan+UBSan, ~30 s each, two at a time.
         say "fuzzing (tests/fuzz/run.sh)"
-        THINTRIM_FIXTURES="$BUILD_DIR/tests/fixtures" tests/fuzz/run.sh "$BUILD_DIR-fuzz" || rc=$?
+        THINTRIM_FIXTURES="$BUILD_DIR/tests/fixtures" THINTRIM_MESON_BUILD="$BUILD_DIR" \
+            tests/fuzz/run.sh "$BUILD_DIR-fuzz" || rc=$?
     fi
     exit $rc
     ;;

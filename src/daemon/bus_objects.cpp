@@ -122,13 +122,15 @@ void registerProperties(sdbus::IObject& object, const char* interface, const Pro
         [&](const auto&... entry) {
             (
                 [&] {
-                    auto& registrator = object.registerProperty(entry.name)
-                                            .onInterface(interface)
-                                            .withGetter([&values, member = entry.member] {
-                                                return forBus(values.*member);
-                                            });
-                    if (entry.constant)
-                        registrator.withUpdateBehavior(sdbus::Flags::CONST_PROPERTY_VALUE);
+                    // One statement: sdbus-c++ registers the property when the
+                    // temporary registrator dies at its end, so a reference
+                    // kept past it dangles (ASan: stack-use-after-scope).
+                    object.registerProperty(entry.name)
+                        .onInterface(interface)
+                        .withGetter(
+                            [&values, member = entry.member] { return forBus(values.*member); })
+                        .withUpdateBehavior(entry.constant ? sdbus::Flags::CONST_PROPERTY_VALUE
+                                                           : sdbus::Flags::EMITS_CHANGE_SIGNAL);
                 }(),
                 ...);
         },

@@ -9,6 +9,8 @@
 # the extracted fixtures (THINTRIM_FIXTURES, default build/tests/fixtures)
 # when present. A crash leaves its input in
 # BUILD-DIR/crashes/TARGET/; turn it into a unit test with that input.
+# The core includes meson's generated build_config.h: THINTRIM_MESON_BUILD
+# names the configured meson build directory that holds it (default build).
 # Environment: FUZZ_SECONDS (per target, default 30), CXX (default clang++).
 set -euo pipefail
 src=$(cd "$(dirname -- "$0")/../.." && pwd)
@@ -19,11 +21,16 @@ command -v "$cxx" >/dev/null || {
 	echo "fuzz: $cxx not found (packaging/deps.txt: clang, libclang-rt-14-dev)" >&2
 	exit 77
 }
+meson_build=$(readlink -f -- "${THINTRIM_MESON_BUILD:-$src/build}")
+[[ -f $meson_build/build_config.h ]] || {
+	echo "fuzz: $meson_build/build_config.h not found: configure a meson build there first, or set THINTRIM_MESON_BUILD" >&2
+	exit 1
+}
 mkdir -p "$out/obj"
 # shellcheck disable=SC2054,SC2207 # -fsanitize lists; pkg-config words
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
 	-fno-sanitize-recover=undefined -D_FILE_OFFSET_BITS=64
-	-I"$src/src/core" $(pkg-config --cflags mount blkid))
+	-I"$src/src/core" -I"$meson_build" $(pkg-config --cflags mount blkid))
 # shellcheck disable=SC2207
 libs=($(pkg-config --libs mount blkid libsystemd fmt) -pthread)
 
@@ -32,7 +39,8 @@ objects=()
 for source in "$src"/src/core/*.cpp; do
 	object=$out/obj/$(basename "$source" .cpp).o
 	objects+=("$object")
-	if [[ ! $object -nt $source ]] || [[ -n $(find "$src/src/core" -name '*.h' -newer "$object") ]]; then
+	if [[ ! $object -nt $source ]] || [[ $meson_build/build_config.h -nt $object ]] ||
+		[[ -n $(find "$src/src/core" -name '*.h' -newer "$object") ]]; then
 		echo "fuzz: compiling $(basename "$source")"
 		"$cxx" "${flags[@]}" -fsanitize=fuzzer-no-link -c "$source" -o "$object" &
 		(($(jobs -rp | wc -l) < 2)) || wait -n
