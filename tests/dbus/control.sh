@@ -44,25 +44,40 @@ running_chunked() {
 
 offset_of() { sed -n 's/.* at offset \([0-9]*\).*/\1/p' <<<"$1"; }
 
+# cancel_slow_trim MP PATH OPTIONS...: starts a trim of MP with OPTIONS (a
+# slow one), cancels it once it has done a chunk and checks it stops at the
+# next chunk boundary; sets job, message (LastTrimMessage) and offset.
+cancel_slow_trim() {
+	local mp=$1 fs=$2 start
+	shift 2
+	job=$(trim_job "$mp" "$@")
+	assert_true "a slow trim of $mp is running and has done a chunk" wait_until 20 running_chunked "$job"
+	start=$SECONDS
+	call Cancel t 0 >/dev/null
+	assert_true "Cancel(0) ends the running job" wait_job "$job" 10
+	assert_cmp "at the next chunk boundary, not at the end (${SECONDS}s - ${start}s)" $((SECONDS - start)) -le 3
+	assert_eq "JobFinished says cancelled" "cancelled" "$(job_result "$job")"
+	message=$(prop "$fs" "$TT_FS" LastTrimMessage)
+	offset=$(offset_of "$message")
+}
+
+# trim_resumes MP OFFSET: the next trim of MP succeeds, continuing at OFFSET.
+trim_resumes() {
+	local job
+	job=$(trim_job "$1")
+	assert_true "the next trim of $1 runs" wait_job "$job"
+	assert_eq "and succeeds" "success" "$(job_result "$job")"
+	assert_match "it continued from the cursor" "resuming the trim at offset $2" "$(daemon_log)"
+}
+
 # --- Cancel ------------------------------------------------------------------------
-job=$(trim_job "$mnt" "${slow[@]}")
-assert_true "a slow trim is running and has done a chunk" wait_until 20 running_chunked "$job"
-start=$SECONDS
-call Cancel t 0 >/dev/null
-assert_true "Cancel(0) ends the running job" wait_job "$job" 10
-assert_cmp "at the next chunk boundary, not at the end (${SECONDS}s - ${start}s)" $((SECONDS - start)) -le 3
-assert_eq "JobFinished says cancelled" "cancelled" "$(job_result "$job")"
+cancel_slow_trim "$mnt" "$path" "${slow[@]}"
 assert_match "FilesystemTrimmed says cancelled" "^\[$job,\"$mnt\",[0-9]+,[0-9]+,\"cancelled\"," \
 	"$(signal_data FilesystemTrimmed | grep "^\[$job,")"
-message=$(prop "$path" "$TT_FS" LastTrimMessage)
-offset=$(offset_of "$message")
 assert_eq "LastTrimResult" "cancelled" "$(prop "$path" "$TT_FS" LastTrimResult)"
 assert_cmp "the cursor is past the start ($message)" "${offset:-0}" -gt 0
 assert_cmp "and short of the end" "${offset:-0}" -lt $((1024 * 1048576))
-job=$(trim_job "$mnt")
-assert_true "the next trim runs" wait_job "$job"
-assert_eq "and succeeds" "success" "$(job_result "$job")"
-assert_match "it continued from the cursor" "resuming the trim at offset $offset" "$(daemon_log)"
+trim_resumes "$mnt" "$offset"
 
 # --- Suspend, restart, Resume -----------------------------------------------------
 job=$(trim_job "$mnt" "${slow[@]}")
@@ -179,22 +194,11 @@ if grep -qw btrfs /proc/filesystems || modprobe btrfs 2>/dev/null; then
 		awk '/CHUNK_ITEM/ { start = $6 + 0 } /^[ \t]*length / { print start + $2 }')
 	assert_true "the daemon publishes the btrfs filesystem" wait_until 10 fs_path "$bmnt"
 	bpath=$(fs_path "$bmnt")
-	job=$(trim_job "$bmnt" 2 chunk_size t $((64 * 1048576)) rate_limit t $((100 * 1048576)))
-	assert_true "a slow btrfs trim is running and has done a chunk" wait_until 20 running_chunked "$job"
-	start=$SECONDS
-	call Cancel t 0 >/dev/null
-	assert_true "Cancel(0) ends the btrfs job" wait_job "$job" 10
-	assert_cmp "at the next chunk boundary (${SECONDS}s - ${start}s)" $((SECONDS - start)) -le 3
-	assert_eq "JobFinished says cancelled" "cancelled" "$(job_result "$job")"
-	message=$(prop "$bpath" "$TT_FS" LastTrimMessage)
-	offset=$(offset_of "$message")
+	cancel_slow_trim "$bmnt" "$bpath" 2 chunk_size t $((64 * 1048576)) rate_limit t $((100 * 1048576))
 	assert_cmp "the cursor is past the first block group ($message)" "${offset:-0}" -gt 0
 	assert_true "it stands at the end of a block group ($offset; ends: ${group_ends//$'\n'/ })" \
 		grep -qx -- "${offset:-none}" <<<"$group_ends"
-	job=$(trim_job "$bmnt")
-	assert_true "the next btrfs trim runs" wait_job "$job"
-	assert_eq "and succeeds" "success" "$(job_result "$job")"
-	assert_match "it continued from the block group boundary" "resuming the trim at offset $offset" "$(daemon_log)"
+	trim_resumes "$bmnt" "$offset"
 else
 	loopfs_log "no btrfs in this kernel: btrfs section skipped"
 fi
