@@ -2,10 +2,10 @@
 #include "block_stack.h"
 
 #include "error.h"
+#include "text.h"
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <fstream>
 #include <system_error>
 
@@ -35,29 +35,19 @@ std::string readText(const fs::path& file) {
     return readAttribute(file).value_or("");
 }
 
-template <typename Number>
-std::optional<Number> parseNumber(std::string_view text) {
-    Number value{};
-    const char* end = text.data() + text.size();
-    auto [ptr, ec] = std::from_chars(text.data(), end, value);
-    if (text.empty() || ec != std::errc() || ptr != end)
-        return std::nullopt;
-    return value;
-}
-
 // A limit the kernel does not show reads as 0, so that "cannot tell" never
 // counts as "passes discards".
 std::uint64_t readCount(const fs::path& file) {
     auto text = readAttribute(file);
-    return text ? parseNumber<std::uint64_t>(*text).value_or(0) : 0;
+    return text ? parseDecimal<std::uint64_t>(*text).value_or(0) : 0;
 }
 
 std::optional<DeviceNumber> tryParseDeviceNumber(std::string_view text) {
     auto colon = text.find(':');
     if (colon == std::string_view::npos)
         return std::nullopt;
-    auto major = parseNumber<unsigned>(text.substr(0, colon));
-    auto minor = parseNumber<unsigned>(text.substr(colon + 1));
+    auto major = parseDecimal<unsigned>(text.substr(0, colon));
+    auto minor = parseDecimal<unsigned>(text.substr(colon + 1));
     if (!major || !minor)
         return std::nullopt;
     return DeviceNumber{*major, *minor};

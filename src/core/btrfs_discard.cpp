@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "btrfs_discard.h"
 
+#include "text.h"
 #include "units.h"
 
 #include <algorithm>
-#include <charconv>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -46,10 +46,8 @@ std::optional<BtrfsAsyncDiscard> btrfsAsyncDiscard(const SystemPaths& paths, con
     std::ifstream in(paths.sys("fs/btrfs") / mount.uuid / "discard" / "discardable_bytes");
     std::string text;
     if (in >> text) {
-        std::uint64_t value = 0;
-        auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-        if (ec == std::errc() && ptr == text.data() + text.size())
-            async.backlogBytes = value;
+        if (const auto value = parseDecimal(text))
+            async.backlogBytes = *value;
     }
     return async;
 }

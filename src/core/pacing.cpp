@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "pacing.h"
 
+#include "text.h"
+
 #include <algorithm>
-#include <charconv>
 #include <fstream>
 #include <sstream>
 
@@ -27,30 +28,6 @@ std::optional<std::string> readSmallFile(const std::filesystem::path& path) {
     in.read(text.data(), static_cast<std::streamsize>(text.size()));
     text.resize(static_cast<std::size_t>(in.gcount()));
     return text;
-}
-
-std::optional<std::uint64_t> parseNumber(std::string_view text) {
-    std::uint64_t value = 0;
-    const char* end = text.data() + text.size();
-    auto [ptr, error] = std::from_chars(text.data(), end, value);
-    if (error != std::errc{} || ptr != end)
-        return std::nullopt;
-    return value;
-}
-
-std::vector<std::string_view> fields(std::string_view line) {
-    std::vector<std::string_view> out;
-    std::size_t i = 0;
-    while (i < line.size()) {
-        while (i < line.size() && (line[i] == ' ' || line[i] == '\t'))
-            ++i;
-        std::size_t start = i;
-        while (i < line.size() && line[i] != ' ' && line[i] != '\t')
-            ++i;
-        if (i > start)
-            out.push_back(line.substr(start, i - start));
-    }
-    return out;
 }
 
 template <typename Each>
@@ -88,12 +65,12 @@ IoInterval ioBetween(const IoSample& from, const IoSample& to) {
 std::optional<std::uint64_t> parsePressureTotal(std::string_view text) {
     std::optional<std::uint64_t> total;
     forEachLine(text, [&](std::string_view line) {
-        const std::vector<std::string_view> words = fields(line);
+        const std::vector<std::string_view> words = splitFields(line);
         if (words.empty() || words[0] != "some")
             return;
         for (std::string_view word : words) {
             if (word.starts_with("total="))
-                total = parseNumber(word.substr(6));
+                total = parseDecimal(word.substr(6));
         }
     });
     return total;
@@ -102,16 +79,16 @@ std::optional<std::uint64_t> parsePressureTotal(std::string_view text) {
 DiskCounters parseDiskstats(std::string_view text, const std::vector<std::string>& devices) {
     DiskCounters counters;
     forEachLine(text, [&](std::string_view line) {
-        const std::vector<std::string_view> words = fields(line);
+        const std::vector<std::string_view> words = splitFields(line);
         // major minor name, then reads: completed merged sectors ms, writes:
         // completed merged sectors ms, ...
         if (words.size() < 11 ||
             std::find(devices.begin(), devices.end(), words[2]) == devices.end())
             return;
-        auto reads = parseNumber(words[3]);
-        auto readMs = parseNumber(words[6]);
-        auto writes = parseNumber(words[7]);
-        auto writeMs = parseNumber(words[10]);
+        auto reads = parseDecimal(words[3]);
+        auto readMs = parseDecimal(words[6]);
+        auto writes = parseDecimal(words[7]);
+        auto writeMs = parseDecimal(words[10]);
         if (!reads || !readMs || !writes || !writeMs)
             return;
         counters.ios += *reads + *writes;

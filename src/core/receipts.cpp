@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "receipts.h"
 
+#include "text.h"
 #include "units.h"
 
 #include <algorithm>
-#include <charconv>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -17,38 +17,14 @@ constexpr std::size_t kDiscardIosField = 11;     // 0-based: the 12th field
 constexpr std::size_t kDiscardSectorsField = 13; // the 14th
 constexpr std::uint64_t kSectorBytes = 512;
 
-std::optional<std::uint64_t> parseField(std::string_view text) {
-    std::uint64_t value = 0;
-    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || ptr != text.data() + text.size())
-        return std::nullopt;
-    return value;
-}
-
-std::vector<std::string_view> splitFields(std::string_view line) {
-    std::vector<std::string_view> fields;
-    std::size_t position = 0;
-    while (position < line.size()) {
-        position = line.find_first_not_of(" \t\n", position);
-        if (position == std::string_view::npos)
-            break;
-        std::size_t end = line.find_first_of(" \t\n", position);
-        if (end == std::string_view::npos)
-            end = line.size();
-        fields.push_back(line.substr(position, end - position));
-        position = end;
-    }
-    return fields;
-}
-
 } // namespace
 
 std::optional<DiscardCounters> parseDiscardCounters(std::string_view statLine) {
     const std::vector<std::string_view> fields = splitFields(statLine);
     if (fields.size() <= kDiscardSectorsField)
         return std::nullopt;
-    auto ios = parseField(fields[kDiscardIosField]);
-    auto sectors = parseField(fields[kDiscardSectorsField]);
+    auto ios = parseDecimal(fields[kDiscardIosField]);
+    auto sectors = parseDecimal(fields[kDiscardSectorsField]);
     if (!ios || !sectors)
         return std::nullopt;
     return DiscardCounters{*ios, *sectors};
