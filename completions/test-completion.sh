@@ -46,20 +46,33 @@ expect() {
     fi
 }
 
-expect 'thintrim ' 'cancel doctor list reload resume stack status suspend trim'
+expect 'thintrim ' 'cancel doctor list reload resume stack status suspend trim verify'
 expect 'thintrim tr' 'trim'
 expect 'thintrim s' 'stack status suspend'
 expect 'thintrim --mo' '--mountinfo'
 expect 'thintrim --mountinfo /x li' 'list'
 expect 'thintrim list --' '--all --bytes --config --help --json'
 expect 'thintrim trim --d' '--dry-run'
-expect 'thintrim trim --no' '--no-wait'
+expect 'thintrim trim --no' '--no-ask-password --no-wait'
 expect 'thintrim trim /' '/ /home /mnt/my\ data'
 expect 'thintrim trim /h' '/home'
 expect 'thintrim trim --rate ' ''
 expect 'thintrim stack /m' '/mnt/my\ data'
 expect 'thintrim stack /home ' ''
 expect 'thintrim doctor --' '--config --help --json'
+expect 'thintrim verify /h' '/home'
+expect 'thintrim cancel --' '--help --no-ask-password'
+
+# The completion knows every command and option the built thintrim has:
+# a new option without its completion fails here.
+if [ -n "${THINTRIM:-}" ]; then
+    commands=$("$THINTRIM" --help | sed -n '/^Subcommands:/,$p' | awk 'NR > 1 && NF { print $1 }' | sort | paste -sd ' ')
+    [ -n "$commands" ] || { echo "FAIL: no commands in '$THINTRIM --help'" >&2; failures=$((failures + 1)); }
+    expect 'thintrim ' "$commands"
+    for command in $commands; do
+        expect "thintrim $command --" "$("$THINTRIM" "$command" --help | grep -o -- '--[a-z-]*' | sort -u | paste -sd ' ')"
+    done
+fi
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures completion(s) wrong" >&2

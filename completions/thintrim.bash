@@ -27,7 +27,7 @@ _thintrim()
     local cur prev words cword
     _init_completion || return
 
-    local commands='status list stack trim doctor cancel suspend resume reload'
+    local commands='status list stack trim doctor verify cancel suspend resume reload'
     local global_opts='--help --version --sysfs-root --mountinfo --fstab --dev-root --swaps --crypttab --lvm-conf --systemd-config'
 
     # The command is the first word that is neither an option nor the value
@@ -73,9 +73,10 @@ _thintrim()
         status) opts='--json --bytes --config' ;;
         list) opts='--all --json --bytes --config' ;;
         stack) opts='--json --bytes --config' ;;
-        trim) opts='--all --no-wait --local --config --dry-run --minimum --rate --chunk --json' ;;
+        trim) opts='--all --no-wait --local --config --dry-run --minimum --rate --chunk --json --no-ask-password' ;;
         doctor) opts='--json --config' ;;
-        cancel | suspend | resume | reload) opts='' ;;
+        verify) opts='--json --local --no-ask-password' ;;
+        cancel | suspend | resume | reload) opts='--no-ask-password' ;;
         *) return ;;
     esac
     opts+=' --help'
@@ -87,7 +88,7 @@ _thintrim()
 
     local IFS=$'\n'
     case $command in
-        trim)
+        trim | verify)
             _thintrim_complete_mount_points
             ;;
         stack)

@@ -67,7 +67,7 @@ mounts_now() { wc -l </proc/self/mountinfo; }
 # measure CMD...: best wall time of 3 runs (ms) and the largest peak RSS (KiB)
 # into WALL_MS and RSS_KB.
 measure() {
-	local i t0 t1 best= rss=0 r
+	local i t0 t1 best='' rss=0 r
 	for i in 1 2 3; do
 		t0=$(date +%s%N)
 		/usr/bin/time -f %M -o "$LOOPFS_RUN/.rss" "$@" >/dev/null 2>&1 || true

@@ -36,8 +36,7 @@ state=$TT_STATE/state.json
 keys() { python3 -c 'import json,sys; print(" ".join(sorted(json.load(open(sys.argv[1]))["filesystems"])))' "$state"; }
 fsprop() { prop "$(fs_path "$1")" "$TT_FS" "$2"; }
 trim_and_wait() {
-	local job
-	job=$(trim_job "$1") || return 1
+	trim_job "$1" >/dev/null || return 1
 	wait_until 30 sh -c "busctl get-property $TT_NAME $(fs_path "$1") $TT_FS LastTrimStarted | grep -qv ' 0$'" &&
 		wait_until 30 sh -c "[ \"\$(busctl get-property $TT_NAME $TT_PATH $TT_MANAGER State)\" = 's \"idle\"' ]"
 }

@@ -27,10 +27,10 @@ odd=$LOOPFS_MNT
 loopfs_mountinfo "$TT_MOUNTINFO.new"
 mv "$TT_MOUNTINFO.new" "$TT_MOUNTINFO"
 
-# list_json [ARGS...]: thintrim list --json; fails unless it is valid JSON.
+# list_json: thintrim list --json; fails unless it is valid JSON.
 list_json() {
 	local out
-	out=$("$THINTRIM" --mountinfo "$TT_MOUNTINFO" list --json "$@" 2>/dev/null) || return 1
+	out=$("$THINTRIM" --mountinfo "$TT_MOUNTINFO" list --json 2>/dev/null) || return 1
 	python3 -c 'import json, sys; json.loads(sys.stdin.buffer.read().decode("utf-8"))' <<<"$out" || return 1
 	printf '%s\n' "$out"
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh -- helpers for guest scenarios (tests/vm/scenarios/*.sh). Sourced
 # INSIDE the guest:   . /trimtest/guest/lib.sh
 #

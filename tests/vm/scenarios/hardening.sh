@@ -116,7 +116,7 @@ am_list_line() { thintrim list --all 2>/dev/null | awk -v m="$1" '$1 == m' | hea
 am_object() { busctl call "$TT_DEST" "$TT_ROOT" "$TT_MGR" GetFilesystem s "$1" >/dev/null 2>&1 && echo yes || echo no; }
 
 section_automount_removable() {
-    local auto_dev media_dev stick i
+    local auto_dev media_dev stick
     log "section automount-removable"
     run truncate -s 128M /var/tmp/auto.img /var/tmp/media.img
     run mkfs.ext4 -q -F /var/tmp/auto.img
@@ -149,7 +149,7 @@ section_automount_removable() {
     thintrim trim --no-wait --rate 8M/s /mnt/auto >/dev/null 2>&1
     sleep 2
     result inhibit.during "$(systemd-inhibit --list --no-legend 2>&1 | grep thintrim | tr -s ' ')"
-    for i in $(seq 60); do
+    for _ in $(seq 60); do
         [ "$(busctl get-property "$TT_DEST" "$TT_ROOT" "$TT_MGR" State)" = 's "idle"' ] && break
         sleep 0.5
     done
@@ -165,7 +165,7 @@ section_automount_removable() {
     # system would mount it
     stick=
     if modprobe scsi_debug removable=1 dev_size_mb=64 lbpu=1 2>/dev/null; then
-        for i in $(seq 50); do
+        for _ in $(seq 50); do
             stick=$(lsblk -dn -o NAME,MODEL | awk '$2 == "scsi_debug" {print "/dev/" $1; exit}')
             [ -n "$stick" ] && break
             sleep 0.2
