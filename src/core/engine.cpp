@@ -359,6 +359,7 @@ bool Engine::advanceRun(Job& job) {
     context.now = now;
     context.lastChunk = run.lastChunk;
     Microseconds notBefore{0};
+    std::optional<std::uint64_t> chunkSize;
     for (ChunkPolicy* policy : policies_) {
         ChunkDecision decision = policy->beforeChunk(context);
         if (decision.defer) {
@@ -369,8 +370,10 @@ bool Engine::advanceRun(Job& job) {
         }
         notBefore = std::max(notBefore, decision.notBefore);
         if (decision.chunkSize)
-            run.chunkSize = *decision.chunkSize;
+            chunkSize = std::min(chunkSize.value_or(*decision.chunkSize), *decision.chunkSize);
     }
+    if (chunkSize)
+        run.chunkSize = *chunkSize;
     if (notBefore > now) {
         run.waitingUntil = notBefore;
         deps_.events.wakeAt(notBefore);

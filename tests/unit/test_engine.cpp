@@ -487,6 +487,29 @@ TEST_CASE("a policy can shrink the chunk and defer a filesystem") {
     CHECK(h.fitrim.preparing->mountPoint == "/b");
 }
 
+TEST_CASE("of the chunk sizes policies ask for, the smallest is taken, whatever their order") {
+    struct FixedSize final : ChunkPolicy {
+        explicit FixedSize(std::uint64_t size) : size(size) {}
+        ChunkDecision beforeChunk(const ChunkContext&) override {
+            ChunkDecision decision;
+            decision.chunkSize = size;
+            return decision;
+        }
+        std::uint64_t size;
+    } small(128 * kMiB), large(512 * kMiB);
+    Harness h;
+    h.engine.addPolicy(small);
+    h.engine.addPolicy(large);
+    h.engine.start();
+    h.trim({"/a"});
+    h.prepared();
+    CHECK(h.fitrim.chunk->length == 128 * kMiB);
+    // A policy growing the chunk back is heard when no other asks for less.
+    small.size = 2 * kGiB;
+    h.chunkDone(128 * kMiB);
+    CHECK(h.fitrim.chunk->length == 512 * kMiB);
+}
+
 TEST_CASE("system sleep pauses at the chunk boundary without suspending; wake-up continues") {
     Harness h;
     h.engine.start();
