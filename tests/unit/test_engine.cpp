@@ -489,7 +489,7 @@ TEST_CASE("a policy can shrink the chunk and defer a filesystem") {
 
 TEST_CASE("of the chunk sizes policies ask for, the smallest is taken, whatever their order") {
     struct FixedSize final : ChunkPolicy {
-        explicit FixedSize(std::uint64_t size) : size(size) {}
+        explicit FixedSize(std::uint64_t asked) : size(asked) {}
         ChunkDecision beforeChunk(const ChunkContext&) override {
             ChunkDecision decision;
             decision.chunkSize = size;
