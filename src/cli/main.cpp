@@ -218,9 +218,6 @@ public:
             return {std::nullopt, "not eligible: " + entry->reason()};
         return {entry->mount, {}};
     }
-    std::optional<std::uint64_t> freeBytes(const std::string& /*mountPoint*/) override {
-        return std::nullopt;
-    }
 
 private:
     const std::vector<CatalogEntry>& catalog_;

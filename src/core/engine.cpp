@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <sys/statvfs.h>
 
 namespace thintrim {
 
@@ -432,7 +433,7 @@ void Engine::stopRun(Job& job, Stop stop) {
         job.trimmedBytes += report.trimmedBytes;
         if (!job.options.dryRun)
             state_.recordTrim(run.mount.identity(), run.mount.mountPoint, run.startedRealtime,
-                              report, deps_.resolver.freeBytes(run.mount.mountPoint).value_or(0));
+                              report);
         deps_.events.note(run.mount.mountPoint, report.message);
         if (run.layout)
             deps_.port.release();
@@ -454,6 +455,8 @@ TrimReport Engine::runReport(TrimOutcome outcome, std::string message) const {
         report.trimmedBytes = run_->trimmedBytes;
         report.calls = run_->calls;
         report.duration = deps_.clock.now().sinceBoot - run_->startedSinceBoot;
+        if (run_->lastChunk)
+            report.freeBytes = run_->lastChunk->freeBytes;
     }
     return report;
 }
@@ -483,8 +486,7 @@ void Engine::finishFilesystem(Job& job, FilesystemReport report) {
     if (trim.outcome == TrimOutcome::Failed)
         ++job.failed;
     if (report.mount && !job.options.dryRun) {
-        state_.recordTrim(report.mount->identity(), report.mountPoint, report.started, trim,
-                          deps_.resolver.freeBytes(report.mountPoint).value_or(0));
+        state_.recordTrim(report.mount->identity(), report.mountPoint, report.started, trim);
         report.recorded = true;
     }
     deps_.events.filesystemFinished(report);
@@ -635,8 +637,16 @@ PrepareResult prepareTrim(const Mount& mount, UniqueFd& opened) {
 ChunkResult trimChunkOn(int fd, const TrimRange& range, std::uint64_t minimumExtent) {
     const auto started = std::chrono::steady_clock::now();
     const FitrimResult fitrim = issueFitrim(fd, range, minimumExtent);
-    return {fitrim.error, fitrim.trimmedBytes,
-            std::chrono::duration_cast<Microseconds>(std::chrono::steady_clock::now() - started)};
+    ChunkResult result;
+    result.error = fitrim.error;
+    result.trimmedBytes = fitrim.trimmedBytes;
+    result.duration =
+        std::chrono::duration_cast<Microseconds>(std::chrono::steady_clock::now() - started);
+    // Here, not on the caller's thread: statvfs of a hung device blocks too.
+    struct statvfs info {};
+    if (::fstatvfs(fd, &info) == 0)
+        result.freeBytes = std::uint64_t{info.f_bavail} * info.f_frsize;
+    return result;
 }
 
 void DirectTrimPort::prepare(const Mount& mount) {

@@ -67,6 +67,9 @@ struct ChunkResult {
     int error = 0; // errno of FITRIM, 0 on success
     std::uint64_t trimmedBytes = 0;
     Microseconds duration{0};
+    // Free bytes after the call (fstatvfs on the fd FITRIM used, on the
+    // thread that issued it); nullopt when unknown.
+    std::optional<std::uint64_t> freeBytes;
 };
 
 // Times: `realtime` for history (CLOCK_REALTIME), `sinceBoot`
@@ -174,8 +177,6 @@ class MountResolver {
 public:
     virtual ~MountResolver() = default;
     [[nodiscard]] virtual Resolution resolve(const std::string& mountPoint) = 0;
-    // Free bytes now, the baseline for early trims; nullopt when unknown.
-    [[nodiscard]] virtual std::optional<std::uint64_t> freeBytes(const std::string& mountPoint) = 0;
 };
 
 struct EngineOptions {
@@ -336,7 +337,8 @@ private:
 // What a TrimPort does for prepare(): opens and checks `mount` into `opened`
 // and reads its layout. Never throws: failures are in the result.
 [[nodiscard]] PrepareResult prepareTrim(const Mount& mount, UniqueFd& opened);
-// What a TrimPort does for trimChunk(): one FITRIM on `fd`, timed.
+// What a TrimPort does for trimChunk(): one FITRIM on `fd`, timed, then the
+// free space (fstatvfs on `fd`).
 [[nodiscard]] ChunkResult trimChunkOn(int fd, const TrimRange& range, std::uint64_t minimumExtent);
 
 // FITRIM in the calling thread (thintrim trim --local): each request is

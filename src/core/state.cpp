@@ -341,7 +341,7 @@ std::string_view FilesystemHistory::lastTrimResultName() const {
 }
 
 void State::recordTrim(const std::string& identity, const std::string& mountPoint,
-                       Microseconds started, const TrimReport& report, std::uint64_t freeBytes) {
+                       Microseconds started, const TrimReport& report) {
     FilesystemHistory& history = filesystems[identity];
     history.mountPoint = mountPoint;
     history.lastTrimStarted = started;
@@ -359,7 +359,7 @@ void State::recordTrim(const std::string& identity, const std::string& mountPoin
         report.outcome == TrimOutcome::Success || report.outcome == TrimOutcome::Unsupported;
     if (completed) {
         history.lastCompleted = history.lastTrimFinished;
-        history.freeBytesAtLastTrim = freeBytes;
+        history.freeBytesAtLastTrim = report.freeBytes;
         history.resumeFrom = 0;
     }
     if (report.outcome == TrimOutcome::Success)

@@ -120,10 +120,10 @@ struct State {
 
     // Records one real trim (not a dry run, which is no history) of the
     // filesystem `identity`, mounted at `mountPoint`, that began at `started`:
-    // updates its history and the lifetime total. `freeBytes` is the free
-    // space sampled after the trim, the baseline for early trims.
+    // updates its history and the lifetime total. A completed trim's
+    // report.freeBytes becomes the baseline for early trims.
     void recordTrim(const std::string& identity, const std::string& mountPoint,
-                    Microseconds started, const TrimReport& report, std::uint64_t freeBytes);
+                    Microseconds started, const TrimReport& report);
 
     // Brings the histories up to date with `mounts` (every mount seen now):
     // a filesystem whose identity changed because its UUID became shared

@@ -114,6 +114,9 @@ struct TrimReport {
     // Bytes of discards the leaf devices completed meanwhile (receipts.h);
     // nullopt when not measured.
     std::optional<std::uint64_t> reachedDiskBytes;
+    // Free bytes after the last FITRIM call (ChunkResult::freeBytes): the
+    // baseline for early trims; nullopt before the first call or unknown.
+    std::optional<std::uint64_t> freeBytes;
 };
 
 // EOPNOTSUPP, ENOTTY, ENOSYS, EBADF: FITRIM is not available here, not an error.

@@ -19,7 +19,6 @@
 #include <sdbus-c++/sdbus-c++.h>
 #include <signal.h>
 #include <sys/signalfd.h>
-#include <sys/statvfs.h>
 #include <systemd/sd-daemon.h>
 
 namespace thintrim::daemon {
@@ -28,16 +27,6 @@ namespace {
 
 std::uint64_t usec(Microseconds value) {
     return value.count() > 0 ? static_cast<std::uint64_t>(value.count()) : 0;
-}
-
-std::optional<std::uint64_t> freeBytesOf(const std::string& mountPoint,
-                                         std::uint64_t* sizeBytes = nullptr) {
-    struct statvfs info {};
-    if (::statvfs(mountPoint.c_str(), &info) != 0)
-        return std::nullopt;
-    if (sizeBytes != nullptr)
-        *sizeBytes = std::uint64_t{info.f_blocks} * info.f_frsize;
-    return std::uint64_t{info.f_bavail} * info.f_frsize;
 }
 
 sd_id128_t machineSplayKey() {
@@ -396,10 +385,6 @@ Resolution Daemon::resolve(const std::string& mountPoint) {
     if (!entry->eligible())
         return {std::nullopt, "cannot pass discards: " + entry->reason()};
     return {entry->mount, {}};
-}
-
-std::optional<std::uint64_t> Daemon::freeBytes(const std::string& mountPoint) {
-    return freeBytesOf(mountPoint);
 }
 
 void Daemon::onWorkerEvents() {

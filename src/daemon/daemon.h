@@ -84,7 +84,6 @@ private:
     void note(std::string_view mountPoint, const std::string& message) override;
     // MountResolver
     Resolution resolve(const std::string& mountPoint) override;
-    std::optional<std::uint64_t> freeBytes(const std::string& mountPoint) override;
     // EngineClock
     ClockReading now() const override;
 

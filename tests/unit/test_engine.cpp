@@ -83,7 +83,6 @@ public:
         mount.uuid = "uuid-of-" + mountPoint;
         return {mount, {}};
     }
-    std::optional<std::uint64_t> freeBytes(const std::string&) override { return 1 * kGiB; }
 
     std::vector<std::uint64_t> started;
     std::vector<FilesystemReport> filesystems;
@@ -132,7 +131,7 @@ struct Harness {
         REQUIRE(fitrim.chunk);
         fitrim.chunk.reset();
         clock.advance(took);
-        engine.onChunkDone({error, trimmed, took});
+        engine.onChunkDone({error, trimmed, took, freeAfterChunk});
     }
     [[nodiscard]] std::uint64_t chunkStart() const {
         REQUIRE(fitrim.chunk);
@@ -146,6 +145,7 @@ struct Harness {
     FakeFitrim fitrim;
     Recorder events;
     Engine engine;
+    std::uint64_t freeAfterChunk = kGiB; // what the worker's fstatvfs finds
 };
 
 } // namespace
@@ -163,6 +163,7 @@ TEST_CASE("a job trims its filesystems chunk by chunk and finishes with success"
     h.prepared();
     for (std::uint64_t chunk = 0; chunk < 4; ++chunk) {
         CHECK(h.chunkStart() == chunk * kGiB);
+        h.freeAfterChunk = (chunk + 1) * kGiB;
         h.chunkDone();
     }
     REQUIRE(h.events.filesystems.size() == 1);
@@ -171,6 +172,9 @@ TEST_CASE("a job trims its filesystems chunk by chunk and finishes with success"
     CHECK(h.events.filesystems[0].trim.calls == 4);
     CHECK(h.history("/a").resumeFrom == 0);
     CHECK(h.history("/a").trimCount == 1);
+    // The baseline for early trims: the free space the last chunk measured.
+    CHECK(h.events.filesystems[0].trim.freeBytes == 4 * kGiB);
+    CHECK(h.history("/a").freeBytesAtLastTrim == 4 * kGiB);
     h.prepared();
     while (h.fitrim.chunk)
         h.chunkDone();

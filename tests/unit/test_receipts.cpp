@@ -280,7 +280,7 @@ TEST_CASE("doctor: swallowed discards and the verify verdict on record") {
         report.outcome = TrimOutcome::Success;
         report.trimmedBytes = 900 << 20;
         report.reachedDiskBytes = 0;
-        state.recordTrim(thin1.mount.identity(), "/mnt/thin1", Microseconds{1}, report, 0);
+        state.recordTrim(thin1.mount.identity(), "/mnt/thin1", Microseconds{1}, report);
         VerifyReport verify;
         verify.verdict = VerifyVerdict::Dropped;
         verify.message = "the hypervisor drops discards";

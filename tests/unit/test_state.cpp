@@ -322,8 +322,8 @@ TEST_CASE("recording trims keeps history and totals") {
     const std::string identity = "0b6c5a3e-1111-4e2a-9d53-1c2a3b4c5d6e";
     const Microseconds start = 1'700'000'000'000'000us;
 
-    TrimReport done{TrimOutcome::Success, 2 * GiB, 30s, "", 0, 3, GiB};
-    state.recordTrim(identity, "/", start, done, 10 * GiB);
+    TrimReport done{TrimOutcome::Success, 2 * GiB, 30s, "", 0, 3, GiB, 10 * GiB};
+    state.recordTrim(identity, "/", start, done);
     const FilesystemHistory& history = state.filesystems.at(identity);
     CHECK(history.mountPoint == "/");
     CHECK(history.lastTrimStarted == start);
@@ -341,8 +341,8 @@ TEST_CASE("recording trims keeps history and totals") {
     CHECK(state.totalReachedDiskBytes == GiB);
 
     // A cancel keeps its position and does not count as completed.
-    TrimReport cancelled{TrimOutcome::Cancelled, GiB, 10s, "cancelled", 5 * GiB, 5, {}};
-    state.recordTrim(identity, "/", start + 1h, cancelled, 12 * GiB);
+    TrimReport cancelled{TrimOutcome::Cancelled, GiB, 10s, "cancelled", 5 * GiB, 5, {}, 12 * GiB};
+    state.recordTrim(identity, "/", start + 1h, cancelled);
     CHECK(history.lastTrimResultName() == "cancelled");
     CHECK(history.resumeFrom == 5 * GiB);
     CHECK(history.lastCompleted == start + 30s);
@@ -355,13 +355,20 @@ TEST_CASE("recording trims keeps history and totals") {
     CHECK(history.totalReachedDiskBytes == GiB);
 
     // Unsupported completes (retrying soon would not help) but trims nothing.
-    TrimReport unsupported{TrimOutcome::Unsupported, 0, 1ms, "Operation not supported", 0, 1, {}};
-    state.recordTrim(identity, "/mnt", start + 2h, unsupported, 11 * GiB);
+    TrimReport unsupported{
+        TrimOutcome::Unsupported, 0, 1ms, "Operation not supported", 0, 1, {}, 11 * GiB};
+    state.recordTrim(identity, "/mnt", start + 2h, unsupported);
     CHECK(history.mountPoint == "/mnt");
     CHECK(history.resumeFrom == 0);
     CHECK(history.lastCompleted == start + 2h + 1ms);
     CHECK(history.freeBytesAtLastTrim == 11 * GiB);
     CHECK(history.trimCount == 1);
+
+    // Free space unknown (fstatvfs failed): no baseline, so no early trim,
+    // rather than a baseline of 0 that would make every byte look freed.
+    TrimReport unmeasured{TrimOutcome::Success, GiB, 10s, "", 0, 1, {}, {}};
+    state.recordTrim(identity, "/mnt", start + 3h, unmeasured);
+    CHECK_FALSE(history.freeBytesAtLastTrim);
 }
 
 TEST_CASE("recording a verify keeps its verdict, time and message") {

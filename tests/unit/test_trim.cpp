@@ -48,9 +48,6 @@ class OneMount final : public MountResolver {
 public:
     explicit OneMount(Mount mount) : mount_(std::move(mount)) {}
     Resolution resolve(const std::string& /*mountPoint*/) override { return {mount_, {}}; }
-    std::optional<std::uint64_t> freeBytes(const std::string& /*mountPoint*/) override {
-        return std::nullopt;
-    }
 
 private:
     Mount mount_;

@@ -59,7 +59,7 @@ struct PacingFixture {
     void chunkDone(std::uint64_t bytes, Microseconds took) {
         context.cursor += bytes;
         context.now += took;
-        context.lastChunk = ChunkResult{0, bytes, took};
+        context.lastChunk = ChunkResult{0, bytes, took, {}};
     }
 };
 
