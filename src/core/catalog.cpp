@@ -101,25 +101,6 @@ std::vector<CatalogEntry> buildCatalog(const SystemPaths& paths, Inventory inven
     return catalog;
 }
 
-void refreshStacks(const SystemPaths& paths, std::vector<CatalogEntry>& catalog,
-                   StackCache* cache) {
-    std::map<std::vector<DeviceNumber>, StackCache::Walk> walkedNow;
-    for (CatalogEntry& entry : catalog) {
-        const std::vector<DeviceNumber>& devices = entry.mount.blockDevices;
-        if (!entry.mount.isManaged() || devices.empty())
-            continue;
-        auto [found, inserted] = walkedNow.try_emplace(devices);
-        if (inserted) {
-            found->second = walk(paths, devices);
-            if (cache != nullptr) {
-                ++cache->walked;
-                cache->walks[devices] = found->second;
-            }
-        }
-        apply(entry, found->second);
-    }
-}
-
 const CatalogEntry* findEntry(const std::vector<CatalogEntry>& catalog,
                               std::string_view mountPoint) {
     while (mountPoint.size() > 1 && mountPoint.back() == '/')

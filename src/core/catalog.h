@@ -56,12 +56,6 @@ struct StackCache {
                                                      const InventoryOptions& options = {},
                                                      StackCache* cache = nullptr);
 
-// Walks the stacks of the managed entries again, each set of devices once: a
-// layer below a mount can change while it stays mounted (`cryptsetup refresh
-// --allow-discards`, a reloaded dm table). Skipped entries keep theirs.
-void refreshStacks(const SystemPaths& paths, std::vector<CatalogEntry>& catalog,
-                   StackCache* cache = nullptr);
-
 // The entry a lookup of `mountPoint` reaches (trailing slashes ignored): the
 // visible mount there, the one on top (the filesystem mounted on an
 // automount point, not the autofs trigger under it), or nullptr.

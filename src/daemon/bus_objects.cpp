@@ -6,8 +6,10 @@
 #include "error.h"
 #include "log.h"
 
+#include <functional>
 #include <memory>
 #include <tuple>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -18,28 +20,69 @@ namespace {
 using ManagerInterface = org::thintrim::ThinTrim1::Manager_adaptor;
 using FilesystemInterface = org::thintrim::ThinTrim1::Filesystem_adaptor;
 
-// Mutating methods: the reply waits for the authorization, which may come
-// from polkit later; `action` runs only when it is granted, inside the error
-// boundary. Result<> is move-only and the verdict callback must be copyable,
-// hence the shared_ptr.
-template <typename... Results, typename Action>
-void authorizeThenReply(Authorizer& authorizer, sdbus::IObject& object,
-                        sdbus::Result<Results...>&& result, Action action) {
+template <typename... Results>
+struct ReplyValue {
+    using type = void;
+};
+template <typename Result>
+struct ReplyValue<Result> {
+    using type = Result;
+};
+
+// A LaterReply answering `result` through the error boundary with what
+// `convert` makes of the body's value. Result<> is move-only and a reply
+// must be copyable, hence the shared_ptr.
+template <typename Value, typename... Results, typename Convert = std::identity>
+LaterReply<Value> laterReply(sdbus::Result<Results...>&& result, Convert convert = {}) {
     auto pending = std::make_shared<sdbus::Result<Results...>>(std::move(result));
+    return [pending, convert](const std::function<Value()>& body) {
+        if constexpr (std::is_void_v<Value>)
+            replyGuarded(*pending, body);
+        else
+            replyGuarded(*pending, [&] { return convert(body()); });
+    };
+}
+
+// Runs `start` with `reply`; what it throws before handing the reply on is
+// the reply.
+template <typename Value, typename Start>
+void startReply(const LaterReply<Value>& reply, Start& start) {
+    try {
+        start(reply);
+    } catch (...) {
+        reply([]() -> Value { throw; });
+    }
+}
+
+// Mutating methods: the reply waits for the authorization, which may come
+// from polkit later; `start` runs only when it is granted.
+template <typename Value, typename Start>
+void authorizeThen(Authorizer& authorizer, sdbus::IObject& object, LaterReply<Value> reply,
+                   Start start) {
     const sdbus::Message* call = object.getCurrentlyProcessedMessage();
     if (call == nullptr) {
-        replyGuarded(*pending, [&]() -> decltype(action()) {
+        reply([]() -> Value {
             throw Error(ErrorCode::AccessDenied, "the caller of this method is unknown");
         });
         return;
     }
-    authorizer.check(*call, [pending, action = std::move(action)](std::optional<Error> denied) {
-        replyGuarded(*pending, [&] {
-            if (denied)
-                throw *denied;
-            return action();
-        });
+    authorizer.check(*call, [reply = std::move(reply),
+                             start = std::move(start)](std::optional<Error> denied) mutable {
+        if (denied)
+            reply([&]() -> Value { throw *denied; });
+        else
+            startReply(reply, start);
     });
+}
+
+// The same for a method whose answer is at hand once authorized: `action`
+// returns it.
+template <typename... Results, typename Action>
+void authorizeThenReply(Authorizer& authorizer, sdbus::IObject& object,
+                        sdbus::Result<Results...>&& result, Action action) {
+    using Value = typename ReplyValue<Results...>::type;
+    authorizeThen(authorizer, object, laterReply<Value>(std::move(result)),
+                  [action = std::move(action)](const LaterReply<Value>& reply) { reply(action); });
 }
 
 // One D-Bus property: its name and the member holding its value. Each
@@ -249,10 +292,11 @@ void ManagerObject::Trim(sdbus::Result<std::uint64_t>&& result,
             parsed = parseTrimRequestOptions(options);
         }))
         return;
-    authorizeThenReply(authorizer_, getObject(), std::move(result),
-                       [this, mountPoints = std::move(mountPoints), parsed] {
-                           return controller_.queueTrim(mountPoints, parsed);
-                       });
+    authorizeThen(authorizer_, getObject(), laterReply<std::uint64_t>(std::move(result)),
+                  [this, mountPoints = std::move(mountPoints),
+                   parsed](const LaterReply<std::uint64_t>& reply) {
+                      controller_.queueTrim(mountPoints, parsed, reply);
+                  });
 }
 
 void ManagerObject::Cancel(sdbus::Result<>&& result, std::uint64_t job) {
@@ -279,49 +323,42 @@ sdbus::ObjectPath ManagerObject::GetFilesystem(const std::string& mountPoint) {
     return guarded([&] { return sdbus::ObjectPath(controller_.filesystemObjectPath(mountPoint)); });
 }
 
-std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>>
-ManagerObject::Diagnose() {
-    return guarded([&] {
-        std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>> findings;
-        for (const Finding& finding : controller_.diagnose())
-            findings.emplace_back(std::string(severityName(finding.severity)), finding.subject,
-                                  finding.message, finding.hint);
-        return forBus(findings);
-    });
+void ManagerObject::Diagnose(
+    sdbus::Result<std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>>>&&
+        result) {
+    // The reply waits for the checks, which run on the scanning thread.
+    auto toRows = [](const std::vector<Finding>& findings) {
+        std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>> rows;
+        for (const Finding& finding : findings)
+            rows.emplace_back(std::string(severityName(finding.severity)), finding.subject,
+                              finding.message, finding.hint);
+        return forBus(rows);
+    };
+    auto start = [this](const LaterReply<std::vector<Finding>>& reply) {
+        controller_.diagnose(reply);
+    };
+    startReply(laterReply<std::vector<Finding>>(std::move(result), toRows), start);
 }
 
 void ManagerObject::Verify(
     sdbus::Result<
         std::vector<sdbus::Struct<std::string, std::string, std::string, std::uint64_t>>>&& result,
     std::vector<std::string> mountPoints) {
-    using Rows = std::vector<sdbus::Struct<std::string, std::string, std::string, std::uint64_t>>;
-    // The reply waits for the probes, which run on the verify worker; the
-    // controller calls back on the loop thread.
-    auto pending = std::make_shared<sdbus::Result<Rows>>(std::move(result));
-    const sdbus::Message* call = getObject().getCurrentlyProcessedMessage();
-    if (call == nullptr) {
-        replyGuarded(*pending, []() -> Rows {
-            throw Error(ErrorCode::AccessDenied, "the caller of this method is unknown");
-        });
-        return;
-    }
-    authorizer_.check(*call, [this, pending,
-                              mountPoints = std::move(mountPoints)](std::optional<Error> denied) {
-        try {
-            if (denied)
-                throw *denied;
-            controller_.verify(mountPoints, [pending](const auto& outcomes) {
-                Rows rows;
-                for (const auto& [mountPoint, report] : outcomes)
-                    rows.emplace_back(mountPoint, std::string(verifyVerdictName(report.verdict)),
-                                      report.message,
-                                      report.reachedDiskBytes.value_or(dbus::kUnknownBytes));
-                pending->returnResults(forBus(rows));
-            });
-        } catch (...) {
-            pending->returnError(currentExceptionAsBusError());
-        }
-    });
+    // The reply waits for the probes, which run on the verify worker.
+    auto toRows = [](const Controller::VerifyOutcomes& outcomes) {
+        std::vector<sdbus::Struct<std::string, std::string, std::string, std::uint64_t>> rows;
+        for (const auto& [mountPoint, report] : outcomes)
+            rows.emplace_back(mountPoint, std::string(verifyVerdictName(report.verdict)),
+                              report.message,
+                              report.reachedDiskBytes.value_or(dbus::kUnknownBytes));
+        return forBus(rows);
+    };
+    authorizeThen(authorizer_, getObject(),
+                  laterReply<Controller::VerifyOutcomes>(std::move(result), toRows),
+                  [this, mountPoints = std::move(mountPoints)](
+                      const LaterReply<Controller::VerifyOutcomes>& reply) {
+                      controller_.verify(mountPoints, reply);
+                  });
 }
 
 FilesystemObject::FilesystemObject(sdbus::IConnection& bus, Controller& controller,
@@ -360,10 +397,11 @@ void FilesystemObject::Trim(sdbus::Result<std::uint64_t>&& result,
     TrimRequestOptions parsed;
     if (!replyUnlessValid(result, [&] { parsed = parseTrimRequestOptions(options); }))
         return;
-    authorizeThenReply(authorizer_, getObject(), std::move(result),
-                       [&controller = controller_, mountPoint = properties_.mountPoint, parsed] {
-                           return controller.queueTrim({mountPoint}, parsed);
-                       });
+    authorizeThen(authorizer_, getObject(), laterReply<std::uint64_t>(std::move(result)),
+                  [&controller = controller_, mountPoint = properties_.mountPoint,
+                   parsed](const LaterReply<std::uint64_t>& reply) {
+                      controller.queueTrim({mountPoint}, parsed, reply);
+                  });
 }
 
 } // namespace thintrim::daemon

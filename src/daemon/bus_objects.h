@@ -8,6 +8,7 @@
 #include "verify.h"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,25 +38,34 @@ void checkTrimMountPointList(const std::vector<std::string>& mountPoints);
 [[nodiscard]] TrimRequestOptions
 parseTrimRequestOptions(const std::map<std::string, sdbus::Variant>& options);
 
+// How the daemon answers a method whose reply waits (for a fresh scan of the
+// block stacks, for a worker): it calls the reply once, later, on the loop
+// thread, with a body that returns the results or throws thintrim::Error;
+// the error boundary (bus_boundary.h) maps what the body throws.
+template <typename Value>
+using LaterReply = std::function<void(const std::function<Value()>& body)>;
+
 // What the bus objects ask of the daemon. Every call runs on the loop thread
-// inside the error boundary: throwing thintrim::Error is how to fail.
+// inside the error boundary: throwing thintrim::Error, before handing a
+// LaterReply on, is how to fail at once.
 class Controller {
 public:
-    // Queues a job; returns its id.
-    virtual std::uint64_t queueTrim(const std::vector<std::string>& mountPoints,
-                                    const TrimRequestOptions& options) = 0;
+    // Queues a job once the verdicts are fresh; replies with its id.
+    virtual void queueTrim(const std::vector<std::string>& mountPoints,
+                           const TrimRequestOptions& options, LaterReply<std::uint64_t> reply) = 0;
     virtual void cancelJob(std::uint64_t job) = 0;
     virtual void suspend() = 0;
     virtual void resume() = 0;
     virtual void reload() = 0;
     [[nodiscard]] virtual std::string filesystemObjectPath(const std::string& mountPoint) = 0;
-    [[nodiscard]] virtual std::vector<Finding> diagnose() = 0;
-    // Starts verifying the named mount points (empty: every eligible one) on
-    // a worker; `reply` runs later on the loop thread with one entry per
-    // filesystem. Throws (NotManaged) before starting anything.
-    using VerifyReply =
-        std::function<void(const std::vector<std::pair<std::string, VerifyReport>>&)>;
-    virtual void verify(const std::vector<std::string>& mountPoints, VerifyReply reply) = 0;
+    // Replies with the doctor's findings over freshly read stacks.
+    virtual void diagnose(LaterReply<std::vector<Finding>> reply) = 0;
+    // Verifies the named mount points (empty: every eligible one) on a
+    // worker; replies with one entry per filesystem, or NotManaged before
+    // starting anything.
+    using VerifyOutcomes = std::vector<std::pair<std::string, VerifyReport>>;
+    virtual void verify(const std::vector<std::string>& mountPoints,
+                        LaterReply<VerifyOutcomes> reply) = 0;
 
 protected:
     ~Controller() = default;
@@ -145,8 +155,9 @@ private:
     void Resume(sdbus::Result<>&& result) override;
     void Reload(sdbus::Result<>&& result) override;
     sdbus::ObjectPath GetFilesystem(const std::string& mountPoint) override;
-    std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>>
-    Diagnose() override;
+    void Diagnose(sdbus::Result<
+                  std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>>>&&
+                      result) override;
     void Verify(sdbus::Result<std::vector<
                     sdbus::Struct<std::string, std::string, std::string, std::uint64_t>>>&& result,
                 std::vector<std::string> mountPoints) override;

@@ -25,6 +25,10 @@ namespace thintrim::daemon {
 
 namespace {
 
+// How long a method waits for the scan it asked for; a scan normally takes
+// milliseconds, one stuck on a hung device never ends.
+constexpr Microseconds kFreshScanWait = std::chrono::seconds(5);
+
 std::uint64_t usec(Microseconds value) {
     return value.count() > 0 ? static_cast<std::uint64_t>(value.count()) : 0;
 }
@@ -94,6 +98,18 @@ Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
       freeSpaceTimer_(
           loop_, CLOCK_MONOTONIC, [this] { scanner_->request(MountScanner::Scope::Verdicts); },
           "sampling free space"),
+      scanWaitTimer_(
+          loop_, CLOCK_BOOTTIME,
+          [this] {
+              const Microseconds now = readClocks().sinceBoot;
+              logMessage(LogLevel::Warning,
+                         fmt::format("reading the block stacks takes longer than {} (a hung "
+                                     "device?): answering with the verdicts at hand",
+                                     formatDuration(kFreshScanWait)));
+              answerScanWaiters(
+                  [now](std::uint64_t, Microseconds deadline) { return deadline <= now; }, nullptr);
+          },
+          "answering a call that waited for a scan"),
       watchdogTimer_(
           loop_, CLOCK_MONOTONIC, [] { sd_notify(0, "WATCHDOG=1"); }, "notifying the watchdog") {
     // Deferral first: a filesystem put off is not paced.
@@ -188,13 +204,20 @@ bool Daemon::isManagedHere(const CatalogEntry& entry) const {
            config_.matchesFilesystem(entry.mount.mountPoint, entry.mount.fsType);
 }
 
-std::uint64_t Daemon::queueTrim(const std::vector<std::string>& mountPoints,
-                                const TrimRequestOptions& request) {
-    if (shuttingDown_)
-        throw Error(ErrorCode::System, "thintrimd is stopping; try again when it is back");
+void Daemon::queueTrim(const std::vector<std::string>& mountPoints,
+                       const TrimRequestOptions& options, LaterReply<std::uint64_t> reply) {
     // A verdict can be stale (a layer was fixed since the last walk): the
     // caller deserves today's answer.
-    refreshVerdicts();
+    afterFreshScan(MountScanner::Scope::Verdicts,
+                   [this, mountPoints, options, reply = std::move(reply)](const MountScan*) {
+                       reply([&] { return enqueueTrim(mountPoints, options); });
+                   });
+}
+
+std::uint64_t Daemon::enqueueTrim(const std::vector<std::string>& mountPoints,
+                                  const TrimRequestOptions& request) {
+    if (shuttingDown_)
+        throw Error(ErrorCode::System, "thintrimd is stopping; try again when it is back");
     // Resolve everything first: one bad mount point queues nothing.
     std::vector<std::string> targets;
     if (mountPoints.empty()) {
@@ -286,9 +309,25 @@ std::string Daemon::filesystemObjectPath(const std::string& mountPoint) {
     return dbus::filesystemObjectPath(entry->mount.mountPoint);
 }
 
-std::vector<Finding> Daemon::diagnose() {
-    refreshVerdicts();
-    std::vector<Finding> findings = runDiagnosis(options_.systemPaths, catalog_);
+void Daemon::diagnose(LaterReply<std::vector<Finding>> reply) {
+    afterFreshScan(MountScanner::Scope::Diagnosis,
+                   [this, reply = std::move(reply)](const MountScan* scan) {
+                       reply([&] { return diagnosis(scan); });
+                   });
+}
+
+std::vector<Finding> Daemon::diagnosis(const MountScan* scan) const {
+    if (scan == nullptr)
+        throw Error(ErrorCode::System,
+                    fmt::format("the diagnosis reads every block stack afresh, and that did not "
+                                "end within {}: a device does not answer (see thintrimd's log), "
+                                "or thintrimd is stopping",
+                                formatDuration(kFreshScanWait)));
+    if (!scan->findings)
+        throw Error(ErrorCode::System,
+                    fmt::format("cannot read the mount table: {}",
+                                scan->error.value_or("the diagnosis did not run")));
+    std::vector<Finding> findings = *scan->findings;
     std::vector<CatalogEntry> managed;
     for (const CatalogEntry& entry : catalog_) {
         if (isManagedHere(entry))
@@ -299,8 +338,18 @@ std::vector<Finding> Daemon::diagnose() {
     return findings;
 }
 
-void Daemon::verify(const std::vector<std::string>& mountPoints, VerifyReply reply) {
-    refreshVerdicts();
+void Daemon::verify(const std::vector<std::string>& mountPoints, LaterReply<VerifyOutcomes> reply) {
+    afterFreshScan(MountScanner::Scope::Verdicts, [this, mountPoints,
+                                                   reply = std::move(reply)](const MountScan*) {
+        try {
+            verifyReplies_.emplace(verifier_.start(verifyTargets(mountPoints)), reply);
+        } catch (...) {
+            reply([]() -> VerifyOutcomes { throw; });
+        }
+    });
+}
+
+std::vector<VerifyTarget> Daemon::verifyTargets(const std::vector<std::string>& mountPoints) const {
     std::vector<VerifyTarget> targets;
     if (mountPoints.empty()) {
         for (const CatalogEntry& entry : catalog_) {
@@ -315,12 +364,12 @@ void Daemon::verify(const std::vector<std::string>& mountPoints, VerifyReply rep
                         fmt::format("{} is not a filesystem thintrim manages", mountPoint));
         targets.push_back({entry->mount, entry->stack});
     }
-    verifyReplies_.emplace(verifier_.start(std::move(targets)), std::move(reply));
+    return targets;
 }
 
 void Daemon::onVerifyDone() {
     for (VerifyDone& done : verifier_.takeDone()) {
-        std::vector<std::pair<std::string, VerifyReport>> outcomes;
+        VerifyOutcomes outcomes;
         for (VerifyOutcome& outcome : done.outcomes) {
             const std::string& mountPoint = outcome.mount.mountPoint;
             engine_.mutableState().recordVerify(outcome.mount.identity(), mountPoint,
@@ -341,7 +390,7 @@ void Daemon::onVerifyDone() {
         publish();
         auto reply = verifyReplies_.find(done.request);
         if (reply != verifyReplies_.end()) {
-            reply->second(outcomes);
+            reply->second([&] { return outcomes; });
             verifyReplies_.erase(reply);
         }
     }
@@ -504,14 +553,20 @@ void Daemon::rebuildCatalog() {
 }
 
 void Daemon::applyScan(MountScan scan) {
-    if (scan.error) {
+    if (scan.error)
         logMessage(
             LogLevel::Warning,
             fmt::format("cannot read the mount table, keeping the last one: {}", *scan.error));
-        return;
-    }
+    else
+        applyCatalog(scan);
+    answerScanWaiters([&](std::uint64_t request, Microseconds) { return request <= scan.answers; },
+                      &scan);
+}
+
+void Daemon::applyCatalog(MountScan& scan) {
     catalog_ = std::move(scan.catalog);
     freeSpace_ = std::move(scan.freeSpace);
+    asyncDiscard_ = std::move(scan.asyncDiscard);
     staleFreeSpace_.clear();
     visible_.clear();
     for (std::size_t index = 0; index < catalog_.size(); ++index) {
@@ -579,12 +634,27 @@ void Daemon::forgetUnseenFilesystems() {
     }
 }
 
-void Daemon::refreshVerdicts() {
-    refreshStacks(options_.systemPaths, catalog_);
-    // The scanner's cached walks are as old as ours were: without a fresh
-    // walk its next scan would bring the stale verdicts back.
-    scanner_->request(MountScanner::Scope::Verdicts);
-    publish();
+void Daemon::afterFreshScan(MountScanner::Scope scope, ScanWaiter then) {
+    const Microseconds deadline = readClocks().sinceBoot + kFreshScanWait;
+    scanWaiters_.push_back({scanner_->request(scope), deadline, std::move(then)});
+    scanWaitTimer_.armAt(scanWaiters_.front().deadline);
+}
+
+void Daemon::answerScanWaiters(
+    const std::function<bool(std::uint64_t request, Microseconds deadline)>& due,
+    const MountScan* scan) {
+    std::vector<PendingScanWaiter> ready;
+    std::vector<PendingScanWaiter> waiting;
+    for (PendingScanWaiter& waiter : scanWaiters_)
+        (due(waiter.request, waiter.deadline) ? ready : waiting).push_back(std::move(waiter));
+    scanWaiters_ = std::move(waiting);
+    // Deadlines grow with the requests: the front one is the earliest.
+    if (scanWaiters_.empty())
+        scanWaitTimer_.disarm();
+    else
+        scanWaitTimer_.armAt(scanWaiters_.front().deadline);
+    for (PendingScanWaiter& waiter : ready)
+        waiter.then(scan);
 }
 
 void Daemon::sampleFreeSpace() {
@@ -661,6 +731,8 @@ void Daemon::shutdown() {
     shuttingDown_ = true;
     sd_notify(0, "STOPPING=1");
     logEvent(LogLevel::Info, message_id::kDaemonStopping, "stopping", {});
+    // No call waits for a scan the stop would leave unanswered.
+    answerScanWaiters([](std::uint64_t, Microseconds) { return true; }, nullptr);
     // The engine ends the chunk in flight, saves, then stopped() quits.
     engine_.shutdown();
 }
@@ -675,9 +747,9 @@ void Daemon::writeMetrics() {
         for (const CatalogEntry& entry : catalog_) {
             if (!isManagedHere(entry))
                 continue;
-            if (auto async = btrfsAsyncDiscard(options_.systemPaths, entry.mount);
-                async && async->backlogBytes)
-                backlog[entry.mount.identity()] = *async->backlogBytes;
+            if (auto async = asyncDiscard_.find(entry.mount.mountPoint);
+                async != asyncDiscard_.end() && async->second.backlogBytes)
+                backlog[entry.mount.identity()] = *async->second.backlogBytes;
         }
         writeMetricsFile(config_.metrics.metricsFile, engine_.state(), backlog);
     } catch (const Error& e) {
@@ -722,9 +794,10 @@ FilesystemProperties Daemon::filesystemProperties(const CatalogEntry& entry) con
     p.lastVerifyResult = std::string(history.lastVerifyResultName());
     p.lastVerifyTime = usec(history.lastVerifyTime);
     p.lastVerifyMessage = history.lastVerifyMessage;
-    if (auto async = btrfsAsyncDiscard(options_.systemPaths, mount)) {
+    // As sampled by the last scan: the loop thread reads no sysfs per publish.
+    if (auto async = asyncDiscard_.find(mount.mountPoint); async != asyncDiscard_.end()) {
         p.asyncDiscard = true;
-        p.discardBacklogBytes = async->backlogBytes.value_or(0);
+        p.discardBacklogBytes = async->second.backlogBytes.value_or(0);
     }
     if (auto sample = freeSpace_.find(mount.mountPoint); sample != freeSpace_.end()) {
         p.size = sample->second.size;

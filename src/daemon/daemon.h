@@ -17,11 +17,13 @@
 #include "verify_worker.h"
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace thintrim::daemon {
 
@@ -52,16 +54,25 @@ public:
 
 private:
     // Controller: what the bus objects call.
-    std::uint64_t queueTrim(const std::vector<std::string>& mountPoints,
-                            const TrimRequestOptions& options) override;
+    void queueTrim(const std::vector<std::string>& mountPoints, const TrimRequestOptions& options,
+                   LaterReply<std::uint64_t> reply) override;
     void cancelJob(std::uint64_t job) override;
     void suspend() override;
     void resume() override;
     void reload() override;
     std::string filesystemObjectPath(const std::string& mountPoint) override;
-    std::vector<Finding> diagnose() override;
-    void verify(const std::vector<std::string>& mountPoints, VerifyReply reply) override;
+    void diagnose(LaterReply<std::vector<Finding>> reply) override;
+    void verify(const std::vector<std::string>& mountPoints,
+                LaterReply<VerifyOutcomes> reply) override;
     void onVerifyDone();
+    // queueTrim() once the verdicts are fresh: resolves and queues, or throws.
+    [[nodiscard]] std::uint64_t enqueueTrim(const std::vector<std::string>& mountPoints,
+                                            const TrimRequestOptions& options);
+    [[nodiscard]] std::vector<VerifyTarget>
+    verifyTargets(const std::vector<std::string>& mountPoints) const;
+    // diagnose()'s answer from the scan that ran the checks (nullptr: none
+    // came in time); throws when there is none.
+    [[nodiscard]] std::vector<Finding> diagnosis(const MountScan* scan) const;
 
     // The base is private (nobody else drives the daemon); the bus objects
     // get it from here.
@@ -101,13 +112,22 @@ private:
     // added and removed for the mounts that came and went, and only the
     // objects whose properties changed emit PropertiesChanged.
     void applyScan(MountScan scan);
+    // applyScan() of a scan that read the mount table: takes its catalog.
+    void applyCatalog(MountScan& scan);
     // Adds and removes Filesystem objects to match the catalog and [Filesystems].
     void syncObjects();
-    // Re-walks the managed filesystems' block stacks (sysfs only, no device
-    // I/O) without touching the set of objects (safe inside a Filesystem
-    // method call): verdicts follow layers that change under a mount.
-    // Publishes what changed.
-    void refreshVerdicts();
+    // Asks the scanner for a scan of `scope` (Verdicts: every stack walked
+    // again, as layers change under a mount) and runs `then` on the loop
+    // thread once a scan that began after this call has been applied, with
+    // that scan (its catalog already taken). Waits at most kFreshScanWait:
+    // a scan stuck on a hung device, or the daemon stopping, runs `then`
+    // with nullptr, and the caller goes on with what it has.
+    using ScanWaiter = std::function<void(const MountScan* scan)>;
+    void afterFreshScan(MountScanner::Scope scope, ScanWaiter then);
+    // Runs and forgets the waiters `due` picks, with `scan`.
+    void
+    answerScanWaiters(const std::function<bool(std::uint64_t request, Microseconds deadline)>& due,
+                      const MountScan* scan);
     // State::observeMounts over the mount table just read; saves when a
     // history moved or was forgotten.
     void forgetUnseenFilesystems();
@@ -144,7 +164,7 @@ private:
     StorageHealthPolicy storageHealth_;
     Engine engine_;
     VerifyWorker verifier_;
-    std::map<std::uint64_t, VerifyReply> verifyReplies_; // by VerifyWorker request
+    std::map<std::uint64_t, LaterReply<VerifyOutcomes>> verifyReplies_; // by VerifyWorker request
     // The receipt of the filesystem being trimmed (filesystemStarting() to
     // filesystemFinished()).
     std::optional<ReceiptMeter> receipt_;
@@ -152,6 +172,14 @@ private:
     // Index into catalog_ of the visible mount at each mount point.
     std::map<std::string_view, std::size_t> visible_;
     std::map<std::string, FreeSpace, std::less<>> freeSpace_; // by mount point
+    // btrfs discard=async backlogs of the last scan, by mount point.
+    std::map<std::string, BtrfsAsyncDiscard, std::less<>> asyncDiscard_;
+    struct PendingScanWaiter {
+        std::uint64_t request = 0; // MountScanner::request()'s number
+        Microseconds deadline{0};  // CLOCK_BOOTTIME
+        ScanWaiter then;
+    };
+    std::vector<PendingScanWaiter> scanWaiters_;
     // Trimmed since the last scan: their samples are older than the trim.
     std::set<std::string, std::less<>> staleFreeSpace_;
     std::map<std::string, Microseconds, std::less<>> nextTrim_;
@@ -170,6 +198,7 @@ private:
     Timer scheduleTimer_;
     Timer engineTimer_; // CLOCK_BOOTTIME: the engine's waits (rate limit, BootDelay)
     Timer freeSpaceTimer_;
+    Timer scanWaitTimer_; // CLOCK_BOOTTIME: the earliest scan waiter's deadline
     Timer watchdogTimer_;
 };
 

@@ -122,9 +122,9 @@ struct MountScanner::Shared {
     bool stop = false;
     std::optional<Scope> pending;
     InventoryOptions options;
-    std::uint64_t requests = 0; // numbered, so that scanAndWait knows its scan
-    std::uint64_t done = 0;     // the number of the request the last scan served
-    std::optional<MountScan> result;
+    std::uint64_t requests = 0;     // numbered, so that callers know their scan
+    std::uint64_t done = 0;         // the number of the request the last scan served
+    std::vector<MountScan> results; // finished, in order, not yet taken
 
     // The scanning thread's alone.
     DeviceNameCache names;
@@ -136,7 +136,7 @@ namespace {
 MountScan scanOnce(MountScanner::Scope scope, const SystemPaths& paths,
                    const InventoryOptions& options, DeviceNameCache& names, StackCache& stacks) {
     MountScan scan;
-    if (scope == MountScanner::Scope::Verdicts)
+    if (scope >= MountScanner::Scope::Verdicts)
         stacks.walks.clear();
     try {
         scan.catalog = buildCatalog(paths, readInventory(paths, options, &names), options, &stacks);
@@ -151,7 +151,11 @@ MountScan scanOnce(MountScanner::Scope scope, const SystemPaths& paths,
         if (::statvfs(entry.mount.mountPoint.c_str(), &info) == 0)
             scan.freeSpace[entry.mount.mountPoint] = {std::uint64_t{info.f_blocks} * info.f_frsize,
                                                       std::uint64_t{info.f_bavail} * info.f_frsize};
+        if (auto async = btrfsAsyncDiscard(paths, entry.mount))
+            scan.asyncDiscard[entry.mount.mountPoint] = *async;
     }
+    if (scope == MountScanner::Scope::Diagnosis)
+        scan.findings = runDiagnosis(paths, scan.catalog);
     return scan;
 }
 
@@ -172,9 +176,10 @@ void scanLoop(const std::shared_ptr<MountScanner::Shared>& shared) {
             serving = s.requests;
         }
         MountScan scan = scanOnce(scope, s.paths, options, s.names, s.stacks);
+        scan.answers = serving;
         {
             std::lock_guard lock(s.mutex);
-            s.result = std::move(scan);
+            s.results.push_back(std::move(scan));
             s.done = serving;
         }
         s.finished.notify_all();
@@ -212,39 +217,41 @@ void MountScanner::setOptions(const InventoryOptions& options) {
     shared_->options = options;
 }
 
-void MountScanner::request(Scope scope) {
+std::uint64_t MountScanner::request(Scope scope) {
+    std::uint64_t number = 0;
     {
         std::lock_guard lock(shared_->mutex);
-        // Verdicts includes Mounts: the wider request wins.
-        if (!shared_->pending || scope == Scope::Verdicts)
+        // A wider scope includes the narrower: the widest request wins.
+        if (!shared_->pending || scope > *shared_->pending)
             shared_->pending = scope;
-        ++shared_->requests;
+        number = ++shared_->requests;
     }
     shared_->wake.notify_one();
+    return number;
 }
 
 std::optional<MountScan> MountScanner::scanAndWait(std::chrono::milliseconds timeout) {
-    request(Scope::Mounts);
+    const std::uint64_t wanted = request(Scope::Mounts);
     std::unique_lock lock(shared_->mutex);
-    const std::uint64_t wanted = shared_->requests;
     if (!shared_->finished.wait_for(lock, timeout, [&] { return shared_->done >= wanted; }))
         return std::nullopt;
-    std::optional<MountScan> scan = std::move(shared_->result);
-    shared_->result.reset();
+    // The last scan read the table after every earlier one.
+    std::optional<MountScan> scan = std::move(shared_->results.back());
+    shared_->results.clear();
     return scan;
 }
 
 void MountScanner::onReadable() {
     std::uint64_t count = 0;
     [[maybe_unused]] const ssize_t got = ::read(shared_->eventFd.get(), &count, sizeof count);
-    std::optional<MountScan> scan;
+    std::vector<MountScan> scans;
     {
         std::lock_guard lock(shared_->mutex);
-        scan = std::move(shared_->result);
-        shared_->result.reset();
+        scans.swap(shared_->results);
     }
-    if (scan)
-        onScan_(std::move(*scan));
+    // Every one, in order: a waiter for an older scan's findings gets them.
+    for (MountScan& scan : scans)
+        onScan_(std::move(scan));
 }
 
 } // namespace thintrim::daemon

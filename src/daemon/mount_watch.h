@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "btrfs_discard.h"
 #include "catalog.h"
+#include "diagnose.h"
 #include "event_loop.h"
 #include "unique_fd.h"
 
@@ -68,24 +70,34 @@ struct FreeSpace {
 
 // What one scan of the system found.
 struct MountScan {
+    // The number of the last MountScanner::request() this scan answers: it
+    // began after that request and every earlier one.
+    std::uint64_t answers = 0;
     std::vector<CatalogEntry> catalog;
     // Of every managed mount whose statvfs answered, by mount point.
     std::map<std::string, FreeSpace, std::less<>> freeSpace;
+    // Of every managed btrfs mount with discard=async, by mount point.
+    std::map<std::string, BtrfsAsyncDiscard, std::less<>> asyncDiscard;
+    // Scope::Diagnosis: runDiagnosis() over `catalog`.
+    std::optional<std::vector<Finding>> findings;
     // Set when the mount table could not be read; the rest is then empty.
     std::optional<std::string> error;
 };
 
-// Reads the mount table, probes devices, walks block stacks and samples free
-// space on a thread of its own, so that a hung device (dead multipath, NBD, a
-// stalled virtual disk) blocks that thread and never the bus or SIGTERM.
-// Devices keep their names and stacks between scans while they stay mounted
-// (DeviceNameCache, StackCache): a mount event reads only what is new.
-// Requests made while a scan runs are merged into one more scan.
+// Reads the mount table, probes devices, walks block stacks, samples free
+// space and runs the doctor's checks on a thread of its own, so that a hung
+// device (dead multipath, NBD, a stalled virtual disk) blocks that thread and
+// never the bus or SIGTERM. Devices keep their names and stacks between scans
+// while they stay mounted (DeviceNameCache, StackCache): a mount event reads
+// only what is new. Requests made while a scan runs are merged into one more
+// scan, of the widest scope asked for.
 class MountScanner {
 public:
+    // Each scope includes the ones before it.
     enum class Scope {
-        Mounts,   // the mount table changed: new devices are read, known ones reused
-        Verdicts, // also walk every stack again (layers change under mounts)
+        Mounts,    // the mount table changed: new devices are read, known ones reused
+        Verdicts,  // also walk every stack again (layers change under mounts)
+        Diagnosis, // also run the doctor's checks (MountScan::findings)
     };
 
     // `onScan` runs on the loop thread with each finished scan.
@@ -97,7 +109,9 @@ public:
     MountScanner& operator=(const MountScanner&) = delete;
 
     void setOptions(const InventoryOptions& options);
-    void request(Scope scope);
+    // Returns the request's number: the first scan whose `answers` is at
+    // least that began after it, with at least `scope`.
+    std::uint64_t request(Scope scope);
     // For the start: the result of a scan requested now, if it ends within
     // `timeout` (it is then not passed to onScan).
     [[nodiscard]] std::optional<MountScan> scanAndWait(std::chrono::milliseconds timeout);
