@@ -240,16 +240,12 @@ int runTrimLocal(const GlobalOptions& options, const TrimCommand& command) {
 
     const std::vector<CatalogEntry> catalog =
         readCatalog(options, inventoryOptions(config.filesystems));
-    auto managedHere = [&config](const CatalogEntry& entry) {
-        return entry.mount.isManaged() &&
-               config.matchesFilesystem(entry.mount.mountPoint, entry.mount.fsType);
-    };
     // Like the daemon's Trim: resolve every named mount first, trim nothing
     // if one of them cannot be trimmed.
     std::vector<std::string> targets;
     if (command.all) {
         for (const CatalogEntry& entry : catalog) {
-            if (managedHere(entry))
+            if (entry.mount.isManaged())
                 targets.push_back(entry.mount.mountPoint);
         }
     }
@@ -260,11 +256,6 @@ int runTrimLocal(const GlobalOptions& options, const TrimCommand& command) {
         if (!entry->mount.isManaged())
             throw Error(ErrorCode::NotManaged,
                         fmt::format("{} is not trimmed: {}", mountPoint, entry->reason()));
-        if (!managedHere(*entry))
-            throw Error(ErrorCode::NotManaged,
-                        fmt::format("{} is left out by the [Filesystems] section of the "
-                                    "configuration",
-                                    mountPoint));
         if (!entry->eligible())
             throw Error(ErrorCode::NotEligible,
                         fmt::format("{} cannot pass discards: {}", mountPoint, entry->reason()));

@@ -524,19 +524,18 @@ std::vector<std::filesystem::path> dropIns(const std::filesystem::path& dir) {
 
 } // namespace
 
-bool Config::matchesFilesystem(std::string_view mountPoint, std::string_view fsType) const {
+bool FilesystemsConfig::selects(std::string_view mountPoint, std::string_view fsType) const {
     std::string path(mountPoint);
     auto matchesAny = [&](const std::vector<std::string>& globs) {
         return std::any_of(globs.begin(), globs.end(), [&](const std::string& glob) {
             return ::fnmatch(glob.c_str(), path.c_str(), 0) == 0;
         });
     };
-    if (!filesystems.include.empty() && !matchesAny(filesystems.include))
+    if (!include.empty() && !matchesAny(include))
         return false;
-    if (matchesAny(filesystems.exclude))
+    if (matchesAny(exclude))
         return false;
-    if (!filesystems.types.empty() && std::find(filesystems.types.begin(), filesystems.types.end(),
-                                                fsType) == filesystems.types.end())
+    if (!types.empty() && std::find(types.begin(), types.end(), fsType) == types.end())
         return false;
     return true;
 }

@@ -65,6 +65,11 @@ struct FilesystemsConfig {
     // /media and /run/media); InventoryOptions::userMedia.
     bool userMedia = false;
 
+    // Whether these rules let thintrim manage this mount. Globs use
+    // fnmatch() without FNM_PATHNAME, so "/srv/*" also covers "/srv/a/b":
+    // excluding a tree is the common wish and needs no "**".
+    [[nodiscard]] bool selects(std::string_view mountPoint, std::string_view fsType) const;
+
     bool operator==(const FilesystemsConfig&) const = default;
 };
 
@@ -80,11 +85,11 @@ struct Config {
     FilesystemsConfig filesystems;
     MetricsConfig metrics;
 
-    // Whether [Filesystems] lets thintrim manage this mount. Globs use
-    // fnmatch() without FNM_PATHNAME, so "/srv/*" also covers "/srv/a/b":
-    // excluding a tree is the common wish and needs no "**".
+    // Whether [Filesystems] lets thintrim manage this mount.
     [[nodiscard]] bool matchesFilesystem(std::string_view mountPoint,
-                                         std::string_view fsType) const;
+                                         std::string_view fsType) const {
+        return filesystems.selects(mountPoint, fsType);
+    }
 
     bool operator==(const Config&) const = default;
 };

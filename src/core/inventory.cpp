@@ -680,6 +680,19 @@ void applyFilesystemChecks(std::vector<Mount>& mounts) {
     }
 }
 
+// Last, so that a filesystem excluded under one of its mount points is still
+// known by the mount that represents it, and is listed as excluded.
+void applyConfigurationChoice(std::vector<Mount>& mounts, const InventoryOptions& options) {
+    if (!options.selects)
+        return;
+    for (Mount& mount : mounts) {
+        if (mount.isManaged() && !options.selects(mount.mountPoint, mount.fsType))
+            skip(mount, SkipReason::Excluded,
+                 "left out by Include=, Exclude= or Types= in the [Filesystems] section of the "
+                 "configuration");
+    }
+}
+
 // An LVM snapshot or a cloned disk carries the UUID of its origin; mounted
 // from another device at the same time, the two are different filesystems.
 void markSharedUuids(std::vector<Mount>& mounts) {
@@ -721,6 +734,8 @@ std::string_view skipReasonName(SkipReason reason) {
         return "read-only";
     case SkipReason::Removable:
         return "removable";
+    case SkipReason::Excluded:
+        return "excluded";
     }
     return "unknown";
 }
@@ -774,7 +789,10 @@ std::vector<FstabEntry> readFstab(const fs::path& path) {
 }
 
 InventoryOptions inventoryOptions(const FilesystemsConfig& filesystems) {
-    return {filesystems.userMedia};
+    return {filesystems.userMedia,
+            [filesystems](std::string_view mountPoint, std::string_view fsType) {
+                return filesystems.selects(mountPoint, fsType);
+            }};
 }
 
 Inventory readInventory(const SystemPaths& paths, const InventoryOptions& options,
@@ -797,6 +815,7 @@ Inventory readInventory(const SystemPaths& paths, const InventoryOptions& option
 
     applyPerMountChecks(inventory.mounts, fstab.get(), hidden, paths, options);
     applyFilesystemChecks(inventory.mounts);
+    applyConfigurationChoice(inventory.mounts, options);
     markSharedUuids(inventory.mounts);
     return inventory;
 }

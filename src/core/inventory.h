@@ -5,6 +5,7 @@
 #include "system_paths.h"
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -27,6 +28,7 @@ enum class SkipReason {
     Duplicate,       // the same filesystem is listed under another mount point
     ReadOnly,        // every mount of this filesystem is read-only
     Removable,       // on a removable device (decided with the block stack, catalog.h)
+    Excluded,        // left out by Include=, Exclude= or Types= in [Filesystems]
 };
 
 // Short machine name ("read-only", "pseudo", ...), used in JSON.
@@ -87,6 +89,9 @@ struct InventoryOptions {
     // [Filesystems] UserMedia=yes: also manage what users mounted (udisks
     // under /media and /run/media) and removable devices.
     bool userMedia = false;
+    // [Filesystems] Include=, Exclude=, Types=: whether a mount that would
+    // be managed is; unset selects every one.
+    std::function<bool(std::string_view mountPoint, std::string_view fsType)> selects;
 };
 
 struct FilesystemsConfig;

@@ -270,6 +270,18 @@ check_shrunk "trim --all, xfs excluded: ext4 still trimmed" ext4 "${BEFORE[ext4]
 check_not_shrunk "trim --all, xfs excluded: xfs" xfs "${BEFORE[xfs]}"
 assert_eq "trim --all, xfs excluded: no line reports xfs trimmed" 0 \
 	"$(grep -c "^${MNT[xfs]}: .*trimmed" <<<"$out" || true)"
+# list follows the same configuration: what trim --all leaves out is not
+# listed as trimmed, and --all says why.
+# (stdout alone: without the daemon, list says so on stderr)
+rc=0
+out=$("$THINTRIM" --mountinfo "$MINFO" list --json --config "$conf" 2>/dev/null) || rc=$?
+assert_eq "list --config (xfs excluded): exit code" 0 "$rc"
+assert_eq "list --config (xfs excluded): xfs not listed, ext4 listed" "0 1" \
+	"$(jq --arg x "${MNT[xfs]}" --arg e "${MNT[ext4]}" -r \
+		'[([.filesystems[] | select(.mount_point == $x)] | length), ([.filesystems[] | select(.mount_point == $e)] | length)] | join(" ")' <<<"$out")"
+run_tt out rc --mountinfo "$MINFO" list --all --json --config "$conf"
+assert_eq "list --all --config: xfs has skip_reason excluded" excluded \
+	"$(jq -r --arg x "${MNT[xfs]}" '.filesystems[] | select(.mount_point == $x) | .skip_reason' <<<"$out")"
 
 assert_eq "whole run: read-only image untouched (allocated bytes)" "$RO_ALLOC" "$(alloc "${IMG[ro]}")"
 assert_cmp "whole run: no-discard image not shrunk" "$(alloc "${IMG[nodisc]}")" -ge "$NODISC_ALLOC"

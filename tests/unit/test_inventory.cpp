@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "catalog.h"
+#include "config.h"
 #include "error.h"
 #include "fixture_paths.h"
 #include "inventory.h"
@@ -393,6 +394,25 @@ TEST_CASE("what users mount is skipped unless UserMedia=yes", "[inventory]") {
     const Inventory optedIn = readInventory(paths, options);
     CHECK(at(optedIn, "/media/alice/STICK").isManaged());
     CHECK(at(optedIn, "/run/media/bob/image").isManaged());
+}
+
+TEST_CASE("[Filesystems] Include=/Exclude=/Types= leave mounts out as excluded", "[inventory]") {
+    const SystemPaths paths = dataPaths("user-media.mountinfo", "user-media.fstab");
+    FilesystemsConfig filesystems;
+    filesystems.exclude = {"/media/*"};
+    const Inventory inventory = readInventory(paths, inventoryOptions(filesystems));
+    CHECK(reasonOf(at(inventory, "/media/data")) == "excluded");
+    CHECK_THAT(at(inventory, "/media/data").skipDetail, Catch::Contains("[Filesystems]"));
+    CHECK(at(inventory, "/").isManaged());
+    // The first reason stands: a user's mount is not called excluded.
+    CHECK(reasonOf(at(inventory, "/media/alice/STICK")) == "user-mount");
+
+    filesystems = {};
+    filesystems.include = {"/", "/media/*"};
+    filesystems.types = {"xfs", "vfat"};
+    const Inventory typed = readInventory(paths, inventoryOptions(filesystems));
+    CHECK(reasonOf(at(typed, "/")) == "excluded"); // ext4
+    CHECK(reasonOf(at(typed, "/media/data")) == "excluded");
 }
 
 TEST_CASE("a filesystem on a removable device is skipped unless UserMedia=yes", "[inventory]") {
