@@ -1,5 +1,5 @@
 #!/bin/bash
-# shellcheck.sh SRCDIR -- every shell script of the project passes
+# Usage: shellcheck.sh SRCDIR. Every shell script of the project passes
 # `shellcheck -S warning`: the *.sh files and the extensionless scripts with a
 # shell shebang. Lists the tracked files with git; without git (a tarball),
 # finds them, leaving out build directories. Exit 77 without shellcheck.
@@ -20,5 +20,6 @@ while IFS= read -r file; do
     fi
 done <<<"$files"
 [ ${#scripts[@]} -gt 0 ] || { echo "FAIL: no shell scripts found under $src" >&2; exit 1; }
+# All at once: a script sourced by another is checked with its users.
 shellcheck -S warning "${scripts[@]}"
 echo "shellcheck: ${#scripts[@]} scripts, no warnings"
