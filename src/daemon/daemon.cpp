@@ -342,6 +342,8 @@ void Daemon::verify(const std::vector<std::string>& mountPoints, LaterReply<Veri
     afterFreshScan(MountScanner::Scope::Verdicts, [this, mountPoints,
                                                    reply = std::move(reply)](const MountScan*) {
         try {
+            if (shuttingDown_)
+                throw Error(ErrorCode::System, "thintrimd is stopping; try again when it is back");
             verifyReplies_.emplace(verifier_.start(verifyTargets(mountPoints)), reply);
         } catch (...) {
             reply([]() -> VerifyOutcomes { throw; });
