@@ -17,6 +17,8 @@
 #                     ignore-scsi  scsi-hd on a -drive discard=ignore: the guest
 #                                  sees an unmap disk, the qcow2 never shrinks (the trap)
 #                     scsi         one more scsi-hd like trimdata0/1 (serial trimdataN)
+#                   (and a "# vm-share: FILE..." line copies those files of the
+#                   source tree to /trimtest/guest/ for the scenario to source)
 #   --timeout SEC   whole run, boot to poweroff [THINTRIM_VM_TIMEOUT, default 1200]
 #   --keep          keep the disk images and the root overlay [THINTRIM_VM_KEEP=1]
 #   [THINTRIM_VM_CACHE]  image cache of build-image.sh (built/refreshed first)
@@ -44,7 +46,7 @@ keep=${THINTRIM_VM_KEEP:-0}
 extra=()
 scenario=
 
-usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
     --out) out=$2; shift 2 ;;
@@ -75,6 +77,10 @@ fi
 # Extra disks the scenario asks for.
 read -r -a wanted <<<"$(sed -n 's/^# vm-disks:[[:space:]]*\([^(]*\).*/\1/p' "$script" | head -n1)"
 extra+=("${wanted[@]}")
+# Files from elsewhere in the tree that the scenario sources: a line
+# "# vm-share: tests/bench/FILE ..." (paths from the top of the source tree),
+# copied next to guest/lib.sh.
+read -r -a shared <<<"$(sed -n 's/^# vm-share:[[:space:]]*//p' "$script" | head -n1)"
 
 # The image (a no-op when the cache is current).
 "$here/build-image.sh" || { rc=$?; [ "$rc" = 77 ] && exit 77; die "image build failed"; }
@@ -151,6 +157,9 @@ qemu-img create -q -f qcow2 -b "$cache/root.img" -F raw "$disks/root.qcow2"
 # --- share -------------------------------------------------------------------
 cp "$here/guest/"*.sh "$here/capture-sysfs.sh" "$share/guest/"
 cp "$here/scenarios/"*.sh "$share/scenarios/"
+for file in "${shared[@]}"; do
+    cp "$here/../../$file" "$share/guest/" || die "vm-share: no $file in the source tree"
+done
 deb_name=
 if [ -n "$deb" ]; then
     deb_name=$(basename "$deb")
