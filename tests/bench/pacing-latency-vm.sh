@@ -33,7 +33,7 @@ o=$out/share/out
 echo "# qemu/TCG guest ($(gres pacing.kernel), PSI $(gres pacing.psi), $(gres pacing.fio)," \
     "thintrim $(cut -d' ' -f2 "$o/thintrim-version.txt")); host $(nproc) CPUs"
 echo "# trimdata0: 4 GiB qcow2 (64k clusters, discard=unmap, virtio-scsi); p1 1 GiB ext4 fio," \
-    "p2 3 GiB ext4 trimmed after 2048 MiB deleted; $(gres pacing.rounds) rounds in $(gres pacing.seconds) s"
+    "p2 3 GiB ext4 trimmed after 2048 MiB deleted; round(s): $(gres pacing.rounds) in $(gres pacing.seconds) s"
 echo "# qcow2 given back by each trim (data0 at the marks MODE-ROUND-deleted -> MODE-ROUND-trimmed):"
 while IFS=$'\t' read -r mode round _; do
     d=$(alloc "$mode-$round-deleted" data0)

@@ -30,7 +30,7 @@ save_journal_on_exit
 tt_quiet_schedule
 
 MAX_ROUNDS=3
-BUDGET_S=1080
+BUDGET_S=1200
 
 disk=$(disk_by_serial trimdata0)
 run_stdin sfdisk --quiet "$disk" <<'PARTS'
