@@ -2,12 +2,10 @@
 #pragma once
 
 #include "engine.h"
+#include "posted_worker.h"
 #include "unique_fd.h"
 
-#include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <thread>
+#include <optional>
 #include <variant>
 #include <vector>
 
@@ -26,18 +24,16 @@ using WorkerEvent = std::variant<PreparedEvent, ChunkDoneEvent>;
 // The engine's FITRIM on the one thread that issues it, so that a slow device
 // never stalls the bus. The loop thread hands it one request at a time (the
 // engine never has two outstanding); the worker answers through a queue and
-// an eventfd the loop polls.
+// an eventfd the loop polls (PostedWorker).
 class TrimWorker final : public TrimPort {
 public:
     TrimWorker();
-    // Joins the thread once the call in progress, if any, returns.
-    ~TrimWorker() override;
     TrimWorker(const TrimWorker&) = delete;
     TrimWorker& operator=(const TrimWorker&) = delete;
 
     // Readable when events are waiting; poll it, then takeEvents().
-    [[nodiscard]] int eventFd() const { return eventFd_.get(); }
-    [[nodiscard]] std::vector<WorkerEvent> takeEvents();
+    [[nodiscard]] int eventFd() const { return worker_.eventFd(); }
+    [[nodiscard]] std::vector<WorkerEvent> takeEvents() { return worker_.takeEvents(); }
 
     // TrimPort, loop thread only.
     void prepare(const Mount& mount) override;
@@ -55,20 +51,12 @@ private:
     struct ReleaseTask {};
     using Task = std::variant<PrepareTask, ChunkTask, ReleaseTask>;
 
-    void push(Task task);
-    void run(const std::stop_token& stop);
-    void post(WorkerEvent event);
-
-    UniqueFd eventFd_;
-
-    std::mutex mutex_;
-    std::condition_variable_any wake_;
-    std::deque<Task> tasks_;
-    std::vector<WorkerEvent> events_;
+    // Worker thread.
+    std::optional<WorkerEvent> perform(Task& task);
 
     UniqueFd mountFd_; // worker thread only: the filesystem being trimmed
-
-    std::jthread thread_; // last: started after everything it uses
+    // Last: its thread, which uses mountFd_, is joined first.
+    PostedWorker<Task, WorkerEvent> worker_;
 };
 
 } // namespace thintrim::daemon

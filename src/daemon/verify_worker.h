@@ -2,19 +2,16 @@
 #pragma once
 
 #include "block_stack.h"
+#include "dm_thin.h"
 #include "inventory.h"
+#include "posted_worker.h"
 #include "system_paths.h"
-#include "unique_fd.h"
 #include "verify.h"
 
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace thintrim::daemon {
@@ -39,33 +36,32 @@ struct VerifyDone {
 // The thread that runs verify probes (writes, fsync, FITRIM, O_DIRECT reads:
 // blocking I/O that must never stall the bus), one request at a time, apart
 // from the trim worker so that a verify does not wait for a long trim. It
-// reports finished requests through an eventfd the loop polls.
+// reports finished requests through an eventfd the loop polls (PostedWorker).
 class VerifyWorker {
 public:
     explicit VerifyWorker(SystemPaths paths);
-    ~VerifyWorker();
     VerifyWorker(const VerifyWorker&) = delete;
     VerifyWorker& operator=(const VerifyWorker&) = delete;
 
-    [[nodiscard]] int eventFd() const { return eventFd_.get(); }
+    [[nodiscard]] int eventFd() const { return worker_.eventFd(); }
 
     // Loop thread: queues a request; returns its id for takeDone().
     std::uint64_t start(std::vector<VerifyTarget> targets);
-    [[nodiscard]] std::vector<VerifyDone> takeDone();
+    [[nodiscard]] std::vector<VerifyDone> takeDone() { return worker_.takeEvents(); }
 
 private:
-    void run(const std::stop_token& stop);
+    struct Request {
+        std::uint64_t id = 0;
+        std::vector<VerifyTarget> targets;
+    };
+    // Worker thread.
+    std::optional<VerifyDone> perform(Request& request);
 
-    SystemPaths paths_;
-    UniqueFd eventFd_;
+    const SystemPaths paths_;
+    const DmReader dmReader_;
     std::uint64_t nextRequest_ = 1; // loop thread only
-
-    std::mutex mutex_;
-    std::condition_variable_any wake_;
-    std::deque<std::pair<std::uint64_t, std::vector<VerifyTarget>>> queue_;
-    std::vector<VerifyDone> done_;
-
-    std::jthread thread_; // last: started after everything it uses
+    // Last: its thread, which uses the members above, is joined first.
+    PostedWorker<Request, VerifyDone> worker_;
 };
 
 } // namespace thintrim::daemon
