@@ -24,7 +24,8 @@ bad() { echo "  BAD: $*"; bad=1; }
 # === section f2fs ==============================================================
 # f2fs mounted before thintrimd started (its view read-only under
 # ProtectSystem=strict): `thintrim trim` succeeds with bytes and the qcow2
-# behind trimdata1 (data1) gives back >= 80% of what the 256 MiB grew it by.
+# behind trimdata1 (data1) gives back >= 80% of what the 256 MiB grew it by;
+# `thintrim status` names it among the filesystems trimmed in one call.
 echo "f2fs: under the hardened unit (exposure $(gres f2fs.exposure)), the daemon's view of /mnt/f2fs is $(gres f2fs.daemon_view)"
 [ "$(gres f2fs.daemon_view)" = ro ] || bad "f2fs: the daemon's view is $(gres f2fs.daemon_view), not the read-only one this section is about"
 awk -v e="$(gres f2fs.exposure)" 'BEGIN { exit !(e != "" && e <= 3.0) }' ||
@@ -44,6 +45,10 @@ echo "  data1: $(mib "$b") -> written $(mib "$w") -> deleted $(mib "$d") -> trim
 [ $((grew * 10)) -ge $((f2fs_written * 9)) ] || bad "f2fs: data1 grew only $(mib "$grew") MiB for $(mib "$f2fs_written") written"
 [ $(((w - d) * 5)) -lt "$grew" ] || bad "f2fs: deleting alone freed $(mib $((w - d))) MiB: online discard in effect?"
 [ $(((w - t) * 5)) -ge $((grew * 4)) ] || bad "f2fs: the trim freed only $(mib $((w - t))) of $(mib "$grew") MiB"
+one_call=$(gres f2fs.status_one_call)
+echo "  thintrim status: $one_call"
+[[ $one_call == *"/mnt/f2fs (f2fs)"* ]] ||
+    bad "f2fs: thintrim status does not name /mnt/f2fs (f2fs) among the filesystems trimmed in one call"
 # === end section f2fs ==========================================================
 
 # === section polkit ============================================================

@@ -10,7 +10,8 @@
 #   f2fs     f2fs on trimdata1, mounted before thintrimd starts (so the
 #            sandbox's ProtectSystem=strict view of it is read-only, the case
 #            f2fs's FITRIM refuses with EROFS): 256 MiB written and deleted,
-#            `thintrim trim` succeeds with bytes and the qcow2 shrinks.
+#            `thintrim trim` succeeds with bytes and the qcow2 shrinks;
+#            `thintrim status` names it among those trimmed in one call.
 #            Marks f2fs-base, f2fs-written, f2fs-deleted, f2fs-trimmed.
 #   polkit   ext4 on trimvblk0; polkitd (installed, not running: thintrimd's
 #            check starts it) with a rules file granting the user ttadmin
@@ -35,7 +36,7 @@ tt_quiet_schedule
 
 # === section f2fs ==============================================================
 section_f2fs() {
-    local dev mnt=/mnt/f2fs obj pid view rc=0 mib=256
+    local dev mnt=/mnt/f2fs obj pid view rc=0 mib=256 status
     dev=$(disk_by_serial trimdata1)
     # No discard at mkfs (-t 0) nor online (nodiscard): only the trim frees.
     run mkfs.f2fs -q -f -t 0 "$dev"
@@ -64,6 +65,9 @@ section_f2fs() {
     result f2fs.LastTrimResult "$(tt_get "$obj" "$TT_FS" LastTrimResult)"
     result f2fs.LastTrimmedBytes "$(tt_get "$obj" "$TT_FS" LastTrimmedBytes)"
     result f2fs.LastTrimMessage "$(tt_get "$obj" "$TT_FS" LastTrimMessage)"
+    # f2fs is trimmed in one FITRIM call: status says so (cancel, pacing).
+    status=$(bus thintrim status) || true
+    result f2fs.status_one_call "$(grep '^Trimmed in one call' <<<"$status" || true)"
     mark f2fs-trimmed
 }
 # === end section f2fs ==========================================================
