@@ -85,12 +85,6 @@ struct Config {
     FilesystemsConfig filesystems;
     MetricsConfig metrics;
 
-    // Whether [Filesystems] lets thintrim manage this mount.
-    [[nodiscard]] bool matchesFilesystem(std::string_view mountPoint,
-                                         std::string_view fsType) const {
-        return filesystems.selects(mountPoint, fsType);
-    }
-
     bool operator==(const Config&) const = default;
 };
 

@@ -201,7 +201,7 @@ const CatalogEntry* Daemon::managedEntry(std::string_view mountPoint) const {
 
 bool Daemon::isManagedHere(const CatalogEntry& entry) const {
     return entry.mount.isManaged() &&
-           config_.matchesFilesystem(entry.mount.mountPoint, entry.mount.fsType);
+           config_.filesystems.selects(entry.mount.mountPoint, entry.mount.fsType);
 }
 
 void Daemon::queueTrim(const std::vector<std::string>& mountPoints,

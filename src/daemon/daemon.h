@@ -81,6 +81,9 @@ private:
     // The managed filesystem at `mountPoint`: in the mount table, managed by
     // the inventory and not left out by [Filesystems]; nullptr otherwise.
     [[nodiscard]] const CatalogEntry* managedEntry(std::string_view mountPoint) const;
+    // The inventory already leaves out what [Filesystems] excludes; asking
+    // the configuration again covers the time between a reload and the scan
+    // it requests, so that a newly excluded filesystem goes at once.
     [[nodiscard]] bool isManagedHere(const CatalogEntry& entry) const;
 
     // EngineEvents: what the engine tells the daemon.

@@ -353,32 +353,32 @@ TEST_CASE("structural errors") {
 
 TEST_CASE("include, exclude and types select filesystems") {
     Config config;
-    CHECK(config.matchesFilesystem("/", "ext4"));
-    CHECK(config.matchesFilesystem("/srv/data", "btrfs"));
+    CHECK(config.filesystems.selects("/", "ext4"));
+    CHECK(config.filesystems.selects("/srv/data", "btrfs"));
 
     config.filesystems.exclude = {"/srv/*", "/mnt/scratch"};
-    CHECK(config.matchesFilesystem("/", "ext4"));
-    CHECK_FALSE(config.matchesFilesystem("/srv/data", "ext4"));
-    CHECK_FALSE(config.matchesFilesystem("/srv/a/b", "ext4")); // '*' crosses '/'
-    CHECK(config.matchesFilesystem("/srv", "ext4"));
-    CHECK_FALSE(config.matchesFilesystem("/mnt/scratch", "ext4"));
-    CHECK(config.matchesFilesystem("/mnt/scratch2", "ext4"));
+    CHECK(config.filesystems.selects("/", "ext4"));
+    CHECK_FALSE(config.filesystems.selects("/srv/data", "ext4"));
+    CHECK_FALSE(config.filesystems.selects("/srv/a/b", "ext4")); // '*' crosses '/'
+    CHECK(config.filesystems.selects("/srv", "ext4"));
+    CHECK_FALSE(config.filesystems.selects("/mnt/scratch", "ext4"));
+    CHECK(config.filesystems.selects("/mnt/scratch2", "ext4"));
 
     config.filesystems.include = {"/", "/srv/*", "/home"};
-    CHECK(config.matchesFilesystem("/", "ext4"));
-    CHECK(config.matchesFilesystem("/home", "ext4"));
-    CHECK_FALSE(config.matchesFilesystem("/var", "ext4"));
-    CHECK_FALSE(config.matchesFilesystem("/srv/data", "ext4")); // exclude beats include
+    CHECK(config.filesystems.selects("/", "ext4"));
+    CHECK(config.filesystems.selects("/home", "ext4"));
+    CHECK_FALSE(config.filesystems.selects("/var", "ext4"));
+    CHECK_FALSE(config.filesystems.selects("/srv/data", "ext4")); // exclude beats include
 
     config.filesystems.types = {"ext4", "xfs"};
-    CHECK(config.matchesFilesystem("/home", "xfs"));
-    CHECK_FALSE(config.matchesFilesystem("/home", "btrfs"));
+    CHECK(config.filesystems.selects("/home", "xfs"));
+    CHECK_FALSE(config.filesystems.selects("/home", "btrfs"));
 }
 
 TEST_CASE("a trailing slash in a pattern still matches the mount point") {
     Config config = parseConfig("[Filesystems]\nExclude=/srv/ /\n", "<test>");
     CHECK(config.filesystems.exclude == std::vector<std::string>{"/srv", "/"});
-    CHECK_FALSE(config.matchesFilesystem("/srv", "ext4"));
+    CHECK_FALSE(config.filesystems.selects("/srv", "ext4"));
 }
 
 TEST_CASE("the rendered configuration reads back the same") {
