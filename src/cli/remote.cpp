@@ -6,6 +6,7 @@
 #include "interactive_authorization.h"
 #include "polkit_agent.h"
 #include "receipts.h"
+#include "sdbus_compat.h"
 #include "thintrim1_proxy.h"
 #include "trim.h"
 #include "unique_fd.h"
@@ -20,7 +21,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <poll.h>
-#include <sdbus-c++/sdbus-c++.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -29,7 +29,7 @@ namespace thintrim::cli::remote {
 
 namespace {
 
-using Properties = std::map<std::string, sdbus::Variant>;
+using Properties = dbus::PropertyMap;
 constexpr const char* kManagerInterface = org::thintrim::ThinTrim1::Manager_proxy::INTERFACE_NAME;
 constexpr const char* kFilesystemInterface =
     org::thintrim::ThinTrim1::Filesystem_proxy::INTERFACE_NAME;
@@ -46,7 +46,7 @@ auto onBus(Call&& call) -> decltype(call()) {
 }
 
 std::unique_ptr<sdbus::IConnection> connect() {
-    return onBus([] { return sdbus::createSystemBusConnection(); });
+    return onBus([] { return dbus::connectSystemBus(); });
 }
 
 // Manager proxy: calls, properties and the signals a waiting `trim` follows.
@@ -54,7 +54,8 @@ class ManagerProxy final : public sdbus::ProxyInterfaces<org::thintrim::ThinTrim
                                                          sdbus::Properties_proxy> {
 public:
     explicit ManagerProxy(sdbus::IConnection& bus)
-        : ProxyInterfaces(bus, dbus::kBusName, dbus::kManagerPath) {
+        : ProxyInterfaces(bus, dbus::serviceName(dbus::kBusName),
+                          dbus::objectPath(dbus::kManagerPath)) {
         registerProxy();
     }
     // For calls the generated methods cannot make (message flags).
@@ -79,10 +80,11 @@ private:
         if (jobFinished)
             jobFinished(job, result, trimmedBytes);
     }
-    void onPropertiesChanged(const std::string& interfaceName, const Properties& changed,
-                             const std::vector<std::string>& /*invalidated*/) override {
+    void onPropertiesChanged(const dbus::InterfaceName& interfaceName,
+                             const dbus::ChangedProperties& changed,
+                             const dbus::InvalidatedProperties& /*invalidated*/) override {
         if (interfaceName == kManagerInterface && propertiesChanged)
-            propertiesChanged(changed);
+            propertiesChanged(dbus::plainKeys(changed));
     }
 };
 
@@ -127,7 +129,7 @@ std::string whenText(std::uint64_t at, Microseconds now) {
 
 // Every managed filesystem's properties, in mount point order (one call).
 std::vector<Properties> readFilesystems(sdbus::IConnection& bus) {
-    auto proxy = sdbus::createProxy(bus, dbus::kBusName, dbus::kManagerPath);
+    auto proxy = dbus::createProxy(bus, dbus::kBusName, dbus::kManagerPath);
     std::map<sdbus::ObjectPath, std::map<std::string, Properties>> objects;
     onBus([&] {
         proxy->callMethod("GetManagedObjects")
@@ -148,7 +150,7 @@ std::vector<Properties> readFilesystems(sdbus::IConnection& bus) {
 }
 
 Properties readManager(ManagerProxy& manager) {
-    return onBus([&] { return manager.GetAll(kManagerInterface); });
+    return onBus([&] { return dbus::plainKeys(manager.GetAll(kManagerInterface)); });
 }
 
 std::string eligibleText(const Properties& fs) {
@@ -242,7 +244,7 @@ std::vector<std::string> filesystemNotes(const Properties& fs) {
 // false). Throws when the daemon leaves the bus meanwhile.
 bool waitUntil(sdbus::IConnection& bus, const std::function<bool()>& done) {
     bool daemonLeft = false;
-    auto busDaemon = sdbus::createProxy(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus");
+    auto busDaemon = dbus::createProxy(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus");
     busDaemon->uponSignal("NameOwnerChanged")
         .onInterface("org.freedesktop.DBus")
         .call([&daemonLeft](const std::string& name, const std::string& /*old*/,
@@ -250,7 +252,7 @@ bool waitUntil(sdbus::IConnection& bus, const std::function<bool()>& done) {
             if (name == dbus::kBusName && owner.empty())
                 daemonLeft = true;
         });
-    busDaemon->finishRegistration();
+    dbus::finishRegistration(*busDaemon);
 
     sigset_t interrupt;
     sigemptyset(&interrupt);
@@ -265,7 +267,7 @@ bool waitUntil(sdbus::IConnection& bus, const std::function<bool()>& done) {
 
     for (;;) {
         onBus([&] {
-            while (bus.processPendingRequest()) {
+            while (dbus::processPending(bus)) {
             }
         });
         if (done())
@@ -273,11 +275,13 @@ bool waitUntil(sdbus::IConnection& bus, const std::function<bool()>& done) {
         if (daemonLeft)
             throw Error(ErrorCode::System, "thintrimd stopped before the job finished; it "
                                            "continues when thintrimd starts again");
-        const sdbus::IConnection::PollData poll = bus.getEventLoopPollData();
-        pollfd fds[2] = {{poll.fd, poll.events, 0}, {signalFd, POLLIN, 0}};
-        if (::poll(fds, signalFd >= 0 ? 2 : 1, poll.getPollTimeout()) < 0 && errno != EINTR)
+        dbus::BusPoll poll = dbus::busPoll(bus);
+        const std::size_t busFds = poll.fds.size();
+        if (signalFd >= 0)
+            poll.fds.push_back({signalFd, POLLIN, 0});
+        if (::poll(poll.fds.data(), poll.fds.size(), poll.timeoutMs) < 0 && errno != EINTR)
             throwSystemError("poll", errno);
-        if (signalFd >= 0 && (fds[1].revents & POLLIN) != 0)
+        if (signalFd >= 0 && (poll.fds[busFds].revents & POLLIN) != 0)
             return false;
     }
 }
@@ -298,7 +302,7 @@ sdbus::MethodReply callManagingWithin(ManagerProxy& manager, const RemoteOptions
                                       const char* method, const Args&... args) {
     return onBus([&] {
         sdbus::IProxy& proxy = manager.getProxy();
-        sdbus::MethodCall call = proxy.createMethodCall(kManagerInterface, method);
+        sdbus::MethodCall call = dbus::createMethodCall(proxy, kManagerInterface, method);
         (void)(call << ... << args);
         if (!options.askPassword)
             return timeout ? proxy.callMethod(call, *timeout) : proxy.callMethod(call);
@@ -372,8 +376,8 @@ Error errorFromBus(const sdbus::Error& error) {
 
 bool daemonReachable() {
     try {
-        auto bus = sdbus::createSystemBusConnection();
-        auto busDaemon = sdbus::createProxy(*bus, "org.freedesktop.DBus", "/org/freedesktop/DBus");
+        auto bus = dbus::connectSystemBus();
+        auto busDaemon = dbus::createProxy(*bus, "org.freedesktop.DBus", "/org/freedesktop/DBus");
         // Only a daemon that already runs: activating it (StartServiceByName,
         // or any call to its name) would start one an administrator stopped
         // or disabled, and it would then run its schedule.

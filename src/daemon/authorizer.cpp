@@ -4,6 +4,7 @@
 #include "bus_names.h"
 #include "interactive_authorization.h"
 #include "log.h"
+#include "sdbus_compat.h"
 
 #include <array>
 #include <chrono>
@@ -11,7 +12,6 @@
 
 #include <fmt/format.h>
 #include <pwd.h>
-#include <sdbus-c++/sdbus-c++.h>
 
 namespace thintrim::daemon {
 
@@ -49,8 +49,8 @@ Error denied(const std::string& why) {
 } // namespace
 
 Authorizer::Authorizer(sdbus::IConnection& bus)
-    : polkit_(sdbus::createProxy(bus, kPolkitName, "/org/freedesktop/PolicyKit1/Authority")) {
-    polkit_->finishRegistration();
+    : polkit_(dbus::createProxy(bus, kPolkitName, "/org/freedesktop/PolicyKit1/Authority")) {
+    dbus::finishRegistration(*polkit_);
 }
 
 Authorizer::~Authorizer() = default;
@@ -87,9 +87,9 @@ void Authorizer::askPolkit(const Caller& caller, const Verdict& verdict) {
         .withTimeout(caller.interactive ? kInteractivePolkitTimeout : kPolkitTimeout)
         .uponReplyInvoke(
             [verdict,
-             caller](const sdbus::Error* error,
+             caller](dbus::AsyncError failure,
                      const sdbus::Struct<bool, bool, std::map<std::string, std::string>>& result) {
-                if (error != nullptr) {
+                if (const sdbus::Error* error = dbus::errorOf(failure)) {
                     const std::string& name = error->getName();
                     if (name == "org.freedesktop.DBus.Error.ServiceUnknown" ||
                         name == "org.freedesktop.DBus.Error.NameHasNoOwner") {

@@ -4,6 +4,7 @@
 #include "bus_names.h"
 #include "error.h"
 #include "log.h"
+#include "sdbus_compat.h"
 
 #include <new>
 
@@ -18,18 +19,18 @@ sdbus::Error currentExceptionAsBusError() {
         return e;
     } catch (const Error& e) {
         // Messages quote paths, labels and configuration text as they are.
-        return sdbus::Error(dbus::errorName(e.code()), forBus(std::string(e.what())));
+        return dbus::makeError(dbus::errorName(e.code()), forBus(std::string(e.what())));
     } catch (const std::bad_alloc&) {
-        return sdbus::Error(dbus::errorName(ErrorCode::System), "thintrimd is out of memory");
+        return dbus::makeError(dbus::errorName(ErrorCode::System), "thintrimd is out of memory");
     } catch (const std::exception& e) {
         // A bug or an unexpected library failure: say so, and leave a trace.
         logMessage(LogLevel::Warning, fmt::format("internal error in a method call: {}", e.what()));
-        return sdbus::Error(dbus::errorName(ErrorCode::System),
-                            forBus(fmt::format("thintrimd failed unexpectedly: {}", e.what())));
+        return dbus::makeError(dbus::errorName(ErrorCode::System),
+                               forBus(fmt::format("thintrimd failed unexpectedly: {}", e.what())));
     } catch (...) {
         logMessage(LogLevel::Warning, "internal error in a method call: unknown exception");
-        return sdbus::Error(dbus::errorName(ErrorCode::System),
-                            "thintrimd failed unexpectedly; see its log");
+        return dbus::makeError(dbus::errorName(ErrorCode::System),
+                               "thintrimd failed unexpectedly; see its log");
     }
 }
 

@@ -5,6 +5,7 @@
 #include "bus_names.h"
 #include "error.h"
 #include "log.h"
+#include "sdbus_compat.h"
 
 #include <functional>
 #include <memory>
@@ -59,7 +60,8 @@ void startReply(const LaterReply<Value>& reply, Start& start) {
 template <typename Value, typename Start>
 void authorizeThen(Authorizer& authorizer, sdbus::IObject& object, LaterReply<Value> reply,
                    Start start) {
-    const sdbus::Message* call = object.getCurrentlyProcessedMessage();
+    const dbus::CurrentMessage current(object);
+    const sdbus::Message* call = current.get();
     if (call == nullptr) {
         reply([]() -> Value {
             throw Error(ErrorCode::AccessDenied, "the caller of this method is unknown");
@@ -161,23 +163,16 @@ constexpr auto kFilesystemProperties = std::make_tuple(
 template <typename Properties, typename Table>
 void registerProperties(sdbus::IObject& object, const char* interface, const Properties& values,
                         const Table& table) {
+    dbus::PropertyRegistration registration(object, interface);
     std::apply(
         [&](const auto&... entry) {
-            (
-                [&] {
-                    // One statement: sdbus-c++ registers the property when the
-                    // temporary registrator dies at its end, so a reference
-                    // kept past it dangles (ASan: stack-use-after-scope).
-                    object.registerProperty(entry.name)
-                        .onInterface(interface)
-                        .withGetter(
-                            [&values, member = entry.member] { return forBus(values.*member); })
-                        .withUpdateBehavior(entry.constant ? sdbus::Flags::CONST_PROPERTY_VALUE
-                                                           : sdbus::Flags::EMITS_CHANGE_SIGNAL);
-                }(),
-                ...);
+            (registration.add(
+                 entry.name, [&values, member = entry.member] { return forBus(values.*member); },
+                 entry.constant),
+             ...);
         },
         table);
+    registration.finish();
 }
 
 // The names of the properties whose values differ between `before` and `after`.
@@ -201,10 +196,11 @@ std::vector<std::string> changedProperties(const Properties& before, const Prope
 template <typename Value>
 bool readOption(const sdbus::Variant& value, const std::string& key, const char* signature,
                 std::optional<Value>& into) {
-    if (value.peekValueType() != signature)
-        throw Error(ErrorCode::InvalidArgument,
-                    fmt::format("option \"{}\" must have type \"{}\", not \"{}\"", key, signature,
-                                value.peekValueType()));
+    const std::string actual = dbus::variantSignature(value);
+    if (actual != signature)
+        throw Error(
+            ErrorCode::InvalidArgument,
+            fmt::format("option \"{}\" must have type \"{}\", not \"{}\"", key, signature, actual));
     into = value.get<Value>();
     return true;
 }
@@ -261,7 +257,8 @@ TrimRequestOptions parseTrimRequestOptions(const std::map<std::string, sdbus::Va
 
 ManagerObject::ManagerObject(sdbus::IConnection& bus, Controller& controller,
                              Authorizer& authorizer)
-    : AdaptorInterfaces(bus, dbus::kManagerPath), controller_(controller), authorizer_(authorizer) {
+    : AdaptorInterfaces(bus, dbus::objectPath(dbus::kManagerPath)), controller_(controller),
+      authorizer_(authorizer) {
     registerProperties(getObject(), ManagerInterface::INTERFACE_NAME, properties_,
                        kManagerProperties);
     registerAdaptor();
@@ -276,7 +273,7 @@ void ManagerObject::publish(const ManagerProperties& next) {
         changedProperties(properties_, next, kManagerProperties);
     properties_ = next;
     if (!changed.empty())
-        emitPropertiesChangedSignal(ManagerInterface::INTERFACE_NAME, changed);
+        dbus::emitPropertiesChanged(getObject(), ManagerInterface::INTERFACE_NAME, changed);
 }
 
 void ManagerObject::Trim(sdbus::Result<std::uint64_t>&& result,
@@ -363,7 +360,7 @@ void ManagerObject::Verify(
 
 FilesystemObject::FilesystemObject(sdbus::IConnection& bus, Controller& controller,
                                    Authorizer& authorizer, const FilesystemProperties& properties)
-    : AdaptorInterfaces(bus, dbus::filesystemObjectPath(properties.mountPoint)),
+    : AdaptorInterfaces(bus, dbus::objectPath(dbus::filesystemObjectPath(properties.mountPoint))),
       controller_(controller), authorizer_(authorizer), properties_(properties) {
     registerProperties(getObject(), FilesystemInterface::INTERFACE_NAME, properties_,
                        kFilesystemProperties);
@@ -387,7 +384,7 @@ void FilesystemObject::publish(const FilesystemProperties& next) {
         changedProperties(properties_, next, kFilesystemProperties);
     properties_ = next;
     if (!changed.empty())
-        emitPropertiesChangedSignal(FilesystemInterface::INTERFACE_NAME, changed);
+        dbus::emitPropertiesChanged(getObject(), FilesystemInterface::INTERFACE_NAME, changed);
 }
 
 void FilesystemObject::Trim(sdbus::Result<std::uint64_t>&& result,

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "schedule_plan.h"
+#include "sdbus_compat.h"
 #include "storage_health.h"
 
 #include <algorithm>
@@ -16,7 +17,6 @@
 #include <chrono>
 
 #include <fmt/format.h>
-#include <sdbus-c++/sdbus-c++.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
@@ -175,7 +175,7 @@ int Daemon::run() {
                                       "device?): starting without them; they appear once read");
     freeSpaceTimer_.armIn(config_.schedule.checkInterval, config_.schedule.checkInterval);
     // Objects first, then the name: a client that sees the name finds them.
-    bus_.requestName(dbus::kBusName);
+    dbus::requestName(bus_, dbus::kBusName);
 
     std::uint64_t watchdogUsec = 0;
     if (sd_watchdog_enabled(0, &watchdogUsec) > 0)

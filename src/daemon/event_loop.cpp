@@ -3,6 +3,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "sdbus_compat.h"
 
 #include <cerrno>
 #include <cstdint>
@@ -89,7 +90,7 @@ void EventLoop::dispatchBus() {
     // Method handlers have their own boundary (bus_boundary.h); this one
     // catches what sdbus-c++ lets through: a signal or reply it cannot send.
     guard("dispatching D-Bus messages", [this] {
-        while (bus_.processPendingRequest()) {
+        while (dbus::processPending(bus_)) {
         }
     });
 }
@@ -105,18 +106,17 @@ int EventLoop::run() {
         // The bus says anew each time what it waits for: POLLOUT while
         // replies or signals are still queued, and its own timeout for
         // pending method calls.
-        sdbus::IConnection::PollData busPoll{};
-        guard("waiting for D-Bus messages", [&] { busPoll = bus_.getEventLoopPollData(); });
+        dbus::BusPoll busPoll;
+        guard("waiting for D-Bus messages", [&] { busPoll = dbus::busPoll(bus_); });
         if (failed_)
             break;
-        fds.clear();
+        fds = busPoll.fds;
         watched.clear();
-        fds.push_back({busPoll.fd, busPoll.events, 0});
         for (const auto& [fd, entry] : handlers_) {
             fds.push_back({fd, POLLIN, 0});
             watched.push_back(fd);
         }
-        const int ready = ::poll(fds.data(), fds.size(), busPoll.getPollTimeout());
+        const int ready = ::poll(fds.data(), fds.size(), busPoll.timeoutMs);
         if (ready < 0 && errno == EINTR)
             continue;
         if (ready < 0) {
@@ -127,7 +127,7 @@ int EventLoop::run() {
         dispatchBus();
         runDeferred();
         for (std::size_t index = 0; index < watched.size() && running_; ++index) {
-            if (fds[index + 1].revents == 0)
+            if (fds[index + busPoll.fds.size()].revents == 0)
                 continue;
             // A handler may unwatch others (or itself): look it up each time.
             auto found = handlers_.find(watched[index]);

@@ -9,13 +9,13 @@
 #include "daemon.h"
 #include "error.h"
 #include "log.h"
+#include "sdbus_compat.h"
 
 #include <cstdio>
 #include <cstdlib>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <sdbus-c++/sdbus-c++.h>
 
 namespace thintrim::daemon {
 
@@ -64,7 +64,7 @@ int run(int argc, char** argv) {
 
     Config config = loadConfig(options.configPaths);
     std::filesystem::create_directories(options.stateDir);
-    std::unique_ptr<sdbus::IConnection> bus = sdbus::createSystemBusConnection();
+    std::unique_ptr<sdbus::IConnection> bus = dbus::connectSystemBus();
     Daemon daemon{std::move(options), std::move(config), *bus};
     try {
         return daemon.run();

@@ -2,6 +2,7 @@
 #include "sleep_inhibitor.h"
 
 #include "log.h"
+#include "sdbus_compat.h"
 
 #include <fmt/format.h>
 
@@ -16,12 +17,12 @@ constexpr const char* kLogindManager = "org.freedesktop.login1.Manager";
 } // namespace
 
 SleepInhibitor::SleepInhibitor(sdbus::IConnection& bus, Handler onPrepareForSleep)
-    : logind_(sdbus::createProxy(bus, kLogindName, kLogindPath)),
+    : logind_(dbus::createProxy(bus, kLogindName, kLogindPath)),
       onPrepareForSleep_(std::move(onPrepareForSleep)) {
     logind_->uponSignal("PrepareForSleep")
         .onInterface(kLogindManager)
         .call([this](bool goingToSleep) { onPrepareForSleep_(goingToSleep); });
-    logind_->finishRegistration();
+    dbus::finishRegistration(*logind_);
 }
 
 SleepInhibitor::~SleepInhibitor() {
@@ -47,9 +48,9 @@ void SleepInhibitor::request() {
         .withArguments(std::string("sleep"), std::string("thintrimd"),
                        std::string("Trimming: sleep waits for the current chunk to end"),
                        std::string("delay"))
-        .uponReplyInvoke([this](const sdbus::Error* error, sdbus::UnixFd fd) {
+        .uponReplyInvoke([this](dbus::AsyncError failure, sdbus::UnixFd fd) {
             requesting_ = false;
-            if (error != nullptr) {
+            if (const sdbus::Error* error = dbus::errorOf(failure)) {
                 unavailable_ = true;
                 logMessage(LogLevel::Info,
                            fmt::format("no sleep delay lock ({}): a system suspend during a "

@@ -2,11 +2,10 @@
 // The daemon's use of the schedule (src/daemon/schedule_plan.h) with a fake
 // clock: what gets queued, when the timer is armed, what NextScheduledTrim
 // says. The rules themselves are tested in tests/unit/test_schedule.cpp.
+#include "catch.h"
 #include "schedule_plan.h"
 
 #include <chrono>
-
-#include <catch2/catch.hpp>
 
 using namespace thintrim;
 using namespace thintrim::daemon;

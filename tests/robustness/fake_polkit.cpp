@@ -9,13 +9,13 @@
 // FILE, one line each.
 //
 //   fake-polkit FILE
+#include "sdbus_compat.h"
+
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <string>
-
-#include <sdbus-c++/sdbus-c++.h>
 
 int main(int argc, char** argv) {
     if (argc != 2) {
@@ -23,19 +23,19 @@ int main(int argc, char** argv) {
         return 2;
     }
     const std::string log = argv[1];
-    auto bus = sdbus::createSystemBusConnection("org.freedesktop.PolicyKit1");
-    auto authority = sdbus::createObject(*bus, "/org/freedesktop/PolicyKit1/Authority");
+    using namespace thintrim;
+    auto bus = dbus::connectSystemBus("org.freedesktop.PolicyKit1");
+    auto authority = dbus::createObject(*bus, "/org/freedesktop/PolicyKit1/Authority");
     using Subject = sdbus::Struct<std::string, std::map<std::string, sdbus::Variant>>;
     using Result = sdbus::Struct<bool, bool, std::map<std::string, std::string>>;
-    authority->registerMethod("CheckAuthorization")
-        .onInterface("org.freedesktop.PolicyKit1.Authority")
-        .implementedAs([&log](const Subject& /*subject*/, const std::string& /*action*/,
-                              const std::map<std::string, std::string>& /*details*/,
-                              std::uint32_t flags, const std::string& /*cancellation*/) {
-            std::ofstream(log, std::ios::app) << flags << '\n';
-            const bool interactive = (flags & 1U) != 0;
-            return Result{interactive, !interactive, {}};
-        });
-    authority->finishRegistration();
+    dbus::registerMethod(*authority, "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization",
+                         [&log](const Subject& /*subject*/, const std::string& /*action*/,
+                                const std::map<std::string, std::string>& /*details*/,
+                                std::uint32_t flags, const std::string& /*cancellation*/) {
+                             std::ofstream(log, std::ios::app) << flags << '\n';
+                             const bool interactive = (flags & 1U) != 0;
+                             return Result{interactive, !interactive, {}};
+                         });
+    dbus::finishRegistration(*authority);
     bus->enterEventLoop();
 }

@@ -1,3 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
+#if THINTRIM_CATCH_MAJOR < 3
+#define CATCH_CONFIG_RUNNER
+#endif
+#include "catch.h"
+
+int main(int argc, char* argv[]) {
+    return Catch::Session().run(argc, argv);
+}

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "atomic_file.h"
+#include "catch.h"
 #include "error.h"
 #include "temp_dir.h"
 
 #include <fstream>
 #include <sstream>
 
-#include <catch2/catch.hpp>
 #include <sys/stat.h>
 
 using namespace thintrim;
-using Catch::Matchers::Contains;
+using thintrim::test::Contains;
 
 namespace {
 

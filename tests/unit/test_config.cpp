@@ -2,6 +2,7 @@
 // By path: a plain "config.h" would find meson's generated build-root header
 // first (THINTRIM_VERSION...), which precedes src/core on the include path.
 #include "../../src/core/config.h"
+#include "catch.h"
 #include "error.h"
 #include "fixture_paths.h"
 #include "temp_dir.h"
@@ -10,13 +11,12 @@
 #include <fstream>
 #include <string>
 
-#include <catch2/catch.hpp>
 #include <stdlib.h>
 #include <unistd.h>
 
 using namespace thintrim;
 using namespace std::chrono_literals;
-using Catch::Contains;
+using thintrim::test::Contains;
 
 namespace {
 
@@ -238,7 +238,7 @@ TEST_CASE("an error in a file names the file, the line, the key and the problem"
         CHECK(e.code() == ErrorCode::InvalidConfig);
         std::string expectedStart =
             test::testData("config/bad-value.conf").string() + ":7: [Trim] ChunkSize=\"12Q\": ";
-        CHECK_THAT(e.what(), Catch::StartsWith(expectedStart));
+        CHECK_THAT(e.what(), thintrim::test::StartsWith(expectedStart));
         CHECK_THAT(e.what(), Contains("a size such as"));
     }
 }
@@ -286,7 +286,7 @@ TEST_CASE("bad values") {
     }));
     INFO(text);
     std::string message = configError(text);
-    CHECK_THAT(message, Catch::StartsWith("/etc/thintrim/thintrim.conf:"));
+    CHECK_THAT(message, thintrim::test::StartsWith("/etc/thintrim/thintrim.conf:"));
     CHECK_THAT(message, Contains(expected));
 }
 

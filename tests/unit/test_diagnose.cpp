@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "catalog.h"
+#include "catch.h"
 #include "diagnose.h"
 #include "fixture_paths.h"
 #include "temp_dir.h"
@@ -9,8 +10,6 @@
 #include <fstream>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 using namespace thintrim;
 using thintrim::test::fixturePaths;
@@ -65,7 +64,7 @@ Finding onlyAbout(const std::vector<Finding>& findings, std::string_view subject
     return matching.front();
 }
 
-using Catch::Matchers::Contains;
+using thintrim::test::Contains;
 
 } // namespace
 

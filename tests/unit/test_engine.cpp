@@ -2,6 +2,7 @@
 // The trim engine's state machine with a fake FITRIM (records calls, answers
 // when the test says: until then a call "blocks"), a fake clock and a
 // recording state store.
+#include "catch.h"
 #include "engine.h"
 #include "error.h"
 
@@ -11,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <fmt/format.h>
 
 using namespace thintrim;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "catalog.h"
+#include "catch.h"
 #include "config.h"
 #include "error.h"
 #include "fixture_paths.h"
@@ -12,7 +13,6 @@
 #include <map>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <unistd.h>
 
 using namespace thintrim;
@@ -317,11 +317,13 @@ TEST_CASE("an unreadable or foreign mount table is an error", "[inventory]") {
     SECTION("not a mount table") {
         const SystemPaths paths = dataPaths("garbage.mountinfo");
         CHECK_THROWS_WITH(readInventory(paths),
-                          Catch::Contains(paths.mountinfo.string()) && Catch::Contains("line 1"));
+                          thintrim::test::Contains(paths.mountinfo.string()) &&
+                              thintrim::test::Contains("line 1"));
     }
     SECTION("an fstab given as mountinfo") {
         const SystemPaths paths = dataPaths("notrim.fstab");
-        CHECK_THROWS_WITH(readInventory(paths), Catch::Contains("not in /proc/self/mountinfo"));
+        CHECK_THROWS_WITH(readInventory(paths),
+                          thintrim::test::Contains("not in /proc/self/mountinfo"));
     }
 }
 
@@ -367,7 +369,7 @@ TEST_CASE("an automount: the filesystem mounted on it, never the trigger", "[inv
 
     const Mount& idle = byId(inventory, 52);
     CHECK(reasonOf(idle) == "autofs");
-    CHECK_THAT(idle.skipDetail, Catch::Contains("not mounted now"));
+    CHECK_THAT(idle.skipDetail, thintrim::test::Contains("not mounted now"));
 
     // `thintrim stack /mnt/auto` and Trim look it up through the catalog.
     const std::vector<CatalogEntry> catalog = buildCatalog(paths, inventory);
@@ -383,7 +385,7 @@ TEST_CASE("what users mount is skipped unless UserMedia=yes", "[inventory]") {
     const Inventory inventory = readInventory(paths);
     CHECK(reasonOf(at(inventory, "/media/alice/STICK")) == "user-mount");
     CHECK_THAT(at(inventory, "/media/alice/STICK").skipDetail,
-               Catch::Contains("mounted by a user"));
+               thintrim::test::Contains("mounted by a user"));
     CHECK(reasonOf(at(inventory, "/run/media/bob/image")) == "user-mount");
     // In fstab: the system mounts it, wherever it is.
     CHECK(at(inventory, "/media/data").isManaged());
@@ -402,7 +404,7 @@ TEST_CASE("[Filesystems] Include=/Exclude=/Types= leave mounts out as excluded",
     filesystems.exclude = {"/media/*"};
     const Inventory inventory = readInventory(paths, inventoryOptions(filesystems));
     CHECK(reasonOf(at(inventory, "/media/data")) == "excluded");
-    CHECK_THAT(at(inventory, "/media/data").skipDetail, Catch::Contains("[Filesystems]"));
+    CHECK_THAT(at(inventory, "/media/data").skipDetail, thintrim::test::Contains("[Filesystems]"));
     CHECK(at(inventory, "/").isManaged());
     // The first reason stands: a user's mount is not called excluded.
     CHECK(reasonOf(at(inventory, "/media/alice/STICK")) == "user-mount");
@@ -432,7 +434,7 @@ TEST_CASE("a filesystem on a removable device is skipped unless UserMedia=yes", 
     const CatalogEntry* stick = findEntry(catalog, "/mnt/nd-scsi");
     REQUIRE(stick != nullptr);
     CHECK(reasonOf(stick->mount) == "removable");
-    CHECK_THAT(stick->reason(), Catch::Contains("removable device (sdb)"));
+    CHECK_THAT(stick->reason(), thintrim::test::Contains("removable device (sdb)"));
     CHECK(findEntry(catalog, "/")->mount.isManaged());
 
     InventoryOptions options;
@@ -514,7 +516,7 @@ TEST_CASE("10,000 mounts: hidden and duplicate mounts found as with ten", "[inve
     CHECK(reasons["not-block-device"] == 10000 - 1 - 5000 - 1000 - 2500);
 
     CHECK(byId(inventory, 100 + 5 * 7).hidden);
-    CHECK_THAT(byId(inventory, 100 + 5 * 7).skipDetail, Catch::Contains("over-mounted"));
+    CHECK_THAT(byId(inventory, 100 + 5 * 7).skipDetail, thintrim::test::Contains("over-mounted"));
     CHECK(at(inventory, "/srv/d35").mountId == 10007);
     CHECK_FALSE(byId(inventory, 100 + 6).hidden);
     CHECK(byId(inventory, 30000 + 2).hidden);

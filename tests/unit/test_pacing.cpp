@@ -2,12 +2,11 @@
 // Pacing=auto with injected readings: back off when foreground I/O suffers,
 // recover when quiet, never below the floor; and the readers of
 // /proc/pressure/io and /proc/diskstats.
+#include "catch.h"
 #include "pacing.h"
 #include "temp_dir.h"
 
 #include <fstream>
-
-#include <catch2/catch.hpp>
 
 using namespace thintrim;
 using namespace std::chrono_literals;
@@ -76,7 +75,7 @@ TEST_CASE("pressure judged against the pressure while the trim waited") {
     // probe cannot tell, so the trim waits once.
     REQUIRE_FALSE(pacing.afterChunk(quiet(), pressure(30)).waitingReason.empty());
     pacing.afterWait(pressure(30));
-    CHECK(pacing.quietPressurePercent() == Approx(30));
+    CHECK(pacing.quietPressurePercent() == thintrim::test::Approx(30));
     // Then only what the trim adds counts.
     CHECK(pacing.afterChunk(quiet(), pressure(45)).waitingReason.empty());
     const auto decision = pacing.afterChunk(quiet(), pressure(52));
@@ -84,9 +83,9 @@ TEST_CASE("pressure judged against the pressure while the trim waited") {
     CHECK(decision.wait == 1s);
     // The quiet pressure follows later waits, smoothed.
     pacing.afterWait(pressure(10));
-    CHECK(pacing.quietPressurePercent() == Approx(24));
+    CHECK(pacing.quietPressurePercent() == thintrim::test::Approx(24));
     pacing.afterWait(IoInterval{}); // no PSI: nothing learnt
-    CHECK(pacing.quietPressurePercent() == Approx(24));
+    CHECK(pacing.quietPressurePercent() == thintrim::test::Approx(24));
 }
 
 TEST_CASE("foreground latency during a chunk against the usual latency") {
@@ -134,9 +133,9 @@ TEST_CASE("intervals from counters") {
     IoSample b{1'250'000us, 90'000, 150, 400};
     IoInterval interval = ioBetween(a, b);
     REQUIRE(interval.pressurePercent);
-    CHECK(*interval.pressurePercent == Approx(34.0));
+    CHECK(*interval.pressurePercent == thintrim::test::Approx(34.0));
     REQUIRE(interval.latencyMs);
-    CHECK(*interval.latencyMs == Approx(2.0));
+    CHECK(*interval.latencyMs == thintrim::test::Approx(2.0));
 
     SECTION("too few I/Os say nothing about latency") {
         b.ios = 105;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "btrfs_discard.h"
 #include "catalog.h"
+#include "catch.h"
 #include "diagnose.h"
 #include "dm_thin.h"
 #include "fixture_paths.h"
@@ -13,8 +14,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include <catch2/catch.hpp>
 
 using namespace thintrim;
 using thintrim::test::fixturePaths;
@@ -111,9 +110,9 @@ TEST_CASE("FITRIM bytes with nothing at the disks is named as swallowed") {
     CHECK_FALSE(discardsSwallowed(1 << 30, std::uint64_t{4096}));
     CHECK_FALSE(discardsSwallowed(0, std::uint64_t{0}));
     CHECK_FALSE(discardsSwallowed(1 << 30, std::nullopt)); // not measured: no claim
-    CHECK_THAT(swallowedSentence(1 << 30), Catch::Contains("1.0 GiB") &&
-                                               Catch::Contains("swallowed") &&
-                                               Catch::Contains("thintrim doctor"));
+    CHECK_THAT(swallowedSentence(1 << 30), thintrim::test::Contains("1.0 GiB") &&
+                                               thintrim::test::Contains("swallowed") &&
+                                               thintrim::test::Contains("thintrim doctor"));
 }
 
 // Lines as `dmsetup table` / `dmsetup status` print them for an LVM thin pool
@@ -165,8 +164,8 @@ TEST_CASE("a thin pool without passdown in a captured stack is named with its fi
     REQUIRE(pools.size() == 1);
     CHECK(pools[0].volume == "vgthin/pool");
     CHECK(pools[0].fix() == "lvchange --discards passdown vgthin/pool");
-    CHECK_THAT(pools[0].sentence(),
-               Catch::Contains("vgthin/pool") && Catch::Contains("does not pass discards down"));
+    CHECK_THAT(pools[0].sentence(), thintrim::test::Contains("vgthin/pool") &&
+                                        thintrim::test::Contains("does not pass discards down"));
 
     SECTION("no control device (a test, not root): nothing claimed") {
         CHECK(findSwallowingThinPools(stack, [](const DeviceNumber&) {
@@ -187,8 +186,8 @@ TEST_CASE("btrfs with discard=async: detected, its backlog read from sysfs") {
     auto async = btrfsAsyncDiscard(paths, mount);
     REQUIRE(async);
     CHECK(async->backlogBytes == 7340032);
-    CHECK_THAT(btrfsAsyncSentence(*async),
-               Catch::Contains("7.0 MiB waiting") && Catch::Contains("safety net"));
+    CHECK_THAT(btrfsAsyncSentence(*async), thintrim::test::Contains("7.0 MiB waiting") &&
+                                               thintrim::test::Contains("safety net"));
 
     mount.fsOptions = "rw,ssd,space_cache=v2,subvolid=5,subvol=/";
     CHECK_FALSE(btrfsAsyncDiscard(paths, mount));
@@ -210,8 +209,9 @@ TEST_CASE("verify verdicts from what the device shows after the discard") {
         readback.reachedDiskBytes = 8 << 20;
         judgeReadback(readback, report);
         CHECK(report.verdict == VerifyVerdict::Dropped);
-        CHECK_THAT(report.message, Catch::Contains("discard=unmap") && Catch::Contains("Proxmox") &&
-                                       Catch::Contains("discard='unmap'"));
+        CHECK_THAT(report.message, thintrim::test::Contains("discard=unmap") &&
+                                       thintrim::test::Contains("Proxmox") &&
+                                       thintrim::test::Contains("discard='unmap'"));
     }
     SECTION("pattern gone: passes") {
         readback.unchangedBytes = 128 << 10; // partial clusters at the ends
@@ -224,7 +224,7 @@ TEST_CASE("verify verdicts from what the device shows after the discard") {
         readback.reachedDiskBytes = 0;
         judgeReadback(readback, report);
         CHECK(report.verdict == VerifyVerdict::Dropped);
-        CHECK_THAT(report.message, Catch::Contains("inside the guest"));
+        CHECK_THAT(report.message, thintrim::test::Contains("inside the guest"));
     }
     SECTION("the filesystem discarded nothing: inconclusive") {
         readback.unchangedBytes = 8 << 20;
@@ -246,11 +246,11 @@ TEST_CASE("verify refuses what it cannot probe, with the reason") {
     auto none = [](const DeviceNumber&) { return std::optional<DmTableAndStatus>{}; };
     VerifyReport report = verifyFilesystem(SystemPaths{}, mount, nullptr, none);
     CHECK(report.verdict == VerifyVerdict::Inconclusive);
-    CHECK_THAT(report.message, Catch::Contains("logical address space"));
+    CHECK_THAT(report.message, thintrim::test::Contains("logical address space"));
     mount.fsType = "vfat";
     report = verifyFilesystem(SystemPaths{}, mount, nullptr, none);
     CHECK(report.verdict == VerifyVerdict::Inconclusive);
-    CHECK_THAT(report.message, Catch::Contains("not vfat"));
+    CHECK_THAT(report.message, thintrim::test::Contains("not vfat"));
     CHECK(verifyVerdictName(VerifyVerdict::Dropped) == "dropped");
     CHECK(parseVerifyVerdict("passes") == VerifyVerdict::Passes);
     CHECK_FALSE(parseVerifyVerdict("never"));
@@ -288,9 +288,10 @@ TEST_CASE("doctor: swallowed discards and the verify verdict on record") {
         auto findings = about(proofFindings(catalog, &state), "/mnt/thin1");
         REQUIRE(findings.size() == 2);
         CHECK(findings[0].severity == Severity::Warning);
-        CHECK_THAT(findings[0].message, Catch::Contains("no discard reached the virtual disks"));
+        CHECK_THAT(findings[0].message,
+                   thintrim::test::Contains("no discard reached the virtual disks"));
         CHECK(findings[1].severity == Severity::Error);
-        CHECK_THAT(findings[1].message, Catch::Contains("the hypervisor drops discards"));
+        CHECK_THAT(findings[1].message, thintrim::test::Contains("the hypervisor drops discards"));
         // Never verified elsewhere: suggested per filesystem.
         auto thick = about(proofFindings(catalog, &state), "/mnt/thick");
         REQUIRE(thick.size() == 1);

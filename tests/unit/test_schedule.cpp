@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "catch.h"
 #include "schedule.h"
 
 #include <array>
@@ -7,8 +8,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 using namespace thintrim;
 using namespace std::chrono_literals;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "block_stack.h"
+#include "catch.h"
 #include "error.h"
 #include "fixture_paths.h"
 
@@ -10,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <stdlib.h>
 #include <sys/sysmacros.h>
 
@@ -143,14 +143,14 @@ void checkDetail(const Layer& layer, const std::string& expected) {
         CHECK(expected == "loop backing_file=" + layer.detail);
         break;
     case LayerKind::Md:
-        CHECK_THAT(expected, Catch::Contains(
+        CHECK_THAT(expected, thintrim::test::Contains(
                                  "level=" + layer.detail.substr(0, layer.detail.find(',')) + " "));
         break;
     case LayerKind::Crypt:
     case LayerKind::Lvm:
     case LayerKind::Thin:
     case LayerKind::Dm:
-        CHECK_THAT(expected, Catch::StartsWith("dm name=" + layer.detail + " "));
+        CHECK_THAT(expected, thintrim::test::StartsWith("dm name=" + layer.detail + " "));
         break;
     }
 }
@@ -307,7 +307,7 @@ TEST_CASE("every captured stack walks to the layers, verdict and culprits the gu
         CHECK(culpritNames(stack) == expected.droppedBy);
         CHECK_FALSE(stack.verdict.reason.empty());
         for (const std::string& culprit : expected.droppedBy)
-            CHECK_THAT(stack.verdict.reason, Catch::Contains(culprit));
+            CHECK_THAT(stack.verdict.reason, thintrim::test::Contains(culprit));
         ++checkedStacks;
     }
     // / and /trimtest at least, plus the scenario's own mounts.
@@ -335,8 +335,9 @@ TEST_CASE("raid5 drops discards despite a non-zero granularity") {
     CHECK(md.detail == "raid5, 3 devices");
     CHECK_FALSE(stack.verdict.eligible);
     CHECK(culpritNames(stack) == std::vector<std::string>{"md0"});
-    CHECK_THAT(stack.verdict.reason, Catch::StartsWith("md raid5 array md0 drops discards") &&
-                                         Catch::Contains("devices_handle_discard_safely=Y"));
+    CHECK_THAT(stack.verdict.reason,
+               thintrim::test::StartsWith("md raid5 array md0 drops discards") &&
+                   thintrim::test::Contains("devices_handle_discard_safely=Y"));
 
     BlockStack safe = walk("raid5-safe", "9:0");
     CHECK(safe.verdict.eligible);
@@ -384,16 +385,18 @@ TEST_CASE("a disk that does not advertise discard gets the hypervisor fix") {
     BlockStack scsi = walk("nodiscard-disk", "8:17");
     CHECK(culpritNames(scsi) == std::vector<std::string>{"sdb"});
     CHECK(scsi.layers.at(1).detail == "scsi disk provisioning_mode=full");
-    CHECK_THAT(scsi.verdict.reason,
-               Catch::StartsWith("the virtual disk sdb does not advertise discard (SCSI "
-                                 "provisioning_mode=full): enable discard on the hypervisor") &&
-                   Catch::Contains("Proxmox") && Catch::Contains("discard='unmap'"));
+    CHECK_THAT(
+        scsi.verdict.reason,
+        thintrim::test::StartsWith("the virtual disk sdb does not advertise discard (SCSI "
+                                   "provisioning_mode=full): enable discard on the hypervisor") &&
+            thintrim::test::Contains("Proxmox") && thintrim::test::Contains("discard='unmap'"));
 
     BlockStack virtio = walk("nodiscard-disk", "254:33");
     CHECK(culpritNames(virtio) == std::vector<std::string>{"vdc"});
-    CHECK_THAT(virtio.verdict.reason,
-               Catch::StartsWith("the virtual disk vdc") && Catch::Contains("virtio-blk") &&
-                   Catch::Contains("Proxmox") && Catch::Contains("discard='unmap'"));
+    CHECK_THAT(virtio.verdict.reason, thintrim::test::StartsWith("the virtual disk vdc") &&
+                                          thintrim::test::Contains("virtio-blk") &&
+                                          thintrim::test::Contains("Proxmox") &&
+                                          thintrim::test::Contains("discard='unmap'"));
 
     // The LV on vdc2 is not at fault: vdc under it is.
     BlockStack lv = walk("nodiscard-disk", "252:0");
@@ -404,10 +407,11 @@ TEST_CASE("an LV spanning a discard disk and a no-discard disk blames the latter
     BlockStack stack = walk("nodiscard-disk", "252:2");
     CHECK_FALSE(stack.verdict.eligible);
     CHECK(culpritNames(stack) == std::vector<std::string>{"sdb"});
-    CHECK_THAT(stack.verdict.reason,
-               Catch::StartsWith("the virtual disk sdb does not advertise discard") &&
-                   Catch::EndsWith("; LVM volume vgmix/span (dm-2) spans sdb and sda1, and one "
-                                   "leg without discard turns them off for the whole device"));
+    CHECK_THAT(
+        stack.verdict.reason,
+        thintrim::test::StartsWith("the virtual disk sdb does not advertise discard") &&
+            thintrim::test::EndsWith("; LVM volume vgmix/span (dm-2) spans sdb and sda1, and one "
+                                     "leg without discard turns them off for the whole device"));
 }
 
 TEST_CASE("btrfs members are the tops") {
@@ -445,7 +449,7 @@ TEST_CASE("an unknown top device is an invalid argument naming it") {
         FAIL("no error");
     } catch (const Error& e) {
         CHECK(e.code() == ErrorCode::InvalidArgument);
-        CHECK_THAT(e.what(), Catch::Contains("8:99"));
+        CHECK_THAT(e.what(), thintrim::test::Contains("8:99"));
     }
 }
 
@@ -485,10 +489,11 @@ TEST_CASE("a btrfs member without discard leaves the filesystem eligible but is 
     BlockStack stack = walkBlockStack(sysfs.paths(), {DeviceNumber{8, 0}, DeviceNumber{8, 16}});
     CHECK(stack.verdict.eligible);
     CHECK(stack.verdict.culprits.empty());
-    CHECK_THAT(stack.verdict.reason,
-               Catch::StartsWith("discards pass through 1 layer down to sda, but member sdb "
-                                 "drops them") &&
-                   Catch::Contains("SCSI provisioning_mode=full"));
+    CHECK_THAT(
+        stack.verdict.reason,
+        thintrim::test::StartsWith("discards pass through 1 layer down to sda, but member sdb "
+                                   "drops them") &&
+            thintrim::test::Contains("SCSI provisioning_mode=full"));
 }
 
 TEST_CASE("a thin pool that ignores discards names lvchange with the VG/LV") {
@@ -529,8 +534,9 @@ TEST_CASE("a loop device that drops discards, and other dm targets") {
     BlockStack dm = walkBlockStack(sysfs.paths(), {DeviceNumber{252, 5}});
     CHECK(dm.layers.at(0).kind == LayerKind::Dm);
     CHECK(dm.layers.at(1).detail == "virtio-blk disk");
-    CHECK_THAT(dm.verdict.reason, Catch::StartsWith("device-mapper device cache0 (dm-5)") &&
-                                      Catch::Contains("dmsetup table cache0"));
+    CHECK_THAT(dm.verdict.reason,
+               thintrim::test::StartsWith("device-mapper device cache0 (dm-5)") &&
+                   thintrim::test::Contains("dmsetup table cache0"));
 }
 
 TEST_CASE("an md mirror with one no-discard member blames the member's disk") {
@@ -555,8 +561,8 @@ TEST_CASE("an md mirror with one no-discard member blames the member's disk") {
     CHECK(stack.layers[3].discardMaxBytes == 0);
     CHECK(culpritNames(stack) == std::vector<std::string>{"sdb"});
     CHECK_THAT(stack.verdict.reason,
-               Catch::StartsWith("the virtual disk sdb") &&
-                   Catch::Contains("; md raid1 array md0 spans sdb and sda1"));
+               thintrim::test::StartsWith("the virtual disk sdb") &&
+                   thintrim::test::Contains("; md raid1 array md0 spans sdb and sda1"));
 }
 
 TEST_CASE("missing sysfs files read as zero and loops in the tree end") {

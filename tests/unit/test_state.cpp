@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "catch.h"
 #include "error.h"
 #include "fixture_paths.h"
 #include "state.h"
@@ -10,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -18,7 +18,7 @@
 
 using namespace thintrim;
 using namespace std::chrono_literals;
-using Catch::Contains;
+using thintrim::test::Contains;
 
 namespace {
 
@@ -86,7 +86,7 @@ State sampleState() {
 std::string movedAsideName(const std::filesystem::path& dir) {
     auto names = listDir(dir);
     REQUIRE(names.size() == 1);
-    CHECK_THAT(names[0], Catch::StartsWith("state.json.corrupt-"));
+    CHECK_THAT(names[0], thintrim::test::StartsWith("state.json.corrupt-"));
     return names[0];
 }
 

@@ -2,13 +2,12 @@
 // Deferral while an md array under a filesystem resyncs, recovers, reshapes
 // or is degraded, on the captured raid5 stack (md0 over sda1, sdb1, sdc1)
 // with md/sync_action and md/degraded written as the kernel shows them.
+#include "catch.h"
 #include "fixture_paths.h"
 #include "storage_health.h"
 #include "temp_dir.h"
 
 #include <fstream>
-
-#include <catch2/catch.hpp>
 
 using namespace thintrim;
 

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "catch.h"
 #include "engine.h"
 #include "temp_dir.h"
 #include "trim.h"
@@ -10,7 +11,6 @@
 #include <filesystem>
 #include <limits>
 
-#include <catch2/catch.hpp>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -202,7 +202,7 @@ TEST_CASE("outcome names") {
 TEST_CASE("progress fraction is clamped and 0 without a total") {
     CHECK(TrimProgress{0, 0, 0}.fraction() == 0.0);
     CHECK(TrimProgress{5, 0, 0}.fraction() == 0.0);
-    CHECK(TrimProgress{50, 200, 0}.fraction() == Approx(0.25));
+    CHECK(TrimProgress{50, 200, 0}.fraction() == thintrim::test::Approx(0.25));
     CHECK(TrimProgress{300, 200, 0}.fraction() == 1.0);
 }
 
@@ -210,8 +210,8 @@ TEST_CASE("a mount point that now is another filesystem is not trimmed") {
     thintrim::test::TempDir dir{"test-trim"};
     const auto report = trim(mountAt(dir.path(), {7, 99}, "ext4"));
     CHECK(report.outcome == TrimOutcome::Failed);
-    CHECK_THAT(report.message,
-               Catch::Contains("no longer is the filesystem") && Catch::Contains("7:99"));
+    CHECK_THAT(report.message, thintrim::test::Contains("no longer is the filesystem") &&
+                                   thintrim::test::Contains("7:99"));
     CHECK(report.calls == 0);
 }
 
@@ -224,7 +224,8 @@ TEST_CASE("a symlinked mount point is not followed") {
     // The device matches the target: only following the link could pass.
     const auto report = trim(mountAt(link, deviceOf(target), "ext4"));
     CHECK(report.outcome == TrimOutcome::Failed);
-    CHECK_THAT(report.message, Catch::Contains(link.string()) && Catch::Contains("symbolic link"));
+    CHECK_THAT(report.message, thintrim::test::Contains(link.string()) &&
+                                   thintrim::test::Contains("symbolic link"));
     CHECK(report.calls == 0);
 }
 
@@ -233,7 +234,7 @@ TEST_CASE("a missing mount point fails naming the path") {
     const auto missing = dir.path() / "gone";
     const auto report = trim(mountAt(missing, {7, 99}, "ext4"));
     CHECK(report.outcome == TrimOutcome::Failed);
-    CHECK_THAT(report.message, Catch::Contains(missing.string()));
+    CHECK_THAT(report.message, thintrim::test::Contains(missing.string()));
 }
 
 TEST_CASE("a filesystem without FITRIM is unsupported, not failed") {
@@ -241,8 +242,8 @@ TEST_CASE("a filesystem without FITRIM is unsupported, not failed") {
         return; // procfs: the filesystem without FITRIM found on every Linux
     const auto report = trim(mountAt("/proc", deviceOf("/proc"), "proc"));
     CHECK(report.outcome == TrimOutcome::Unsupported);
-    CHECK_THAT(report.message,
-               Catch::Contains("does not support discard") && Catch::Contains("FITRIM: "));
+    CHECK_THAT(report.message, thintrim::test::Contains("does not support discard") &&
+                                   thintrim::test::Contains("FITRIM: "));
     CHECK(report.calls == 0);
 }
 
@@ -256,7 +257,7 @@ TEST_CASE("a dry run plans and reports without trimming") {
     CHECK(report.outcome == TrimOutcome::Success);
     CHECK(report.calls == 1);
     CHECK(report.trimmedBytes == 0);
-    CHECK_THAT(report.message, Catch::StartsWith("dry run: would issue 1 call over "));
+    CHECK_THAT(report.message, thintrim::test::StartsWith("dry run: would issue 1 call over "));
 }
 
 TEST_CASE("a dry run of a linear filesystem walks every chunk") {
@@ -267,7 +268,7 @@ TEST_CASE("a dry run of a linear filesystem walks every chunk") {
     const auto report = trim(mountAt(dir.path(), deviceOf(dir.path()), "ext4"), options);
     CHECK(report.outcome == TrimOutcome::Success);
     CHECK(report.calls >= 1);
-    CHECK_THAT(report.message, Catch::StartsWith("dry run: would issue"));
+    CHECK_THAT(report.message, thintrim::test::StartsWith("dry run: would issue"));
 }
 
 TEST_CASE("a trim stopped before its first chunk keeps the cursor it started from") {

@@ -2,12 +2,11 @@
 // The engine's gentle policies with an injected clock and injected readings:
 // pacing probes after each chunk and backs off, windows and busy storage
 // defer scheduled jobs only.
+#include "catch.h"
 #include "trim_policies.h"
 
 #include <cstdlib>
 #include <ctime>
-
-#include <catch2/catch.hpp>
 
 using namespace thintrim;
 using namespace std::chrono_literals;

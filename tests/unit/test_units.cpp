@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "catch.h"
 #include "error.h"
 #include "units.h"
 
 #include <limits>
-
-#include <catch2/catch.hpp>
 
 using namespace thintrim;
 using namespace std::chrono_literals;
@@ -30,7 +29,8 @@ TEST_CASE("bad sizes say what was given and what is accepted") {
             FAIL("accepted");
         } catch (const Error& e) {
             CHECK(e.code() == ErrorCode::InvalidArgument);
-            CHECK_THAT(e.what(), Catch::Contains("--chunk") && Catch::Contains(bad));
+            CHECK_THAT(e.what(),
+                       thintrim::test::Contains("--chunk") && thintrim::test::Contains(bad));
         }
     }
 }
@@ -81,7 +81,7 @@ TEST_CASE("sizes and durations print for people") {
 }
 
 TEST_CASE("values at the edge of the types are refused, not wrapped") {
-    using Catch::Matchers::Contains;
+    using thintrim::test::Contains;
     // 2^63 us rounds to INT64_MAX as a double; it was accepted and wrapped.
     CHECK_THROWS_WITH(parseDuration("9223372036854775808us", "x"), Contains("too long"));
     CHECK_THROWS_WITH(parseDuration("15250285w", "x"), Contains("too long"));

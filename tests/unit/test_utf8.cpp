@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "catch.h"
 #include "utf8.h"
-
-#include <catch2/catch.hpp>
 
 using namespace thintrim;
 using namespace std::string_literals;

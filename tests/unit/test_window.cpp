@@ -2,13 +2,12 @@
 // Window=: parsing, and open/close in local time across midnight and across
 // a daylight saving change. The time zone is a POSIX TZ string, so the test
 // needs no tzdata.
+#include "catch.h"
 #include "error.h"
 #include "window.h"
 
 #include <cstdlib>
 #include <ctime>
-
-#include <catch2/catch.hpp>
 
 using namespace thintrim;
 using namespace std::chrono_literals;
@@ -58,8 +57,8 @@ TEST_CASE("a bad window is refused with what was expected") {
             FAIL("accepted");
         } catch (const Error& e) {
             CHECK(e.code() == ErrorCode::InvalidArgument);
-            CHECK_THAT(e.what(), Catch::Contains("t.conf:3: [Schedule] Window") &&
-                                     Catch::Contains("HH:MM-HH:MM"));
+            CHECK_THAT(e.what(), thintrim::test::Contains("t.conf:3: [Schedule] Window") &&
+                                     thintrim::test::Contains("HH:MM-HH:MM"));
         }
     }
 }
