@@ -1,26 +1,45 @@
 #!/bin/bash
-# build-deb.sh OUTDIR -- build thintrim's Debian package from this work tree.
+# build-deb.sh [--release NAME] OUTDIR -- build thintrim's Debian package from
+# this work tree.
 #
 # dpkg-buildpackage wants debian/ at the root of the source tree; ours lives
 # in packaging/debian so that the tree stays distribution-neutral. So: copy
 # the tree (what git would commit: packaging/copy-tree.sh) to a temporary
-# directory, put
-# packaging/debian at its root, build the binary packages unsigned, run
-# lintian on the result (an error fails the build), and move the .deb files,
-# the .buildinfo and the .changes to OUTDIR. Build dependencies: those of
-# packaging/debian/control, all listed in packaging/deps.txt.
+# directory, put packaging/debian at its root, build the binary packages
+# unsigned (dh_auto_test runs the unit and cli suites), run lintian on the
+# result (an error fails the build), and move the .deb files, the .buildinfo
+# and the .changes to OUTDIR.
+#
+# Without --release, or with the release of this machine, it builds here
+# with the build dependencies installed (packaging/deps.txt lists them).
+# With --release NAME (bookworm, trixie, sid...) it builds in a clean chroot
+# of that release: made once by mmdebstrap with the Build-Depends of
+# packaging/debian/control (so they must resolve there) and lintian, cached
+# in $THINTRIM_CHROOT_CACHE/NAME (default /var/cache/thintrim-chroot) and
+# made again when control or this script change. Needs root and mmdebstrap.
 #
 # Environment: KEEP_WORKDIR=1 keeps the temporary tree for inspection;
-# DEB_BUILD_OPTIONS as usual (default: parallel=<number of CPUs>).
+# DEB_BUILD_OPTIONS as usual (default: parallel=<number of CPUs>);
+# THINTRIM_CHROOT_MIRROR (default http://deb.debian.org/debian).
 set -euo pipefail
 
+release=
+if [ "${1:-}" = --release ]; then
+    release=${2:?--release needs a name}
+    shift 2
+fi
 if [ $# -ne 1 ]; then
-    echo "usage: $0 OUTDIR" >&2
+    echo "usage: $0 [--release NAME] OUTDIR" >&2
     exit 2
 fi
 top=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
+# shellcheck source=/dev/null
+here_release=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+if [ -n "$release" ] && [ "$release" != "$here_release" ]; then
+    exec "$top/packaging/build-deb-chroot.sh" "$release" "$out"
+fi
 
 for tool in dpkg-buildpackage dpkg-parsechangelog lintian; do
     if ! command -v "$tool" >/dev/null; then
