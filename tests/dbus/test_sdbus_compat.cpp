@@ -29,7 +29,7 @@ using namespace thintrim;
 using namespace thintrim::daemon;
 using namespace std::chrono_literals;
 
-TEST_CASE("Trim options are accepted by their D-Bus type", "[sdbus]") {
+TEST_CASE("Trim options are accepted by their D-Bus type", "[options]") {
     const TrimRequestOptions parsed = parseTrimRequestOptions({
         {"dry_run", sdbus::Variant(true)},
         {"minimum_extent", sdbus::Variant(std::uint64_t{4096})},
@@ -42,7 +42,7 @@ TEST_CASE("Trim options are accepted by their D-Bus type", "[sdbus]") {
     REQUIRE(parsed.chunkSize == std::uint64_t{1} << 30);
 }
 
-TEST_CASE("a Trim option of the wrong type is refused, naming both types", "[sdbus]") {
+TEST_CASE("a Trim option of the wrong type is refused, naming both types", "[options]") {
     try {
         (void)parseTrimRequestOptions({{"rate_limit", sdbus::Variant(std::int32_t{5})}});
         FAIL("a rate_limit of type i was accepted");
@@ -109,11 +109,12 @@ constexpr const char* kTestInterface = "org.thintrim.CompatTest";
 
 } // namespace
 
-TEST_CASE("the event loop answers a call that a synchronous call read first", "[sdbus]") {
+TEST_CASE("the event loop answers a call that a synchronous call read first", "[bus]") {
     PrivateBus bus;
     if (!bus.running()) {
+        // Run alone (meson: sdbus-compat-loop), so exit 77 skips only this.
         std::printf("SKIP: dbus-daemon cannot be started here (package dbus-daemon)\n");
-        return;
+        std::exit(77);
     }
     auto server = dbus::connectSystemBus(kTestName);
     auto object = dbus::createObject(*server, kTestPath);
