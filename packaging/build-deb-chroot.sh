@@ -4,10 +4,11 @@
 #
 # The chroot (mmdebstrap --variant=buildd, then `apt-get build-dep` of
 # packaging/debian/control and lintian) is cached in
-# $THINTRIM_CHROOT_CACHE/RELEASE with a stamp of its inputs (control, this
-# script, the mirror); it is made again when one changes. Each build copies
+# $THINTRIM_CHROOT_CACHE/RELEASE with a stamp of its inputs (control, the
+# recipe below, the mirror); it is made again when one changes. Each build copies
 # the work tree in, runs dpkg-buildpackage -b (dh_auto_test: the unit and
-# cli suites, against that release's libraries) and lintian (an error fails)
+# cli suites, against that release's libraries) and lintian (an error or a
+# warning fails)
 # inside, with /proc and /dev bound, and copies the results to OUTDIR.
 # Builds of one release are serialized with flock.
 set -euo pipefail
@@ -36,7 +37,9 @@ mkdir -p "$cache"
 exec 9>"$cache/$release.lock"
 flock 9
 
-stamp=$( (cat "$top/packaging/debian/control" "$0"; echo "$mirror $release") | sha256sum | cut -c1-16)
+# Bump when the way the chroot is made changes.
+recipe="buildd+lintian+build-dep v1"
+stamp=$( (cat "$top/packaging/debian/control"; echo "$recipe $mirror $release") | sha256sum | cut -c1-16)
 if [ ! -f "$root/.thintrim-stamp" ] || [ "$(cat "$root/.thintrim-stamp")" != "$stamp" ]; then
     say "making the $release build chroot in $root (cached)"
     rm -rf "$root"
@@ -85,7 +88,7 @@ chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
     sh -c "cd $src && dpkg-buildpackage -b -us -uc"
 changes=$(cd "$root$work" && ls thintrim_"${version}"_*.changes)
 say "lintian $changes ($release)"
-chroot "$root" sh -c "cd $work && lintian --fail-on error --display-info --tag-display-limit 0 $changes"
+chroot "$root" sh -c "cd $work && lintian --fail-on error,warning --display-info --tag-display-limit 0 $changes"
 
 shopt -s nullglob
 artifacts=("$root$work"/*.deb "$root$work"/*.buildinfo "$root$work"/*.changes)

@@ -7,7 +7,7 @@
 # the tree (what git would commit: packaging/copy-tree.sh) to a temporary
 # directory, put packaging/debian at its root, build the binary packages
 # unsigned (dh_auto_test runs the unit and cli suites), run lintian on the
-# result (an error fails the build), and move the .deb files, the .buildinfo
+# result (an error or a warning fails the build), and move the .deb files, the .buildinfo
 # and the .changes to OUTDIR.
 #
 # Without --release, or with the release of this machine, it builds here
@@ -69,8 +69,8 @@ export DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-parallel=$(nproc)}
 
 changes=$(ls "$work"/thintrim_"${version}"_*.changes)
 echo "==> lintian $(basename "$changes")"
-# Errors fail the build; warnings and the rest are shown.
-lintian --fail-on error --display-info --tag-display-limit 0 "$changes"
+# Errors and warnings fail the build; the rest is shown.
+lintian --fail-on error,warning --display-info --tag-display-limit 0 "$changes"
 
 shopt -s nullglob
 artifacts=("$work"/*.deb "$work"/*.ddeb "$work"/*.buildinfo "$work"/*.changes)

@@ -34,8 +34,8 @@ if [ -n "${USE_DEBS:-}" ]; then
     changes=$(ls "$out"/thintrim_*.changes 2>/dev/null | head -1)
     if [ -n "$changes" ]; then
         echo "==> lintian $(basename "$changes") (built by packaging/build-deb.sh)"
-        lintian --fail-on error --display-info --tag-display-limit 0 "$changes" ||
-            { echo "FAIL: lintian reports errors" >&2; exit 1; }
+        lintian --fail-on error,warning --display-info --tag-display-limit 0 "$changes" ||
+            { echo "FAIL: lintian reports errors or warnings" >&2; exit 1; }
     fi
 else
     out=${KEEP_DEBS:-$work/out}
@@ -104,7 +104,7 @@ else
 fi
 
 # Nothing outside the places above.
-allowed='^/(etc(/thintrim(/.*)?)?|usr|usr/bin(/thintrim)?|usr/sbin(/thintrimd)?|(usr/)?lib|(usr/)?lib/systemd(/system(/thintrimd\.service)?)?|usr/share|usr/share/(man|man/man[158])(/thintrim[a-z0-9.]*\.gz)?|usr/share/lintian(/overrides(/thintrim)?)?|usr/share/doc(/thintrim(/.*)?)?|usr/share/dbus-1(/(system\.d|system-services|interfaces)(/org\.thintrim\.ThinTrim1\.[a-z]+)?)?|usr/share/polkit-1(/actions(/org\.thintrim\.ThinTrim1\.policy)?)?|usr/share/bash-completion(/completions(/thintrim)?)?)?$'
+allowed='^/(etc(/thintrim(/.*)?)?|usr|usr/bin(/thintrim)?|usr/sbin(/thintrimd)?|(usr/)?lib|(usr/)?lib/systemd(/system(/thintrimd\.service)?)?|usr/share|usr/share/(man|man/man[158])(/thintrim[a-z0-9.]*\.gz)?|usr/share/doc(/thintrim(/.*)?)?|usr/share/dbus-1(/(system\.d|system-services|interfaces)(/org\.thintrim\.ThinTrim1\.[a-z]+)?)?|usr/share/polkit-1(/actions(/org\.thintrim\.ThinTrim1\.policy)?)?|usr/share/bash-completion(/completions(/thintrim)?)?)?$'
 while read -r path; do
     [ -z "$path" ] && continue # the archive's root, ./
     [[ $path =~ $allowed ]] || fail "unexpected file in the package: $path"

@@ -21,6 +21,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,6 +74,9 @@ public:
                "eavesdrop=\"true\"/><allow receive_sender=\"*\"/></policy></busconfig>\n";
         pid_ = ::fork();
         if (pid_ == 0) {
+            // Gone with the test, however it ends; quiet on the test's output.
+            ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+            ::freopen("/dev/null", "w", stdout);
             ::execlp("dbus-daemon", "dbus-daemon", "--nofork", "--nopidfile",
                      ("--config-file=" + dir_ + "/bus.conf").c_str(), nullptr);
             ::_exit(127);
@@ -139,14 +143,18 @@ TEST_CASE("the event loop answers a call that a synchronous call read first", "[
     daemon->callMethod("GetId").onInterface("org.freedesktop.DBus").storeResultsTo(id);
     CHECK_FALSE(id.empty());
 
+    // CHECK, not REQUIRE, until the client is joined: its call waits for
+    // the loop below.
     const dbus::BusPoll poll = dbus::busPoll(*server);
     if constexpr (dbus::kSdbusMajor >= 2) {
         // 2.x announces the queued message on its event fd: the loop polls it.
-        REQUIRE(poll.fds.size() == 2);
-        pollfd event = poll.fds[1];
-        CHECK(::poll(&event, 1, 0) == 1);
+        CHECK(poll.fds.size() == 2);
+        if (poll.fds.size() == 2) {
+            pollfd event = poll.fds[1];
+            CHECK(::poll(&event, 1, 0) == 1);
+        }
     } else {
-        REQUIRE(poll.fds.size() == 1);
+        CHECK(poll.fds.size() == 1);
     }
 
     EventLoop loop(*server);
