@@ -135,7 +135,13 @@ void computeFindings(AuditedDisk& disk) {
             stopStart(disk));
     const DiskSettings& settings = disk.effective();
     if (settings.discard == DiscardMode::Ignore) {
-        if (disk.running && disk.configured && disk.configured->discard == DiscardMode::Unmap)
+        if (disk.pending && disk.pending->discard == DiscardMode::Unmap)
+            add(FindingSeverity::Error,
+                fmt::format("discard is off: a pending change in {} turns it on, but only a full "
+                            "stop/start applies it; until then the guest's TRIM stops in QEMU",
+                            disk.configFile),
+                fmt::format("a full stop/start: {}", stopStart(disk)));
+        else if (disk.running && disk.configured && disk.configured->discard == DiscardMode::Unmap)
             add(FindingSeverity::Error,
                 "QEMU runs with discard=ignore but the configuration says discard=on: the change "
                 "is not applied yet, and until it is the guest's TRIM stops in QEMU",
@@ -160,8 +166,9 @@ void computeFindings(AuditedDisk& disk) {
                         "the next full stop/start",
                         disk.running->detectZeroes, disk.configured->detectZeroes),
             stopStart(disk));
-    if (disk.pending && (disk.pending->discard != settings.discard ||
-                         disk.pending->detectZeroes != settings.detectZeroes))
+    if (disk.pending && settings.discard == DiscardMode::Unmap &&
+        (disk.pending->discard != settings.discard ||
+         disk.pending->detectZeroes != settings.detectZeroes))
         add(FindingSeverity::Warning,
             fmt::format("a pending change in {} ([PENDING]) sets {} (now {}): applied at the next "
                         "full stop/start",
@@ -247,7 +254,12 @@ void computeFindings(AuditedDisk& disk) {
         add(FindingSeverity::Info, "a thick LV: its size is allocated whatever the guest discards",
             "");
     if (usage.kind == "missing")
-        add(FindingSeverity::Warning, fmt::format("the image is not there: {}", usage.note), "");
+        add(settings.image.starts_with("/dev/") && !disk.running ? FindingSeverity::Info
+                                                                 : FindingSeverity::Warning,
+            fmt::format("the image is not there{}: {}",
+                        settings.image.starts_with("/dev/") ? " (an LV not active?)" : "",
+                        usage.note),
+            "");
     else if (!disk.storage.type.empty() && disk.storage.type != "dir" &&
              disk.storage.type != "lvmthin" && disk.storage.type != "zfspool" &&
              disk.storage.type != "lvm" && disk.storage.type != "file" &&

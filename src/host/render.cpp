@@ -142,7 +142,8 @@ nlohmann::json diskJson(const AuditedDisk& disk) {
         {"size_bytes", optionalNumber(usage.sizeBytes)},
         {"qcow2_snapshots", usage.qcow2 ? nlohmann::json(usage.qcow2->snapshots) : nullptr},
         {"backing_file", usage.qcow2 ? optionalString(usage.qcow2->backingFile) : nlohmann::json()},
-        {"thin_pool", optionalString(usage.thinPool)},
+        {"thin_pool",
+         optionalString(usage.thinPool.empty() ? disk.storage.thinPool : usage.thinPool)},
         {"thin_pool_discards", usage.thinPoolDiscards
                                    ? nlohmann::json(thinPoolDiscardsName(*usage.thinPoolDiscards))
                                    : nlohmann::json()},
