@@ -250,6 +250,18 @@ void computeFindings(AuditedDisk& disk) {
                                   pool),
             fmt::format("lvchange --discards passdown {}", pool));
     }
+    if (usage.reservedBytes && *usage.reservedBytes > 0) {
+        const std::string dataset = settings.image.substr(std::string_view("/dev/zvol/").size());
+        add(FindingSeverity::Warning,
+            fmt::format("a thick zvol: refreservation keeps {} for it whatever the guest "
+                        "discards",
+                        formatSize(*usage.reservedBytes)),
+            disk.source == "proxmox"
+                ? fmt::format("zfs set refreservation=none {} (and `sparse 1` on storage {} for "
+                              "new disks)",
+                              dataset, disk.storage.id)
+                : fmt::format("zfs set refreservation=none {}", dataset));
+    }
     if (disk.storage.type == "lvm")
         add(FindingSeverity::Info, "a thick LV: its size is allocated whatever the guest discards",
             "");

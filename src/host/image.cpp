@@ -124,9 +124,8 @@ CommandRunner systemCommandRunner(std::chrono::milliseconds timeout) {
 
 namespace {
 
-void probeBlockDevice(const std::string& image, const struct stat& info, const ImageProbe& probe,
+void probeBlockDevice(const std::string& image, const DeviceNumber& device, const ImageProbe& probe,
                       ImageUsage& usage) {
-    const DeviceNumber device = DeviceNumber::fromDev(info.st_rdev);
     const std::filesystem::path sysDir = probe.sysfsRoot / "sys/dev/block" / device.toString();
     usage.kind = "block device";
     if (auto sectors = readSmallFile(sysDir / "size")) {
@@ -138,10 +137,16 @@ void probeBlockDevice(const std::string& image, const struct stat& info, const I
         const std::string dataset = image.substr(std::string_view("/dev/zvol/").size());
         std::optional<std::string> output;
         if (probe.runCommand)
-            output = probe.runCommand({"zfs", "get", "-Hp", "-o", "value", "used", dataset});
-        if (output) {
-            if (auto used = parseDecimal(std::string_view(*output).substr(0, output->find('\n'))))
-                usage.allocatedBytes = *used;
+            output = probe.runCommand(
+                {"zfs", "get", "-Hp", "-o", "property,value", "used,refreservation", dataset});
+        // "used\t123\nrefreservation\t0\n"
+        const std::string text = output.value_or(""); // the fields point into it
+        const auto fields = splitFields(text);
+        for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+            if (fields[i] == "used")
+                usage.allocatedBytes = parseDecimal(fields[i + 1]);
+            else if (fields[i] == "refreservation")
+                usage.reservedBytes = parseDecimal(fields[i + 1]);
         }
         if (!usage.allocatedBytes)
             usage.note = fmt::format("`zfs get used {}` gave no answer", dataset);
@@ -195,6 +200,13 @@ void probeBlockDevice(const std::string& image, const struct stat& info, const I
 
 } // namespace
 
+ImageUsage probeBlockImage(const std::string& image, const DeviceNumber& device,
+                           const ImageProbe& probe) {
+    ImageUsage usage;
+    probeBlockDevice(image, device, probe, usage);
+    return usage;
+}
+
 ImageUsage probeImage(const std::string& image, const ImageProbe& probe) {
     ImageUsage usage;
     if (!image.starts_with('/')) {
@@ -208,10 +220,8 @@ ImageUsage probeImage(const std::string& image, const ImageProbe& probe) {
         usage.note = fmt::format("{}: {}", image, std::strerror(errno));
         return usage;
     }
-    if (S_ISBLK(info.st_mode)) {
-        probeBlockDevice(image, info, probe, usage);
-        return usage;
-    }
+    if (S_ISBLK(info.st_mode))
+        return probeBlockImage(image, DeviceNumber::fromDev(info.st_rdev), probe);
     if (!S_ISREG(info.st_mode)) {
         usage.kind = "other";
         usage.note = "neither a file nor a block device";

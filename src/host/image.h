@@ -37,6 +37,8 @@ struct ImageUsage {
     // pool does with discards.
     std::string thinPool;
     std::optional<ThinPoolDiscards> thinPoolDiscards;
+    // A zvol's refreservation: space kept for it whatever the guest discards.
+    std::optional<std::uint64_t> reservedBytes;
     std::string note; // why something is unknown
 };
 
@@ -53,6 +55,12 @@ struct ImageProbe {
     DmReader dmReader;                     // thin LVs' status and their pools' tables
     CommandRunner runCommand;              // `zfs get` for zvols
 };
+
+// A block device image by its number (stat() done): size from sysfs; a thin
+// LV's mapped bytes from its dm status and its pool's discard mode; a
+// zvol's `zfs get used`. Nothing is opened.
+[[nodiscard]] ImageUsage probeBlockImage(const std::string& image, const DeviceNumber& device,
+                                         const ImageProbe& probe);
 
 // Reads `image` (a path; anything else is not inspected) without writing.
 [[nodiscard]] ImageUsage probeImage(const std::string& image, const ImageProbe& probe);
