@@ -2,6 +2,7 @@
 #include "audit.h"
 
 #include "error.h"
+#include "text.h"
 #include "units.h"
 
 #include <algorithm>
@@ -114,11 +115,11 @@ std::string describe(const DiskSettings& settings) {
                            : fmt::format(" detect-zeroes={}", settings.detectZeroes));
 }
 
-bool versionBelow(const std::string& version, int major) {
-    const auto dot = version.find('.');
-    const std::string first = version.substr(0, dot);
-    return !first.empty() && std::all_of(first.begin(), first.end(), ::isdigit) &&
-           std::stoi(first) < major;
+// "3.1.0" is below major 4; an unreadable version is not.
+bool versionBelow(const std::string& version, unsigned major) {
+    const auto first =
+        parseDecimal<unsigned>(std::string_view(version).substr(0, version.find('.')));
+    return first && *first < major;
 }
 
 } // namespace

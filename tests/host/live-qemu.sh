@@ -68,6 +68,23 @@ jq -e '.disks[] | select(.disk == "virtio1") | .discard == "ignore" and .unmap_b
 grep -q "QEMU has received 0 B of discards" "$work/audit.txt" || fail "text: no QMP counters"
 cat "$work/audit.txt"
 
+# A socket this user may not open: QEMU's QMP socket is root's, 0755.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    chmod 755 "$work"
+    if setpriv --reuid=65534 --regid=65534 --clear-groups "$host" --pve-dir "$none" \
+        --libvirt-dir "$none" --proc /proc prove livetest --pid "$qemu_pid" \
+        --qmp "$work/qmp.sock" --qga "$work/qmp.sock" >/dev/null 2>"$work/err"; then
+        fail "prove as nobody succeeded"
+    fi
+    grep -q "may not open the guest agent socket $work/qmp.sock" "$work/err" ||
+        fail "as nobody: $(cat "$work/err")"
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$host" --pve-dir "$none" \
+        --libvirt-dir "$none" --proc /proc audit --pid "$qemu_pid" --json >"$work/nobody.json" 2>&1
+    jq -e '[.disks[].qmp_error | test("may not open the QMP socket")] | all' "$work/nobody.json" \
+        >/dev/null || fail "audit as nobody: $(cat "$work/nobody.json")"
+    chmod 700 "$work"
+fi
+
 # prove: real QMP, FAKE agent.
 python3 "$here/fake-guest-agent.py" "$work/qga.sock" 1073741824 &
 agent_pid=$!
