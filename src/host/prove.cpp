@@ -112,10 +112,13 @@ void judge(DiskProof& proof, std::uint64_t guestTrimmedBytes) {
         proof.explanation = std::move(explanation);
     };
     if (released && *released > 0) {
+        std::string counted;
+        if (received && *received > 0)
+            counted = fmt::format(" of the {} QEMU received", formatSize(*received));
+        else if (received)
+            counted = " (QEMU's device saw no discard: it was freed by another way in)";
         set(StopLayer::None,
-            fmt::format("the image gave back {}{}", formatSize(*released),
-                        received ? fmt::format(" of the {} QEMU received", formatSize(*received))
-                                 : std::string()));
+            fmt::format("the image gave back {}{}", formatSize(*released), counted));
         return;
     }
     if (received && *received == 0) {

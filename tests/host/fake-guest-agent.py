@@ -5,6 +5,11 @@ thintrim-host prove makes. There is no guest behind it: `thintrim` is "not
 installed" (guest-exec fails as the real agent's does) and `fstrim -av`
 "trims" FAKE_TRIMMED bytes without touching anything.
 
+With FAKE_AGENT_HMP_SOCKET (a second QMP socket of the VM) and
+FAKE_AGENT_DISCARD (a drive id and a length, "drive-scsi0 4M"), its
+"fstrim" also discards that range through QEMU's block layer (HMP qemu-io),
+so the image really shrinks; QEMU's device counters do not see it.
+
 Usage: fake-guest-agent.py SOCKET [FAKE_TRIMMED]
 """
 import base64
@@ -20,13 +25,35 @@ if os.path.exists(path):
 server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 server.bind(path)
 server.listen(1)
+# Never outlive a test that failed before connecting, or stalled.
+server.settimeout(60)
 connection, _ = server.accept()
+connection.settimeout(60)
 stream = connection.makefile("rwb")
 
 
 def reply(obj, delimited=False):
     stream.write((b"\xff" if delimited else b"") + json.dumps(obj).encode() + b"\n")
     stream.flush()
+
+
+def discard_through_qemu():
+    hmp_socket = os.environ.get("FAKE_AGENT_HMP_SOCKET")
+    target = os.environ.get("FAKE_AGENT_DISCARD")
+    if not hmp_socket or not target:
+        return
+    drive, length = target.split()
+    qmp = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    qmp.connect(hmp_socket)
+    lines = qmp.makefile("rwb")
+    lines.readline()
+    for request in ({"execute": "qmp_capabilities"},
+                    {"execute": "human-monitor-command",
+                     "arguments": {"command-line": f'qemu-io {drive} "discard 0 {length}"'}}):
+        lines.write(json.dumps(request).encode() + b"\n")
+        lines.flush()
+        lines.readline()
+    qmp.close()
 
 
 polls = 0
@@ -44,6 +71,7 @@ for raw in stream:
                          "was 'Failed to execute child process \u201cthintrim\u201d (No such "
                          "file or directory)'"}})
     elif command == "guest-exec":
+        discard_through_qemu()
         reply({"return": {"pid": 321}})
     elif command == "guest-exec-status":
         polls += 1

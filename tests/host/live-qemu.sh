@@ -31,17 +31,40 @@ fail() {
     failures=$((failures + 1))
 }
 
+# A FAKE agent on $work/qga.sock (arguments: bytes its fstrim reports),
+# started fresh for each prove: it serves one connection.
+start_agent() {
+    stop_agent
+    rm -f "$work/qga.sock"
+    python3 "$here/fake-guest-agent.py" "$work/qga.sock" "$1" &
+    agent_pid=$!
+    for _ in $(seq 50); do
+        [ -S "$work/qga.sock" ] && return
+        sleep 0.1
+    done
+    fail "the fake agent did not start"
+}
+stop_agent() {
+    if [ -n "$agent_pid" ]; then
+        kill "$agent_pid" 2>/dev/null
+        wait "$agent_pid" 2>/dev/null
+        agent_pid=''
+    fi
+}
+
 qemu-img create -q -f qcow2 "$work/unmap.qcow2" 64M
 qemu-img create -q -f raw "$work/ignore.raw" 32M
 qemu-system-x86_64 -accel tcg -nographic -display none -S -m 32 -nodefaults \
     -name livetest,debug-threads=on \
     -qmp "unix:$work/qmp.sock,server=on,wait=off" \
+    -qmp "unix:$work/hmp.sock,server=on,wait=off" \
     -device virtio-scsi-pci,id=scsihw0 \
     -drive "file=$work/unmap.qcow2,if=none,id=drive-scsi0,format=qcow2,discard=unmap,detect-zeroes=unmap" \
     -device scsi-hd,bus=scsihw0.0,drive=drive-scsi0,id=scsi0 \
     -blockdev "{\"driver\":\"file\",\"filename\":\"$work/ignore.raw\",\"node-name\":\"raw-storage\",\"discard\":\"ignore\"}" \
     -blockdev '{"node-name":"raw-format","driver":"raw","file":"raw-storage"}' \
-    -device '{"driver":"virtio-blk-pci","drive":"raw-format","id":"virtio1"}' &
+    -device '{"driver":"virtio-blk-pci","drive":"raw-format","id":"virtio1"}' \
+    >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
 for _ in $(seq 50); do
     [ -S "$work/qmp.sock" ] && break
@@ -86,12 +109,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 fi
 
 # prove: real QMP, FAKE agent.
-python3 "$here/fake-guest-agent.py" "$work/qga.sock" 1073741824 &
-agent_pid=$!
-for _ in $(seq 50); do
-    [ -S "$work/qga.sock" ] && break
-    sleep 0.1
-done
+start_agent 1073741824
 "$host" --pve-dir "$none" --libvirt-dir "$none" --proc /proc prove livetest --pid "$qemu_pid" \
     --qmp "$work/qmp.sock" --qga "$work/qga.sock" --json --prometheus "$work/prove.prom" \
     >"$work/prove.json" 2>"$work/err"
@@ -104,9 +122,43 @@ jq -e '.guest.command == "fstrim -av" and .guest.trimmed_bytes == 1073741824
 grep -q 'thintrim_host_prove_verdict{.*layer="guest stack"} 1' "$work/prove.prom" ||
     fail "prove metrics: $(cat "$work/prove.prom")"
 
-# A second prove: the agent is gone, its socket too.
-wait "$agent_pid" 2>/dev/null
-agent_pid=''
+# prove with space that comes back: 4 MiB written into the qcow2 through
+# QEMU, and the FAKE agent's "fstrim" discards them through QEMU's block
+# layer (HMP qemu-io on a second QMP socket), so the image really shrinks.
+hmp() {
+    python3 - "$work/hmp.sock" "$1" <<'PY'
+import json, socket, sys
+qmp = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+qmp.connect(sys.argv[1])
+lines = qmp.makefile("rwb")
+lines.readline()
+for request in ({"execute": "qmp_capabilities"},
+                {"execute": "human-monitor-command", "arguments": {"command-line": sys.argv[2]}}):
+    lines.write(json.dumps(request).encode() + b"\n")
+    lines.flush()
+    lines.readline()
+PY
+}
+export FAKE_AGENT_HMP_SOCKET="$work/hmp.sock" FAKE_AGENT_DISCARD="drive-scsi0 4M"
+hmp 'qemu-io drive-scsi0 "write -P 0x55 0 4M"'
+start_agent 4194304
+"$host" --pve-dir "$none" --libvirt-dir "$none" --proc /proc prove livetest --pid "$qemu_pid" \
+    --qmp "$work/qmp.sock" --qga "$work/qga.sock" --json >"$work/prove2.json" 2>"$work/err"
+jq -e '.disks[] | select(.disk == "scsi0") | .verdict == "none" and .released_bytes >= 4000000
+        and .allocated_bytes_before > .allocated_bytes_after' "$work/prove2.json" >/dev/null ||
+    fail "prove with space coming back: $(cat "$work/prove2.json" "$work/err")"
+hmp 'qemu-io drive-scsi0 "write -P 0x55 0 4M"'
+start_agent 4194304
+"$host" --pve-dir "$none" --libvirt-dir "$none" --proc /proc prove livetest --pid "$qemu_pid" \
+    --qmp "$work/qmp.sock" --qga "$work/qga.sock" >"$work/prove2.txt" 2>"$work/err"
+grep -q "^scsi0: the image gave back 4.0 MiB" "$work/prove2.txt" ||
+    fail "prove text: $(cat "$work/prove2.txt" "$work/err")"
+cat "$work/prove2.txt"
+unset FAKE_AGENT_HMP_SOCKET FAKE_AGENT_DISCARD
+stop_agent
+
+# A last prove: no agent behind the socket.
+stop_agent
 if "$host" --pve-dir "$none" --libvirt-dir "$none" --proc /proc prove livetest --pid "$qemu_pid" \
     --qmp "$work/qmp.sock" --qga "$work/qga.sock" --timeout 1s >/dev/null 2>"$work/err"; then
     fail "prove without an agent succeeded"
