@@ -243,6 +243,13 @@ ProveReport runProve(const ProveOptions& options, const ImageProbe& probe) {
                               : first && !first->guestAgentSocket.empty() ? first->guestAgentSocket
                               : proxmox ? (options.proxmoxRunDir / (options.vm + ".qga")).string()
                                         : std::string();
+    if (report.guestAgentSocket.empty() && first && first->source == "libvirt")
+        throw Error(ErrorCode::InvalidArgument,
+                    fmt::format("libvirt keeps the guest agent and QMP of VM {0} to itself (it "
+                                "passes QEMU file descriptors, not socket paths): `virsh "
+                                "domfstrim {0}` trims, `virsh domblkstat {0}` shows the counters; "
+                                "or give --qga and --qmp of channels added for thintrim-host",
+                                options.vm));
     if (report.guestAgentSocket.empty())
         throw Error(ErrorCode::InvalidArgument,
                     fmt::format("VM {} has no guest agent channel (org.qemu.guest_agent.0) on its "

@@ -97,6 +97,13 @@ fi
 grep -q "guest agent socket /var/run/qemu-server/102.qga" "$work/err" ||
     fail "prove 102: $(cat "$work/err")"
 
+# libvirt's sockets are libvirtd's (fd= on the command line): said so.
+if "$host" "${roots[@]}" prove web2 >/dev/null 2>"$work/err"; then
+    fail "prove of a libvirt VM without sockets succeeded"
+fi
+grep -q "libvirt keeps the guest agent and QMP of VM web2 to itself" "$work/err" ||
+    fail "prove web2: $(cat "$work/err")"
+
 # Usage errors exit 2.
 "$host" audit --bogus >/dev/null 2>&1
 [ $? -eq 2 ] || fail "an unknown option should exit 2"
