@@ -374,6 +374,17 @@ std::vector<QemuProcess> scanQemuProcesses(const std::filesystem::path& procRoot
     }
     std::vector<QemuProcess> processes;
     for (int pid : pids) {
+        // comm first: reading another process's cmdline takes its mm lock and
+        // can stall behind a process stuck in the kernel; comm does not.
+        // QEMU's main thread keeps the program's name ("kvm", "qemu-system-x86")
+        // unless started with -name ...,process=NAME: such a QEMU is found with --pid.
+        if (!onlyPid) {
+            std::ifstream commFile(procRoot / std::to_string(pid) / "comm");
+            std::string comm;
+            if (commFile && std::getline(commFile, comm) && !comm.starts_with("qemu") &&
+                comm != "kvm")
+                continue;
+        }
         std::ifstream file(procRoot / std::to_string(pid) / "cmdline", std::ios::binary);
         if (!file) {
             if (onlyPid)
