@@ -110,6 +110,26 @@ while read -r path; do
     [[ $path =~ $allowed ]] || fail "unexpected file in the package: $path"
 done <"$work/contents"
 
+# thintrim-host: its own package, holding only the host tool.
+host_deb=$(ls "$out"/thintrim-host_*.deb 2>/dev/null | head -1)
+if [ -z "$host_deb" ]; then
+    fail "no thintrim-host_*.deb in $out"
+else
+    echo "checking $(basename "$host_deb")"
+    dpkg-deb -c "$host_deb" | awk '{ print $6 }' | sed -e 's|^\./|/|' -e 's|/$||' >"$work/host-contents"
+    for wanted in /usr/bin/thintrim-host /usr/share/man/man1/thintrim-host.1.gz \
+        /usr/share/bash-completion/completions/thintrim-host /usr/share/doc/thintrim-host/copyright; do
+        grep -qx "$wanted" "$work/host-contents" || fail "thintrim-host lacks $wanted"
+    done
+    host_allowed='^/(usr|usr/bin(/thintrim-host)?|usr/share|usr/share/man(/man1(/thintrim-host\.1\.gz)?)?|usr/share/doc(/thintrim-host(/.*)?)?|usr/share/bash-completion(/completions(/thintrim-host)?)?)?$'
+    while read -r path; do
+        [ -z "$path" ] && continue
+        [[ $path =~ $host_allowed ]] || fail "unexpected file in thintrim-host: $path"
+    done <"$work/host-contents"
+    dpkg-deb -f "$host_deb" Depends | grep -q 'dbus' &&
+        fail "thintrim-host depends on the bus: $(dpkg-deb -f "$host_deb" Depends)"
+fi
+
 if [ "$failures" -ne 0 ]; then
     echo "$failures check(s) failed" >&2
     exit 1

@@ -122,6 +122,15 @@ else
             grep -A3 "^$scriptlet scriptlet" <<<"$scripts" | grep -q thintrimd.service ||
                 fail "the $scriptlet scriptlet does not handle thintrimd.service"
         done
+        grep -q thintrim-host "$work/contents" && fail "the thintrim rpm holds thintrim-host"
+        host_rpm=$(ls "$topdir"/RPMS/*/thintrim-host-"$spec_version"-*.rpm 2>/dev/null | head -1)
+        if [ -z "$host_rpm" ]; then
+            fail "rpmbuild made no thintrim-host rpm"
+        else
+            for path in /usr/bin/thintrim-host /usr/share/bash-completion/completions/thintrim-host; do
+                rpm -qlp "$host_rpm" 2>/dev/null | grep -qx "$path" || fail "the thintrim-host rpm lacks $path"
+            done
+        fi
         grep -q 'ExecStart=/usr/sbin/thintrimd' \
             <(rpm2cpio "$rpm" | (cd "$work" && cpio -i --to-stdout \
                 ./usr/lib/systemd/system/thintrimd.service 2>/dev/null)) ||
