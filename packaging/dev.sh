@@ -78,6 +78,24 @@ print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']
 PY
 }
 
+# package RELEASE VARIABLE DIR: builds the .deb for RELEASE into DIR
+# (packaging/build-deb.sh --release) and exports its path as VARIABLE.
+package() {
+    local release=$1 variable=$2 dir=$3 log deb
+    log=$dir.log
+    say "Debian package for $release (packaging/build-deb.sh --release $release)"
+    rm -rf "$dir"
+    if ! packaging/build-deb.sh --release "$release" "$dir" >"$log" 2>&1; then
+        tail -60 "$log"
+        echo "dev.sh: the $release package did not build (log: $log)" >&2
+        return 1
+    fi
+    deb=$(readlink -f "$(ls "$dir"/thintrim_*.deb)")
+    export "$variable=$deb"
+    grep -E '^ *(Ok|Fail|Skipped): ' "$log" | tr -s ' ' || true
+    echo "built $deb (log: $log)"
+}
+
 # run_tests DIR [meson test options...]
 run_tests() {
     local dir=$1 rc=0
@@ -105,36 +123,14 @@ test)
     say "build"
     build "$BUILD_DIR"
     rc=0
-    # The Debian package, built once: the package test checks it and the VM
-    # suite installs it in its guest.
-    say "Debian package (packaging/build-deb.sh)"
-    rm -rf "$BUILD_DIR/deb"
-    if packaging/build-deb.sh "$BUILD_DIR/deb" >"$BUILD_DIR/build-deb.log" 2>&1; then
-        THINTRIM_DEB=$(readlink -f "$(ls "$BUILD_DIR"/deb/thintrim_*.deb)")
-        export THINTRIM_DEB
-        echo "built $THINTRIM_DEB (log: $BUILD_DIR/build-deb.log)"
-    else
-        tail -40 "$BUILD_DIR/build-deb.log"
-        echo "dev.sh: the Debian package did not build (log: $BUILD_DIR/build-deb.log)" >&2
-        rc=1
-    fi
-    # The Debian 13 package, built in a clean trixie chroot (cached): proves
-    # the tree builds and passes its unit tests against sdbus-c++ 2, Catch2 3,
-    # fmt 10 and gcc 14; the VM suite installs it in its Debian 13 guest.
+    # One .deb per Debian release the VM suite boots, each built where it
+    # belongs (on this machine when it is that release, else in a clean
+    # chroot of it, cached): the package test checks the bookworm one, the
+    # VM suite installs each in a guest of its release. The trixie build
+    # also proves the tree against sdbus-c++ 2, Catch2 3, fmt 10 and gcc 14.
+    package bookworm THINTRIM_DEB "$BUILD_DIR/deb" || rc=1
     if [ "${SKIP_TRIXIE:-0}" != 1 ]; then
-        say "Debian 13 package (packaging/build-deb.sh --release trixie)"
-        rm -rf "$BUILD_DIR/deb-trixie"
-        if packaging/build-deb.sh --release trixie "$BUILD_DIR/deb-trixie" \
-            >"$BUILD_DIR/build-deb-trixie.log" 2>&1; then
-            THINTRIM_DEB_TRIXIE=$(readlink -f "$(ls "$BUILD_DIR"/deb-trixie/thintrim_*.deb)")
-            export THINTRIM_DEB_TRIXIE
-            grep -E '^ *Ok: |^ *Fail: |^ *Skipped: ' "$BUILD_DIR/build-deb-trixie.log" | tr -s ' ' || true
-            echo "built $THINTRIM_DEB_TRIXIE (log: $BUILD_DIR/build-deb-trixie.log)"
-        else
-            tail -60 "$BUILD_DIR/build-deb-trixie.log"
-            echo "dev.sh: the Debian 13 package did not build (log: $BUILD_DIR/build-deb-trixie.log)" >&2
-            rc=1
-        fi
+        package trixie THINTRIM_DEB_TRIXIE "$BUILD_DIR/deb-trixie" || rc=1
     fi
     say "tests"
     run_tests "$BUILD_DIR" || rc=$?
