@@ -84,7 +84,7 @@ job=$(trim_job "$mnt" "${slow[@]}")
 assert_true "a slow trim is running again" wait_until 20 running_chunked "$job"
 call Suspend >/dev/null
 assert_eq "State is suspended at once" "suspended" "$(mprop State)"
-assert_true "the trim stops at a chunk boundary" wait_until 3 test "$(mprop CurrentJob)" = 0
+assert_true "the trim stops at a chunk boundary" wait_until 3 mprop_is CurrentJob 0
 message=$(prop "$path" "$TT_FS" LastTrimMessage)
 offset=$(offset_of "$message")
 assert_match "the filesystem remembers where ($message)" "^suspended at offset [1-9]" "$message"

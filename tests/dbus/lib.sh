@@ -22,6 +22,7 @@
 #   wait_until TIMEOUT CMD...       # poll CMD until it succeeds
 #   job_result JOB                  # JobFinished result of JOB ("" until then)
 #   prop PATH INTERFACE NAME        # a property's value, strings unquoted
+#   mprop_is NAME VALUE             # a Manager property is VALUE (for wait_until)
 #   call METHOD SIG ARGS...         # Manager method through busctl, prints the reply
 #   bus_error CMD...                # the D-Bus error name CMD (a busctl call) failed with
 #   as_nobody CMD...                # CMD as uid/gid 65534 without groups
@@ -210,6 +211,11 @@ prop() {
 }
 
 mprop() { prop "$TT_PATH" "$TT_MANAGER" "$1"; }
+
+# mprop_is NAME VALUE: the Manager property NAME is VALUE now (for wait_until,
+# which runs it again each time: `wait_until 5 test "$(mprop X)" = V` would
+# read the property once).
+mprop_is() { [[ $(mprop "$1") == "$2" ]]; }
 
 # call METHOD SIGNATURE ARGS...: a Manager method; prints the reply.
 call() {
