@@ -33,13 +33,15 @@ cat >"$TT_CONFIG" <<EOF
 BootDelay=1w
 FreedSpaceThreshold=0
 EOF
-notify_listen "$TT_DIR/notify.sock" "$TT_DIR/notify.log"
+notify_listen "$TT_DIR/notify.sock" "$TT_DIR/notify.log" "$TT_NAME"
 NOTIFY_SOCKET=$TT_DIR/notify.sock WATCHDOG_USEC=400000 daemon_start --mountinfo "$mountinfo"
 monitor_start
 
 # --- systemd ------------------------------------------------------------------------
 notes=$TT_DIR/notify.log
-assert_true "READY=1 once the name is owned" grep -qx "READY=1" "$notes"
+assert_true "READY=1 is sent" wait_until 10 grep -qx "READY=1" "$notes"
+assert_eq "READY=1 once the name is owned (NameHasOwner while the daemon is stopped at READY=1)" \
+	"b true" "$(sed -n 's/^NAME_OWNED_AT_READY=//p' "$notes")"
 assert_match "STATUS= tells the next trim" "STATUS=Idle; next trim in " "$(cat "$notes")"
 assert_true "WATCHDOG=1 at half of WATCHDOG_USEC" wait_until 3 grep -qx "WATCHDOG=1" "$notes"
 

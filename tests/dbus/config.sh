@@ -48,14 +48,12 @@ out=$(call Reload 2>&1)
 assert_match "the error names the drop-in and its line" "50-broken.conf:2:" "$out"
 assert_eq "the old configuration stays (Interval)" "172800000000" "$(mprop Interval)"
 assert_eq "the old configuration stays (RateLimit)" "0" "$(mprop RateLimit)"
-if "$THINTRIM" --help 2>/dev/null | grep -q reload; then
-	out=$("$THINTRIM" reload 2>&1)
-	assert_eq "thintrim reload fails with 1" 1 "$?"
-	assert_match "thintrim reload says why, with file and line" "50-broken.conf:2:" "$out"
-	assert_no_match "and shows no D-Bus name" "org\.thintrim" "$out"
-	out=$(as_nobody "$THINTRIM" reload 2>&1)
-	assert_match "thintrim reload as nobody: denied, in words" "needs root or the polkit" "$out"
-fi
+out=$("$THINTRIM" reload 2>&1)
+assert_eq "thintrim reload fails with 1" 1 "$?"
+assert_match "thintrim reload says why, with file and line" "50-broken.conf:2:" "$out"
+assert_no_match "and shows no D-Bus name" "org\.thintrim" "$out"
+out=$(as_nobody "$THINTRIM" reload 2>&1)
+assert_match "thintrim reload as nobody: denied, in words" "needs root or the polkit" "$out"
 printf '[Trim]\nRateLimit=64M\n[Schedule]\nInterval=3d\n' >"$TT_CONFIG.d/50-broken.conf"
 assert_true "Reload of a fixed drop-in succeeds" quiet call Reload
 assert_eq "the drop-in's Interval is in force" "259200000000" "$(mprop Interval)"
@@ -63,7 +61,7 @@ assert_eq "and its RateLimit" "$((64 * 1048576))" "$(mprop RateLimit)"
 printf '[Schedule]\nInterval=4d\n' >"$TT_CONFIG.d/60-later.conf"
 kill -HUP "$DAEMON_PID"
 assert_true "SIGHUP reloads too; later drop-ins win" \
-	wait_until 5 test "$(mprop Interval)" = 345600000000
+	wait_until 5 mprop_is Interval 345600000000
 printf '[Schedule]\nInterval=\xff\n' >"$TT_CONFIG.d/60-later.conf"
 kill -HUP "$DAEMON_PID"
 sleep 0.5

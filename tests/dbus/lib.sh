@@ -22,11 +22,13 @@
 #   wait_until TIMEOUT CMD...       # poll CMD until it succeeds
 #   job_result JOB                  # JobFinished result of JOB ("" until then)
 #   prop PATH INTERFACE NAME        # a property's value, strings unquoted
+#   mprop_is NAME VALUE             # a Manager property is VALUE (for wait_until)
 #   call METHOD SIG ARGS...         # Manager method through busctl, prints the reply
 #   bus_error CMD...                # the D-Bus error name CMD (a busctl call) failed with
 #   as_nobody CMD...                # CMD as uid/gid 65534 without groups
 #   quiet CMD...                    # CMD without its stdout
-#   notify_listen SOCKET FILE       # record sd_notify() messages sent to SOCKET
+#   notify_listen SOCKET FILE [NAME] # record sd_notify() messages sent to SOCKET
+#                                   # (and whether NAME had an owner at READY=1)
 #
 # Environment: THINTRIMD (the built daemon), THINTRIM (the built CLI),
 # TT_POLICY (units/org.thintrim.ThinTrim1.conf), TT_BUS_CONF_IN (the bus
@@ -210,6 +212,11 @@ prop() {
 
 mprop() { prop "$TT_PATH" "$TT_MANAGER" "$1"; }
 
+# mprop_is NAME VALUE: the Manager property NAME is VALUE now (for wait_until,
+# which runs it again each time: `wait_until 5 test "$(mprop X)" = V` would
+# read the property once).
+mprop_is() { [[ $(mprop "$1") == "$2" ]]; }
+
 # call METHOD SIGNATURE ARGS...: a Manager method; prints the reply.
 call() {
 	local method=$1
@@ -246,18 +253,44 @@ as_nobody() {
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
 }
 
-# notify_listen SOCKET FILE: receive sd_notify() datagrams on SOCKET (for
-# NOTIFY_SOCKET) and append each to FILE, one line per assignment.
+# notify_listen SOCKET FILE [NAME]: receive sd_notify() datagrams on SOCKET
+# (for NOTIFY_SOCKET) and append each to FILE, one line per assignment. With
+# NAME, a datagram with READY=1 first stops its sender (SIGSTOP, by the pid
+# the kernel attached), asks the bus whether NAME has an owner, writes
+# "NAME_OWNED_AT_READY=b true" (or "b false", or "error ...") to FILE and lets
+# the sender go on (SIGCONT): the answer is the bus's state when READY=1 came.
 notify_listen() {
 	python3 -c '
-import socket, sys
+import os, signal, socket, struct, subprocess, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
 s.bind(sys.argv[1])
+name = sys.argv[3] if len(sys.argv) > 3 else ""
 with open(sys.argv[2], "a") as out:
     while True:
-        out.write(s.recv(65536).decode() + "\n")
+        data, anc, _, _ = s.recvmsg(65536, socket.CMSG_SPACE(struct.calcsize("3i")))
+        text = data.decode()
+        if name and "READY=1" in text.split("\n"):
+            pid = None
+            for level, kind, cred in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                    pid = struct.unpack("3i", cred[:struct.calcsize("3i")])[0]
+            if pid is None:
+                owned = "error no sender pid"
+            else:
+                os.kill(pid, signal.SIGSTOP)
+                try:
+                    owned = subprocess.run(["busctl", "call", "org.freedesktop.DBus",
+                        "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner",
+                        "s", name], capture_output=True, text=True, timeout=10).stdout.strip()
+                except Exception as e:
+                    owned = "error " + str(e)
+                finally:
+                    os.kill(pid, signal.SIGCONT)
+            out.write("NAME_OWNED_AT_READY=" + owned + "\n")
+        out.write(text + "\n")
         out.flush()
-' "$1" "$2" &
+' "$@" &
 	helper_started $!
 	# python3 can take seconds to start on a loaded machine.
 	wait_until 30 test -S "$1" || loopfs_die "notify listener did not start"

@@ -9,7 +9,8 @@
 #   - `thintrim trim MOUNT` works (polkit was allowed to ask);
 #   - `thintrim trim --no-ask-password MOUNT` is AccessDenied, with a message
 #     saying why and how to be asked;
-#   - cancel/suspend/resume/reload carry the flag the same way.
+#   - cancel/suspend/resume/reload carry the flag the same way (each call's
+#     CheckAuthorization flags are checked, with and without the option).
 # shellcheck disable=SC2119 # daemon_start/daemon_stop take no script arguments
 set -uo pipefail
 here=$(dirname -- "$(readlink -f -- "$0")")
@@ -73,13 +74,50 @@ assert_eq "busctl --allow-interactive-authorization=no is AccessDenied too" \
 	org.freedesktop.DBus.Error.AccessDenied \
 	"$(bus_error as_nobody busctl --allow-interactive-authorization=no call "$TT_NAME" "$TT_PATH" "$TT_MANAGER" Suspend)"
 
-assert_true "the user's \`thintrim suspend\` works" user_thintrim suspend
+# flag_of CMD...: runs CMD (its output dropped); sets rc to its status and
+# flag to the flags of the one CheckAuthorization it made ("none" or "several
+# calls" otherwise).
+flag_of() {
+	local n
+	n=$(wc -l <"$flags")
+	"$@" >/dev/null 2>&1
+	rc=$?
+	case $(($(wc -l <"$flags") - n)) in
+	0) flag=none ;;
+	1) flag=$(tail -n 1 "$flags") ;;
+	*) flag="several calls" ;;
+	esac
+}
+
+# Cancel: a slow trim (16 MiB chunks at 8 MiB/s, 128 MiB) started by root.
+running() { [[ $(mprop CurrentJob) == "$1" ]]; }
+monitor_start
+job=$(trim_job "$mnt" 2 chunk_size t $((16 * 1048576)) rate_limit t $((8 * 1048576)))
+assert_true "a slow trim is running" wait_until 10 running "$job"
+flag_of user_thintrim cancel --no-ask-password "$job"
+assert_eq "\`thintrim cancel --no-ask-password\` asks polkit without interaction" 0 "$flag"
+assert_eq "and is refused (exit 1)" 1 "$rc"
+assert_eq "the job is still running" "$job" "$(mprop CurrentJob)"
+flag_of user_thintrim cancel "$job"
+assert_eq "the user's \`thintrim cancel\` asks polkit with AllowUserInteraction" 1 "$flag"
+assert_eq "and works (exit 0)" 0 "$rc"
+assert_true "the job ends" wait_job "$job" 20
+assert_eq "cancelled" cancelled "$(job_result "$job")"
+
+flag_of user_thintrim suspend
+assert_eq "the user's \`thintrim suspend\` asks polkit with AllowUserInteraction" 1 "$flag"
+assert_eq "and works" 0 "$rc"
 assert_eq "State" suspended "$(mprop State)"
-out=$(user_thintrim resume --no-ask-password 2>&1)
-assert_eq "\`thintrim resume --no-ask-password\` is refused" 1 "$?"
+flag_of user_thintrim resume --no-ask-password
+assert_eq "\`thintrim resume --no-ask-password\` asks polkit without interaction" 0 "$flag"
+assert_eq "and is refused" 1 "$rc"
 assert_eq "State still" suspended "$(mprop State)"
-assert_true "the user's \`thintrim resume\` works" user_thintrim resume
+flag_of user_thintrim resume
+assert_eq "the user's \`thintrim resume\` asks polkit with AllowUserInteraction" 1 "$flag"
+assert_eq "and works" 0 "$rc"
 assert_eq "State" idle "$(mprop State)"
-assert_true "the user's \`thintrim reload\` works" user_thintrim reload
+flag_of user_thintrim reload
+assert_eq "the user's \`thintrim reload\` asks polkit with AllowUserInteraction" 1 "$flag"
+assert_eq "and works" 0 "$rc"
 assert_eq "the daemon is still running" 0 "$(kill -0 "$DAEMON_PID"; echo $?)"
 loopfs_finish

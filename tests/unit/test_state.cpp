@@ -13,7 +13,9 @@
 
 #include <nlohmann/json.hpp>
 #include <stdlib.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 using namespace thintrim;
@@ -33,6 +35,57 @@ std::string readFile(const std::filesystem::path& path) {
 
 void writeFile(const std::filesystem::path& path, const std::string& text) {
     std::ofstream(path, std::ios::binary) << text;
+}
+
+State sampleState();
+
+// Saves sampleState() to `dir` in a child process running as uid/gid 65534
+// (the caller must be root). Returns "error: " and the exception's message,
+// "saved" when the save succeeded, or what went wrong in the child.
+std::string saveAsNobody(const std::filesystem::path& dir) {
+    int fds[2];
+    if (::pipe(fds) != 0)
+        return "pipe failed";
+    pid_t pid = ::fork();
+    if (pid < 0)
+        return "fork failed";
+    if (pid == 0) {
+        ::close(fds[0]);
+        std::string result;
+        struct stat st {};
+        if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
+            ::setresuid(65534, 65534, 65534) != 0) {
+            result = "cannot drop to uid 65534";
+        } else if (::geteuid() != 65534 || ::stat(dir.c_str(), &st) != 0) {
+            // Either the drop did not hold, or a parent of the temp dir is
+            // closed to 65534: a Permission denied would not be the one tested.
+            result = "uid 65534 cannot reach " + dir.string();
+        } else {
+            try {
+                StateStore(dir).save(sampleState());
+                result = "saved";
+            } catch (const Error& e) {
+                result = std::string("error: ") + e.what();
+            } catch (const std::exception& e) {
+                result = std::string("other exception: ") + e.what();
+            }
+        }
+        ssize_t ignored = ::write(fds[1], result.data(), result.size());
+        (void)ignored;
+        ::_exit(0);
+    }
+    ::close(fds[1]);
+    std::string result;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fds[0], buf, sizeof buf)) > 0)
+        result.append(buf, static_cast<std::size_t>(n));
+    ::close(fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        result += " (child did not exit 0)";
+    return result;
 }
 
 // Names in `dir`, sorted.
@@ -272,14 +325,24 @@ TEST_CASE("a state that cannot be written is an error naming the path") {
         CHECK(listDir(dir.path()) == std::vector<std::string>{"state.json"});
         CHECK(std::filesystem::is_directory(store.path() / "occupied"));
     }
-    SECTION("the directory is read-only (unless we are root, who may write anyway)") {
-        if (::geteuid() == 0)
-            return;
+    SECTION("the directory is read-only") {
+        // Root writes into a read-only directory anyway: as root the save
+        // runs in a child that owns the directory and has dropped to
+        // uid/gid 65534, so the case checks the same thing for everyone.
         thintrim::test::TempDir dir{"thintrim-state"};
         std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_read |
                                                      std::filesystem::perms::owner_exec);
-        CHECK_THROWS_WITH(StateStore(dir.path()).save(sampleState()),
-                          Contains(dir.path().string()) && Contains("Permission denied"));
+        if (::geteuid() != 0) {
+            CHECK_THROWS_WITH(StateStore(dir.path()).save(sampleState()),
+                              Contains(dir.path().string()) && Contains("Permission denied"));
+        } else {
+            REQUIRE(::chown(dir.path().c_str(), 65534, 65534) == 0);
+            std::string message = saveAsNobody(dir.path());
+            INFO("the child reported: " << message);
+            REQUIRE(message.rfind("error: ", 0) == 0);
+            CHECK_THAT(message, Contains(dir.path().string()) && Contains("Permission denied"));
+            CHECK(listDir(dir.path()).empty());
+        }
     }
 }
 
