@@ -39,7 +39,12 @@
 #     md0 ... degraded ...", shown by `thintrim status` and in the journal;
 #     /mnt/vblk (not on md0) is trimmed; `thintrim trim /mnt/data` succeeds.
 #
-# Environment: THINTRIM_DEB (required: the .deb to test; skip 77 without),
+# Runs on Debian 13 (trixie) unless THINTRIM_VM_RELEASE says otherwise (the
+# meson test sets trixie): the other vm tests keep bookworm, so each release
+# is proved without a second boot of any scenario.
+#
+# Environment: THINTRIM_DEB_TRIXIE (required on trixie: the .deb built on
+# trixie; skip 77 without; THINTRIM_DEB with THINTRIM_VM_RELEASE=bookworm),
 # THINTRIM_VM_OUT (default $TMPDIR/thintrim-vm-out/thintrim-stack; meson sets
 # <build>/tests/vm/thintrim-stack), THINTRIM_VM_CACHE, THINTRIM_VM_TIMEOUT.
 set -euo pipefail
@@ -50,6 +55,7 @@ out=${THINTRIM_VM_OUT:-${TMPDIR:-/tmp}/thintrim-vm-out/thintrim-stack}
 . "$here/host-lib.sh"
 
 need_vm_tools
+vm_release trixie
 need_deb
 run_scenario thintrim-stack 1200
 o=$out/share/out
