@@ -1,12 +1,17 @@
 #!/bin/bash
-# build-image.sh -- build (once) the Debian 12 guest image of the VM test suite.
+# build-image.sh -- build (once) a guest image of the VM test suite: Debian 12
+# (bookworm) or Debian 13 (trixie).
 #
-#   tests/vm/build-image.sh            build if the cache is stale, else do nothing
-#   tests/vm/build-image.sh --force    rebuild even if the cache is current
-#   tests/vm/build-image.sh --print    print the cache dir and whether it is current
+#   tests/vm/build-image.sh [--release R]          build if the cache is stale
+#   tests/vm/build-image.sh [--release R] --force  rebuild even if it is current
+#   tests/vm/build-image.sh [--release R] --print  print the cache dir and whether it is current
 #
-# Output, in $THINTRIM_VM_CACHE (default /var/cache/thintrim-vm, never inside
-# the repo):
+# --release bookworm|trixie [THINTRIM_VM_RELEASE, default bookworm]. Each
+# release has its own cache and stamp; what differs between them is the case
+# under "Per release" below.
+#
+# Output, in $THINTRIM_VM_CACHE/<release>/ (default /var/cache/thintrim-vm/,
+# never inside the repo):
 #   root.img      raw ext4 root filesystem (sparse), booted as /dev/vda
 #   vmlinuz       the guest kernel  } booted with -kernel/-initrd/-append,
 #   vmlinux       the same, unpacked} no bootloader (vmlinux: PVH entry,
@@ -19,7 +24,8 @@
 # tests/vm/image/* (files baked into the image) and the mirror.
 #
 # Environment:
-#   THINTRIM_VM_CACHE    cache dir (default /var/cache/thintrim-vm)
+#   THINTRIM_VM_RELEASE  bookworm (default) or trixie
+#   THINTRIM_VM_CACHE    cache root (default /var/cache/thintrim-vm; the image in <release>/)
 #   THINTRIM_VM_MIRROR   Debian mirror (default http://deb.debian.org/debian)
 #   THINTRIM_VM_SECURITY_MIRROR  (default http://deb.debian.org/debian-security)
 #   THINTRIM_VM_BUILD_TIMEOUT    seconds for the whole build (default 1200)
@@ -28,11 +34,32 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
-cache=${THINTRIM_VM_CACHE:-/var/cache/thintrim-vm}
+release=${THINTRIM_VM_RELEASE:-bookworm}
 mirror=${THINTRIM_VM_MIRROR:-http://deb.debian.org/debian}
 security_mirror=${THINTRIM_VM_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 build_timeout=${THINTRIM_VM_BUILD_TIMEOUT:-1200}
-suite=bookworm
+
+force=0 print=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    --force) force=1; shift ;;
+    --print) print=1; shift ;;
+    --release) release=${2:-}; shift 2 || { echo "build-image: --release needs a value" >&2; exit 2; } ;;
+    *) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    esac
+done
+
+# Per release: everything that differs between the two images. The runtime
+# libraries are the ones the thintrim .deb built on that release depends on
+# (sonames change between releases: fmt 9 -> 10, sdbus-c++ 1 -> 2).
+case $release in
+bookworm) release_libs=(libfmt9 libsdbus-c++1) ;;
+trixie) release_libs=(libfmt10 libsdbus-c++2) ;;
+*) echo "build-image: unknown release '$release' (bookworm or trixie)" >&2; exit 2 ;;
+esac
+suite=$release
+security_suite=$release-security
+cache=${THINTRIM_VM_CACHE:-/var/cache/thintrim-vm}/$release
 
 # The guest's packages. Runtime libraries of the thintrim .deb are here too:
 # the guest has no network, so `dpkg -i` of the package must find every
@@ -48,26 +75,21 @@ packages=(
     # scenario helpers; f2fs, autofs and polkitd for the hardening cases,
     # fio for the foreground-latency benchmark
     procps psmisc f2fs-tools autofs polkitd fio
+    # for host-side tools that talk to the guest over the virtio-serial
+    # channel run-vm.sh always adds (no network needed)
+    qemu-guest-agent
     # thintrim's runtime libraries (what thintrim and thintrimd link; libstdc++/libgcc come along)
-    libmount1 libblkid1 libsystemd0 libfmt9 libsdbus-c++1 libstdc++6
+    libmount1 libblkid1 libsystemd0 libstdc++6 "${release_libs[@]}"
 )
 
 say() { printf 'build-image: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-force=0
-case "${1:-}" in
---force) force=1 ;;
---print) ;;
-"") ;;
-*) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
-esac
-
 inputs_hash() {
     {
         sha256sum <"$here/build-image.sh" # contents only: any checkout shares the cache
         (cd "$here/image" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
-        echo "mirror=$mirror security=$security_mirror suite=$suite"
+        echo "mirror=$mirror security=$security_mirror suite=$suite release=$release"
     } | sha256sum | cut -d' ' -f1
 }
 
@@ -77,7 +99,7 @@ is_current() {
         [ -s "$cache/root.img" ] && [ -s "$cache/vmlinuz" ] && [ -s "$cache/initrd.img" ]
 }
 
-if [ "${1:-}" = --print ]; then
+if [ "$print" = 1 ]; then
     if is_current; then echo "$cache current ($want)"; else echo "$cache stale (want $want)"; fi
     exit 0
 fi
@@ -151,12 +173,14 @@ install -m 0755 "$THINTRIM_VM_IMAGE_DIR/thintrim-vm-boot" "$r/usr/local/sbin/thi
 install -m 0644 "$THINTRIM_VM_IMAGE_DIR/thintrim-test.service" "$r/etc/systemd/system/thintrim-test.service"
 chroot "$r" systemctl enable thintrim-test.service
 chroot "$r" systemctl set-default multi-user.target
-# Nothing should wait for a login or run maintenance in a test boot. fstrim.timer
-# and the mdadm checks would also change the disks behind the scenario'"'"'s back.
+# Nothing should wait for a login or run maintenance in a test boot. fstrim.timer,
+# xfs_scrub_all.timer (xfs_scrub ends with a FITRIM; enabled on trixie) and the
+# mdadm checks would also change the disks behind the scenario'"'"'s back.
 for u in getty.target serial-getty@ttyS0.service serial-getty@ttyS1.service getty@tty1.service \
          apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer \
          e2scrub_reap.service fstrim.timer fstrim.service mdcheck_start.timer mdcheck_continue.timer \
          mdmonitor-oneshot.timer mdmonitor.service systemd-timesyncd.service \
+         xfs_scrub_all.timer xfs_scrub_all.service \
          systemd-networkd-wait-online.service; do
     chroot "$r" systemctl mask "$u" >/dev/null 2>&1 || true
 done
@@ -186,6 +210,14 @@ chroot "$r" systemctl mask proc-sys-fs-binfmt_misc.automount systemd-binfmt.serv
 mkdir -p "$r/etc/systemd/journald.conf.d"
 printf "[Journal]\nStorage=volatile\n" >"$r/etc/systemd/journald.conf.d/thintrim-vm.conf"
 passwd -R "$r" -l root >/dev/null 2>&1 || chroot "$r" passwd -l root >/dev/null
+# What systemd-update-done writes: without these stamps, every boot of the
+# throwaway overlay counts as the first after an update of /usr and trixie
+# runs ldconfig and the journal catalog update first (ConditionNeedsUpdate=,
+# about 4 s under TCG).
+for d in etc var; do
+    printf "TIMESTAMP_NSEC=%s\n" "$(date -r "$r/usr" +%s%N)" >"$r/$d/.updated"
+    touch -r "$r/usr" "$r/$d/.updated"
+done
 '
 
 export THINTRIM_VM_IMAGE_DIR=$here/image
@@ -206,7 +238,7 @@ mmdebstrap_args=(
     "$suite" "$rootfs"
     "deb $mirror $suite main"
     "deb $mirror $suite-updates main"
-    "deb $security_mirror $suite-security main"
+    "deb $security_mirror $security_suite main"
 )
 if ! DEBIAN_FRONTEND=noninteractive timeout --kill-after=30 "$build_timeout" \
         mmdebstrap "${mmdebstrap_args[@]}" >"$work/build.log" 2>&1; then
@@ -229,12 +261,22 @@ cp "$rootfs/boot/initrd.img-$kver" "$new/initrd.img"
 # bzImage's self-decompression (about 8 s under TCG). run-vm.sh falls back to
 # vmlinuz when vmlinux is missing.
 python3 - "$new/vmlinuz" "$new/vmlinux" <<'PY' || say "no vmlinux extracted; booting the bzImage"
-import lzma, sys
+# Debian's kernels are xz-compressed bzImages; zstd is handled too (with the
+# zstd tool: the module is not in python3's standard library) in case a
+# release switches.
+import lzma, shutil, subprocess, sys
 data = open(sys.argv[1], "rb").read()
+elf = None
 start = data.find(b"\xfd7zXZ\x00")
-if start < 0:
-    sys.exit("not an xz-compressed bzImage")
-elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data[start:])
+if start >= 0:
+    elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data[start:])
+else:
+    start = data.find(b"\x28\xb5\x2f\xfd")
+    if start >= 0 and shutil.which("zstd"):
+        # zstd complains about the bzImage's trailing bytes; the frame is whole.
+        elf = subprocess.run(["zstd", "-dcq"], input=data[start:], capture_output=True).stdout
+if not elf:
+    sys.exit("neither an xz nor a zstd payload found in the bzImage")
 if elf[:4] != b"\x7fELF":
     sys.exit("the payload is not an ELF")
 open(sys.argv[2], "wb").write(elf)

@@ -3,11 +3,15 @@
 #
 #   skip MSG / fail MSG          exit 77 / exit 1 with a message
 #   need_vm_tools                skip unless root with qemu, qemu-img, mmdebstrap, jq
-#   need_deb                     skip unless THINTRIM_DEB names a .deb (a glob
+#   vm_release [DEFAULT]         sets $release: THINTRIM_VM_RELEASE (meson sets it
+#                                per test), else DEFAULT, else bookworm
+#   need_deb                     skip unless the .deb of $release is named: bookworm
+#                                THINTRIM_DEB, trixie THINTRIM_DEB_TRIXIE (a glob
 #                                matching one file is accepted; a relative path is
 #                                tried from here, then from the top of the source
-#                                tree); exports its absolute path
-#   run_scenario NAME TIMEOUT    build-image.sh + run-vm.sh --out "$out"; skips on 77,
+#                                tree); sets $deb to its absolute path
+#   run_scenario NAME TIMEOUT    build-image.sh + run-vm.sh --release "$release"
+#                                --out "$out" (--deb "$deb"); skips on 77,
 #                                fails on any other error; sets $image_s $run_s.
 #                                THINTRIM_VM_ASSERT_ONLY=1: no boot, assert on the
 #                                output a previous run left in $out
@@ -16,6 +20,9 @@
 #   mib BYTES                    "123.4"
 #   pct PART WHOLE               "87.5"
 # Needs $out (the run's output directory) set before run_scenario.
+
+release=${THINTRIM_VM_RELEASE:-bookworm}
+deb=
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -28,12 +35,29 @@ need_vm_tools() {
     done
 }
 
+vm_release() {
+    release=${THINTRIM_VM_RELEASE:-${1:-bookworm}}
+    case $release in
+    bookworm|trixie) ;;
+    *) fail "THINTRIM_VM_RELEASE=$release: bookworm or trixie" ;;
+    esac
+}
+
+# The .deb must have been built on the guest's release: its Depends: name
+# that release's sonames (libfmt9/libsdbus-c++1 on bookworm, libfmt10/
+# libsdbus-c++2 on trixie), and the guest has no network to fetch others.
 need_deb() {
-    local deb=${THINTRIM_DEB:-} matches
+    local var matches how
+    case $release in
+    bookworm) var=THINTRIM_DEB how="packaging/build-deb.sh /tmp/debs" ;;
+    trixie) var=THINTRIM_DEB_TRIXIE how="a build in a trixie chroot" ;;
+    *) fail "unknown release '$release'" ;;
+    esac
+    deb=${!var:-}
     if [ -z "$deb" ]; then
-        skip "this test checks the installed thintrim package in a VM guest and THINTRIM_DEB is not" \
-            "set: build the .deb (packaging/build-deb.sh /tmp/debs) and run" \
-            "THINTRIM_DEB=/tmp/debs/thintrim_VERSION_ARCH.deb meson test -C build --suite vm" \
+        skip "this test checks the installed thintrim package in a $release VM guest and $var is not" \
+            "set: build the .deb on $release ($how) and run" \
+            "$var=/tmp/debs/thintrim_VERSION_ARCH.deb meson test -C build --suite vm" \
             "(an absolute path; packaging/dev.sh does both)"
     fi
     # A relative path: meson runs the test in another directory than the one
@@ -47,14 +71,13 @@ need_deb() {
         # THINTRIM_DEB=/tmp/debs/thintrim_*.deb: an assignment does not expand globs.
         mapfile -t matches < <(compgen -G "$deb" || true)
         if [ "${#matches[@]}" != 1 ] || [ ! -f "${matches[0]}" ]; then
-            fail "THINTRIM_DEB=$deb: no such file (or a glob matching ${#matches[@]} files); give the absolute path of the .deb"
+            fail "$var=$deb: no such file (or a glob matching ${#matches[@]} files); give the absolute path of the .deb"
         fi
         deb=${matches[0]}
     fi
-    case $deb in *.deb) ;; *) fail "THINTRIM_DEB=$deb is not a .deb" ;; esac
-    THINTRIM_DEB=$(readlink -f "$deb")
-    export THINTRIM_DEB
-    echo "thintrim package: $THINTRIM_DEB ($(dpkg-deb -f "$THINTRIM_DEB" Version 2>/dev/null || echo '?'))"
+    case $deb in *.deb) ;; *) fail "$var=$deb is not a .deb" ;; esac
+    deb=$(readlink -f "$deb")
+    echo "thintrim package for $release: $deb ($(dpkg-deb -f "$deb" Version 2>/dev/null || echo '?'))"
 }
 
 run_scenario() {
@@ -67,16 +90,19 @@ run_scenario() {
         return 0
     fi
     t0=$(date +%s)
-    "$here/build-image.sh" || rc=$?
+    "$here/build-image.sh" --release "$release" || rc=$?
     [ "$rc" = 77 ] && skip "build-image.sh cannot run here"
-    [ "$rc" = 0 ] || fail "the guest image did not build (see ${THINTRIM_VM_CACHE:-/var/cache/thintrim-vm}/build.log)"
+    [ "$rc" = 0 ] || fail "the $release guest image did not build (see ${THINTRIM_VM_CACHE:-/var/cache/thintrim-vm}/$release/build.log)"
     t1=$(date +%s)
-    "$here/run-vm.sh" --out "$out" --timeout "${THINTRIM_VM_TIMEOUT:-$timeout}" "$name" || rc=$?
+    # --deb always: run-vm.sh must not pick up a .deb of the environment that
+    # need_deb did not check (a test without need_deb installs none).
+    "$here/run-vm.sh" --release "$release" --deb "$deb" --out "$out" \
+        --timeout "${THINTRIM_VM_TIMEOUT:-$timeout}" "$name" || rc=$?
     t2=$(date +%s)
     image_s=$((t1 - t0))
     run_s=$((t2 - t1))
     [ "$rc" = 77 ] && skip "run-vm.sh or the scenario skipped (see $out/share/out/guest.log)"
-    [ "$rc" = 0 ] || fail "the $name scenario failed (rc $rc); logs in $out (console.log, share/out/guest.log, share/out/thintrimd.journal)"
+    [ "$rc" = 0 ] || fail "the $name scenario failed on $release (rc $rc); logs in $out (console.log, share/out/guest.log, share/out/thintrimd.journal)"
     [ -s "$results" ] || fail "no $results"
     [ -s "$guest" ] || fail "no $guest"
 }

@@ -6,8 +6,12 @@
 # SCENARIO is tests/vm/scenarios/SCENARIO.sh (runs inside the guest).
 #
 # Options (environment in brackets):
+#   --release R     the guest: bookworm (Debian 12) or trixie (Debian 13)
+#                   [THINTRIM_VM_RELEASE, default bookworm]
 #   --out DIR       results and logs [THINTRIM_VM_OUT, default $TMPDIR/thintrim-vm-out/SCENARIO]
-#   --deb FILE      thintrim .deb to install in the guest before the scenario [THINTRIM_DEB]
+#   --deb FILE      thintrim .deb to install in the guest before the scenario,
+#                   built on the guest's release [bookworm: THINTRIM_DEB,
+#                   trixie: THINTRIM_DEB_TRIXIE]
 #   --disk KIND     add an extra disk (repeatable; a scenario can also list them
 #                   on a "# vm-disks: KIND..." line):
 #                     nodisc-vblk  virtio-blk with discard=off on the device
@@ -21,16 +25,25 @@
 #                   source tree to /trimtest/guest/ for the scenario to source)
 #   --timeout SEC   whole run, boot to poweroff [THINTRIM_VM_TIMEOUT, default 1200]
 #   --keep          keep the disk images and the root overlay [THINTRIM_VM_KEEP=1]
-#   [THINTRIM_VM_CACHE]  image cache of build-image.sh (built/refreshed first)
+#   --on-mark SCRIPT  at each mark, after the host sampled the images and before
+#                   the guest may go on, run `SCRIPT MARKNAME` on the host with
+#                   THINTRIM_VM_QMP, THINTRIM_VM_QGA (the sockets below) and
+#                   THINTRIM_VM_OUT set; its output and exit status go to
+#                   on-mark.log; a failure (or 120 s timeout) does not end the run
+#                   [THINTRIM_VM_ON_MARK]
+#   [THINTRIM_VM_CACHE]  image cache root of build-image.sh (built/refreshed first)
 #
 # Always present: root (virtio-blk, qcow2 overlay on the cached image, /dev/vda),
 # trimdata0 and trimdata1 (4 GiB qcow2, 64k clusters, scsi-hd on virtio-scsi,
 # -drive discard=unmap,cache=writeback), trimvblk0 (the same on virtio-blk),
-# and the 9p share (tag thintrim, /trimtest in the guest).
+# the 9p share (tag thintrim, /trimtest in the guest), a QMP socket (qmp.sock)
+# and the guest agent's virtio-serial channel (qga.sock, org.qemu.guest_agent.0;
+# qemu-guest-agent runs in the guest).
 #
 # Output in --out: console.log (ttyS0: kernel + scenario output), control.log
 # (ttyS1: the marker protocol), results.tsv (mark, disk, allocated bytes of the
-# image file, virtual size, seconds since boot), disks.tsv, qemu.cmd, timing.txt,
+# image file, virtual size, seconds since boot), disks.tsv, qemu.cmd, timing.txt
+# (with the release), qmp.sock, qga.sock, on-mark.log (with --on-mark),
 # share/out/ (what the guest wrote: guest.log, commands.txt, captures...).
 #
 # Exit: the scenario's exit code; 124 timeout; 3 guest died without reporting;
@@ -38,19 +51,23 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
-cache=${THINTRIM_VM_CACHE:-/var/cache/thintrim-vm}
+release=${THINTRIM_VM_RELEASE:-bookworm}
 out=${THINTRIM_VM_OUT:-}
-deb=${THINTRIM_DEB:-}
+deb=
+deb_given=0
+on_mark_script=${THINTRIM_VM_ON_MARK:-}
 timeout_s=${THINTRIM_VM_TIMEOUT:-1200}
 keep=${THINTRIM_VM_KEEP:-0}
 extra=()
 scenario=
 
-usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
+    --release) release=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    --deb) deb=$2; shift 2 ;;
+    --deb) deb=$2; deb_given=1; shift 2 ;;
+    --on-mark) on_mark_script=$2; shift 2 ;;
     --disk) extra+=("$2"); shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --keep) keep=1; shift ;;
@@ -64,6 +81,21 @@ done
 say() { printf 'run-vm: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 2; }
 
+# The .deb must be built on the guest's release (its Depends: name that
+# release's library sonames), hence one variable per release.
+case $release in
+bookworm) deb_var=THINTRIM_DEB ;;
+trixie) deb_var=THINTRIM_DEB_TRIXIE ;;
+*) die "unknown release '$release' (bookworm or trixie)" ;;
+esac
+if [ "$deb_given" = 0 ]; then
+    deb=${!deb_var:-}
+    if [ -z "$deb" ] && [ "$deb_var" != THINTRIM_DEB ] && [ -n "${THINTRIM_DEB:-}" ]; then
+        say "not installing THINTRIM_DEB in the $release guest (it is the bookworm package; set $deb_var)"
+    fi
+fi
+cache=${THINTRIM_VM_CACHE:-/var/cache/thintrim-vm}/$release
+
 [ "$(id -u)" -eq 0 ] || { say "needs root"; exit 77; }
 for tool in qemu-system-x86_64 qemu-img; do
     command -v "$tool" >/dev/null || { say "$tool missing: run packaging/dev.sh deps"; exit 77; }
@@ -71,8 +103,12 @@ done
 script=$here/scenarios/$scenario.sh
 [ -f "$script" ] || die "no scenario $script"
 if [ -n "$deb" ]; then
-    [ -f "$deb" ] || die "THINTRIM_DEB=$deb: no such file"
+    [ -f "$deb" ] || die "the .deb $deb ($deb_var or --deb): no such file"
     deb=$(readlink -f "$deb")
+fi
+if [ -n "$on_mark_script" ]; then
+    [ -x "$on_mark_script" ] || die "--on-mark $on_mark_script: not an executable file"
+    on_mark_script=$(readlink -f "$on_mark_script")
 fi
 # Extra disks the scenario asks for.
 read -r -a wanted <<<"$(sed -n 's/^# vm-disks:[[:space:]]*\([^(]*\).*/\1/p' "$script" | head -n1)"
@@ -83,7 +119,7 @@ extra+=("${wanted[@]}")
 read -r -a shared <<<"$(sed -n 's/^# vm-share:[[:space:]]*//p' "$script" | head -n1)"
 
 # The image (a no-op when the cache is current).
-"$here/build-image.sh" || { rc=$?; [ "$rc" = 77 ] && exit 77; die "image build failed"; }
+"$here/build-image.sh" --release "$release" || { rc=$?; [ "$rc" = 77 ] && exit 77; die "image build failed"; }
 
 out=${out:-${TMPDIR:-/tmp}/thintrim-vm-out/$scenario}
 mkdir -p "$out"
@@ -98,6 +134,20 @@ share=$out/share
 disks=$out/disks
 mkdir -p "$share/guest" "$share/scenarios" "$share/ack" "$share/out" "$share/deb" "$disks"
 
+# The QMP and guest-agent sockets. A unix socket path is limited to 107 bytes
+# (sun_path); a deep --out (meson's build dir in CI) would make qemu fail, so
+# then they live in a short directory and $out has symlinks to them.
+sockdir=$out
+if [ $((${#out} + 10)) -gt 107 ]; then
+    sockdir=$(mktemp -d /tmp/thintrim-vm.XXXXXX)
+fi
+qmp_sock=$sockdir/qmp.sock
+qga_sock=$sockdir/qga.sock
+if [ "$sockdir" != "$out" ]; then
+    ln -s "$qmp_sock" "$out/qmp.sock"
+    ln -s "$qga_sock" "$out/qga.sock"
+fi
+
 qemu_pid=
 cleanup() {
     local rc=$?
@@ -109,6 +159,7 @@ cleanup() {
         kill -KILL "$qemu_pid" 2>/dev/null || true
         wait "$qemu_pid" 2>/dev/null || true
     fi
+    [ "$sockdir" = "$out" ] || rm -rf "$sockdir"
     if [ "$keep" != 1 ]; then
         rm -rf "$disks" "$share/deb"
     else
@@ -167,6 +218,7 @@ if [ -n "$deb" ]; then
 fi
 cat >"$share/run.conf" <<EOF
 SCENARIO=$scenario
+RELEASE=$release
 DEB=$deb_name
 ACK_TIMEOUT=300
 EOF
@@ -188,10 +240,13 @@ qemu=(qemu-system-x86_64 -name thintrim-vm
     -drive "file=$disks/root.qcow2,if=none,id=root,format=qcow2,discard=unmap,cache=unsafe"
     -device virtio-blk-pci,drive=root
     -device virtio-scsi-pci,id=scsi0
+    -qmp "unix:$qmp_sock,server=on,wait=off"
+    -chardev "socket,path=$qga_sock,server=on,wait=off,id=qga0"
+    -device virtio-serial -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0
     "${qemu_disks[@]}")
 printf '%q ' "${qemu[@]}" >"$out/qemu.cmd"
 echo >>"$out/qemu.cmd"
-sed -e "s|$out|RUN|g" -e "s|$cache|IMAGE|g" "$out/qemu.cmd" >"$share/qemu.cmd"
+sed -e "s|$out|RUN|g" -e "s|$sockdir|RUN|g" -e "s|$cache|IMAGE|g" "$out/qemu.cmd" >"$share/qemu.cmd"
 : >"$out/console.log"
 : >"$out/control.log"
 printf 'mark\tdisk\tallocated_bytes\tvirtual_bytes\tseconds\n' >"$out/results.tsv"
@@ -223,10 +278,28 @@ on_mark() {
         line+=" $id=$(mib "$a")MiB"
     done
     say "mark $name at $(since)s:$line"
+    [ -z "$on_mark_script" ] || run_on_mark "$name"
     touch "$share/ack/$name"
 }
 
-say "booting $scenario (timeout ${timeout_s}s, log $out/console.log)"
+# --on-mark: the guest is held at the mark while the hook runs, so what it
+# sees (over QMP or the guest agent) is the state the samples describe. A
+# hook's failure is logged, never the run's: it is a side channel. The
+# timeout stays well below the guest's ack timeout (300 s).
+run_on_mark() {
+    local name=$1 rc=0 t0
+    t0=$(since)
+    {
+        echo "=== mark $name at ${t0}s: $on_mark_script $name"
+        THINTRIM_VM_QMP=$qmp_sock THINTRIM_VM_QGA=$qga_sock THINTRIM_VM_OUT=$out \
+            THINTRIM_VM_RELEASE=$release timeout --kill-after=5 120 "$on_mark_script" "$name" \
+            </dev/null 2>&1 || rc=$?
+        echo "=== mark $name: exit $rc after $(awk -v a="$t0" -v b="$(since)" 'BEGIN {printf "%.1f", b - a}')s"
+    } >>"$out/on-mark.log"
+    [ "$rc" = 0 ] || say "on-mark hook failed at mark $name (exit $rc; see $out/on-mark.log)"
+}
+
+say "booting $scenario on $release (timeout ${timeout_s}s, log $out/console.log)"
 # Backstops for when this script is killed without running its trap (SIGKILL):
 # setpriv's parent-death signal reaches timeout(1), which passes it on to qemu;
 # and timeout(1) alone ends qemu shortly after the deadline.
@@ -270,8 +343,8 @@ if [ "$timed_out" = 0 ]; then
     process_control
 fi
 total=$(since)
-printf 'boot_to_runner_s\t%s\nboot_to_poweroff_s\t%s\nguest_rc\t%s\n' \
-    "${booted:--}" "$total" "${guest_rc:--}" >"$out/timing.txt"
+printf 'release\t%s\nboot_to_runner_s\t%s\nboot_to_poweroff_s\t%s\nguest_rc\t%s\n' \
+    "$release" "${booted:--}" "$total" "${guest_rc:--}" >"$out/timing.txt"
 
 if [ "$timed_out" = 1 ]; then
     say "TIMEOUT after ${timeout_s}s; last console lines:"
@@ -284,7 +357,7 @@ if [ -z "$guest_rc" ]; then
     [ -s "$out/qemu.stderr" ] && cat "$out/qemu.stderr" >&2
     exit 3
 fi
-say "scenario $scenario: guest rc $guest_rc, boot to poweroff ${total}s (results: $out/results.tsv)"
+say "scenario $scenario on $release: guest rc $guest_rc, boot to poweroff ${total}s (results: $out/results.tsv)"
 if [ "$guest_rc" != 0 ]; then
     say "last lines of the guest log:"
     tail -n 30 "$share/out/guest.log" 2>/dev/null >&2 || tail -n 30 "$out/console.log" | tr -d '\r' >&2

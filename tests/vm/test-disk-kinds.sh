@@ -35,6 +35,7 @@ out=${THINTRIM_VM_OUT:-${TMPDIR:-/tmp}/thintrim-vm-out/disk-kinds}
 . "$here/host-lib.sh"
 
 need_vm_tools
+vm_release bookworm
 need_deb
 run_scenario disk-kinds 900
 o=$out/share/out

@@ -15,6 +15,7 @@ out=${THINTRIM_VM_OUT:-${TMPDIR:-/tmp}/thintrim-vm-out/hardening}
 . "$here/host-lib.sh"
 
 need_vm_tools
+vm_release bookworm
 need_deb
 run_scenario hardening 600
 o=$out/share/out

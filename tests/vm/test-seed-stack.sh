@@ -14,15 +14,24 @@
 # and on the sysfs capture (out/share/out/seed-stack.tar.gz): the fixture
 # layout, no capture warnings, the md/crypt/LVM chain present.
 #
-# Environment: THINTRIM_VM_OUT (default $TMPDIR/thintrim-vm-out/seed-stack;
-# meson sets <build>/tests/vm/seed-stack), THINTRIM_DEB (a
-# thintrim .deb to install in the guest; optional), THINTRIM_VM_CACHE.
+#   tests/vm/test-seed-stack.sh [--release bookworm|trixie]
+#
+# Environment: THINTRIM_VM_RELEASE (the guest, default bookworm; --release
+# wins), THINTRIM_VM_OUT (default $TMPDIR/thintrim-vm-out/seed-stack), the
+# .deb of that release to install in the guest (optional: THINTRIM_DEB on
+# bookworm, THINTRIM_DEB_TRIXIE on trixie), THINTRIM_VM_CACHE.
 # Exit 77 (skip) when not root or the VM tools are not installed
 # (packaging/dev.sh deps installs them: see "# vm suite" in packaging/deps.txt).
 set -euo pipefail
 
 here=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 out=${THINTRIM_VM_OUT:-${TMPDIR:-/tmp}/thintrim-vm-out/seed-stack}
+release=${THINTRIM_VM_RELEASE:-bookworm}
+case ${1:-} in
+--release) release=${2:?--release needs bookworm or trixie} ;;
+"") ;;
+*) echo "usage: $0 [--release bookworm|trixie]" >&2; exit 2 ;;
+esac
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -34,16 +43,16 @@ done
 
 t0=$(date +%s)
 rc=0
-"$here/build-image.sh" || rc=$?
+"$here/build-image.sh" --release "$release" || rc=$?
 [ "$rc" = 77 ] && skip "build-image.sh cannot run here"
-[ "$rc" = 0 ] || fail "the guest image did not build (see ${THINTRIM_VM_CACHE:-/var/cache/thintrim-vm}/build.log)"
+[ "$rc" = 0 ] || fail "the $release guest image did not build (see ${THINTRIM_VM_CACHE:-/var/cache/thintrim-vm}/$release/build.log)"
 t1=$(date +%s)
-echo "image ready in $((t1 - t0))s"
+echo "$release image ready in $((t1 - t0))s"
 
 rc=0
-"$here/run-vm.sh" --out "$out" --timeout "${THINTRIM_VM_TIMEOUT:-900}" seed-fstrim || rc=$?
+"$here/run-vm.sh" --release "$release" --out "$out" --timeout "${THINTRIM_VM_TIMEOUT:-900}" seed-fstrim || rc=$?
 [ "$rc" = 77 ] && skip "run-vm.sh cannot run here"
-[ "$rc" = 0 ] || fail "the seed-fstrim scenario failed (rc $rc); logs in $out (console.log, share/out/guest.log)"
+[ "$rc" = 0 ] || fail "the seed-fstrim scenario failed on $release (rc $rc); logs in $out (console.log, share/out/guest.log)"
 
 results=$out/results.tsv
 guest=$out/share/out/guest-results.tsv
@@ -116,4 +125,4 @@ case " $layers" in *" "*=0\ *) fail "capture: a layer of /mnt/root drops discard
 [ "$(wc -w <<<"$layers")" -ge 7 ] || fail "capture: short chain for /mnt/root: $layers"
 
 echo "timing: image $((t1 - t0))s, $(tr '\t\n' '= ' <"$out/timing.txt")"
-echo "PASS: every image shrank by >= 80% of what the data added; capture in $tar"
+echo "PASS ($release): every image shrank by >= 80% of what the data added; capture in $tar"

@@ -5,6 +5,8 @@
 #   (+ ext4 on sda2, ext4 on a virtio-blk partition)
 # driven with systemctl, busctl and thintrim in one boot. Asserts, per part:
 #
+#  -  the guest is the release the run proves: Debian 13, kernel 6.12.*,
+#     systemd 257 on trixie (12, 6.1.*, 252 on bookworm).
 #  A  busctl Manager.Trim of /mnt/root: data0 and data1 (the raid1 halves)
 #     grew >= 90% of the 600 MiB written, deleting alone freed < 20%, the trim
 #     freed >= 80% of the growth; LastTrimResult success, LastTrimmedBytes
@@ -39,7 +41,12 @@
 #     md0 ... degraded ...", shown by `thintrim status` and in the journal;
 #     /mnt/vblk (not on md0) is trimmed; `thintrim trim /mnt/data` succeeds.
 #
-# Environment: THINTRIM_DEB (required: the .deb to test; skip 77 without),
+# Runs on Debian 13 (trixie) unless THINTRIM_VM_RELEASE says otherwise (the
+# meson test sets trixie): the other vm tests keep bookworm, so each release
+# is proved without a second boot of any scenario.
+#
+# Environment: THINTRIM_DEB_TRIXIE (required on trixie: the .deb built on
+# trixie; skip 77 without; THINTRIM_DEB with THINTRIM_VM_RELEASE=bookworm),
 # THINTRIM_VM_OUT (default $TMPDIR/thintrim-vm-out/thintrim-stack; meson sets
 # <build>/tests/vm/thintrim-stack), THINTRIM_VM_CACHE, THINTRIM_VM_TIMEOUT.
 set -euo pipefail
@@ -50,6 +57,7 @@ out=${THINTRIM_VM_OUT:-${TMPDIR:-/tmp}/thintrim-vm-out/thintrim-stack}
 . "$here/host-lib.sh"
 
 need_vm_tools
+vm_release trixie
 need_deb
 run_scenario thintrim-stack 1200
 o=$out/share/out
@@ -85,6 +93,17 @@ check_images() {
 eq() { [ "$(gres "$1")" = "$2" ] || bad "$1 = '$(gres "$1")', want '$2'"; }
 ge() { local v; v=$(gres "$1"); [[ $v =~ ^[0-9]+$ ]] && [ "$v" -ge "$2" ] || bad "$1 = '$v', want >= $2"; }
 
+# The guest is the release this run claims to prove.
+case $release in
+bookworm) want_version_id=12 want_kernel='6.1.*' want_systemd=252 ;;
+trixie) want_version_id=13 want_kernel='6.12.*' want_systemd=257 ;;
+esac
+echo "guest: $release, Debian $(gres guest.version_id), kernel $(gres guest.kernel), systemd $(gres guest.systemd)"
+eq guest.release "$release"
+eq guest.version_id "$want_version_id"
+eq guest.systemd "$want_systemd"
+# shellcheck disable=SC2053 # a glob on purpose
+[[ $(gres guest.kernel) == $want_kernel ]] || bad "kernel $(gres guest.kernel), want $want_kernel on $release"
 echo "installed: $(cat "$o/thintrim-version.txt" 2>/dev/null), after dpkg -i: $(gres installed.enabled), $(gres installed.active)"
 
 # --- A ------------------------------------------------------------------------
@@ -254,4 +273,4 @@ echo "  thintrim status: $(grep -F deferred "$o/degraded-status.txt" | head -n 2
 
 echo "timing: image ${image_s}s, run ${run_s}s ($(tr '\t\n' '= ' <"$out/timing.txt"))"
 [ "$bad" = 0 ] || fail "see BAD lines above; guest log $o/guest.log, busctl session $o/transcript.txt, daemon journal $o/thintrimd.journal"
-echo "PASS: manual and scheduled trims shrank the qcow2s, crypt without discards refused and nothing freed, doctor findings present, scheduled trims deferred on a degraded md0"
+echo "PASS ($release): manual and scheduled trims shrank the qcow2s, crypt without discards refused and nothing freed, doctor findings present, scheduled trims deferred on a degraded md0"

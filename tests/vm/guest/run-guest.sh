@@ -30,12 +30,14 @@ done_rc() {
     exit "$1"
 }
 
-echo "run-guest: scenario $SCENARIO on $(uname -r), up $(cut -d' ' -f1 /proc/uptime)s"
+echo "run-guest: scenario $SCENARIO on ${RELEASE:-bookworm}, $(uname -r), up $(cut -d' ' -f1 /proc/uptime)s"
 echo "@@THINTRIM BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)" >"$ctl"
 
 export THINTRIM_VM_SHARE=$share THINTRIM_VM_OUT=$out THINTRIM_VM_CTL=$ctl
 export THINTRIM_VM_ACK_TIMEOUT=${ACK_TIMEOUT:-300}
 export THINTRIM_VM_SCENARIO=$SCENARIO
+# bookworm or trixie: a scenario may expect what differs between them.
+export THINTRIM_VM_RELEASE=${RELEASE:-bookworm}
 export THINTRIM_INSTALLED=0
 
 if [ -n "${DEB:-}" ]; then

@@ -72,7 +72,12 @@ json() {
     log "$* -> out/$name (exit $rc)"
 }
 
-# --- the package as installed ---------------------------------------------
+# --- the guest and the package as installed --------------------------------
+# What the host checks the release against (the test proves a given release).
+result guest.release "$THINTRIM_VM_RELEASE"
+result guest.version_id "$(. /etc/os-release && echo "$VERSION_ID")"
+result guest.kernel "$(uname -r)"
+result guest.systemd "$(systemctl --version | awk 'NR == 1 {print $2}')"
 result installed.enabled "$(systemctl is-enabled thintrimd 2>&1 || true)"
 result installed.active "$(systemctl is-active thintrimd 2>&1 || true)"
 bus thintrim --version
