@@ -37,6 +37,10 @@ out=${THINTRIM_VM_OUT:-${TMPDIR:-/tmp}/thintrim-vm-out/disk-kinds}
 need_vm_tools
 vm_release bookworm
 need_deb
+# thintrim-host (issue 18) at the mark host-prove: check-host-prove.sh.
+export THINTRIM_HOST=${THINTRIM_HOST:-$here/../../build/src/host/thintrim-host}
+[ -x "$THINTRIM_HOST" ] || fail "THINTRIM_HOST=$THINTRIM_HOST: no thintrim-host binary (meson passes its own)"
+export THINTRIM_VM_ON_MARK=$here/host-prove-hook.sh
 run_scenario disk-kinds 900
 o=$out/share/out
 bad=0
@@ -137,6 +141,9 @@ grep -q 'swallowed' "$o/status-thin.txt" || bad "thintrim status does not say th
 echo "btrfs discard=async: AsyncDiscard $(gres async.AsyncDiscard)"
 [ "$(gres async.AsyncDiscard)" = true ] || bad "btrfs mounted with discard=async: AsyncDiscard is not true"
 grep -q 'discard=async' "$o/status-thin.txt" || bad "thintrim status does not mention btrfs discard=async"
+
+# shellcheck source=tests/vm/check-host-prove.sh
+. "$here/check-host-prove.sh"
 
 echo "timing: image ${image_s}s, run ${run_s}s ($(tr '\t\n' '= ' <"$out/timing.txt"))"
 [ "$bad" = 0 ] || fail "see BAD lines above; guest log $o/guest.log, busctl session $o/transcript.txt"

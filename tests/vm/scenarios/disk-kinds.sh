@@ -166,4 +166,6 @@ done
 bus thintrim doctor >"$THINTRIM_VM_OUT/doctor.txt" || true
 result async.AsyncDiscard "$(tt_get "$(tt_fs_object /mnt/async)" "$TT_FS" AsyncDiscard)"
 bus thintrim status >"$THINTRIM_VM_OUT/status-thin.txt" || true
+# thintrim-host audit and prove from the host (issue 18): guest/host-prove.sh.
+. /trimtest/guest/host-prove.sh
 log "disk-kinds done"
