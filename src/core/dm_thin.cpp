@@ -60,7 +60,9 @@ std::vector<DmTarget> parseTargets(const std::vector<char>& buffer, const dm_ioc
     return targets;
 }
 
-std::string_view modeName(ThinPoolDiscards mode) {
+} // namespace
+
+std::string_view thinPoolDiscardsName(ThinPoolDiscards mode) {
     switch (mode) {
     case ThinPoolDiscards::Passdown:
         return "passdown";
@@ -71,8 +73,6 @@ std::string_view modeName(ThinPoolDiscards mode) {
     }
     return "passdown";
 }
-
-} // namespace
 
 std::vector<DmTarget> readDmTargets(const std::filesystem::path& control,
                                     const DeviceNumber& device, bool asStatus) {
@@ -144,7 +144,7 @@ std::string SwallowingThinPool::sentence() const {
                            volume, layerName);
     return fmt::format("thin pool {} ({}) does not pass discards down (discards={}): space freed "
                        "in the pool stays allocated on the virtual disk",
-                       volume, layerName, modeName(effective));
+                       volume, layerName, thinPoolDiscardsName(effective));
 }
 
 std::string SwallowingThinPool::fix() const {

@@ -41,6 +41,9 @@ enum class ThinPoolDiscards {
     Ignore,     // the pool ignores discards altogether
 };
 
+// "passdown", "nopassdown", "ignore": lvchange's --discards words.
+[[nodiscard]] std::string_view thinPoolDiscardsName(ThinPoolDiscards mode);
+
 // From a thin-pool table's params ("<meta> <data> <block> <low water>
 // <#features> <features>..."): what was asked for. nullopt if malformed.
 [[nodiscard]] std::optional<ThinPoolDiscards> thinPoolDiscardsFromTable(std::string_view params);

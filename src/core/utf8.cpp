@@ -74,4 +74,18 @@ std::string escapeInvalidUtf8(std::string_view text) {
     return out;
 }
 
+std::string prometheusLabelValue(std::string_view raw) {
+    std::string escaped;
+    for (char c : escapeInvalidUtf8(raw)) {
+        if (c == '\\' || c == '"')
+            escaped += '\\';
+        if (c == '\n') {
+            escaped += "\\n";
+            continue;
+        }
+        escaped += c;
+    }
+    return escaped;
+}
+
 } // namespace thintrim

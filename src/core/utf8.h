@@ -15,6 +15,10 @@ namespace thintrim {
 // does too: D-Bus strings cannot carry it. Valid text is returned unchanged.
 [[nodiscard]] std::string escapeInvalidUtf8(std::string_view text);
 
+// A Prometheus label value: valid UTF-8 as above, with backslash, double
+// quote and newline escaped as the text exposition format wants.
+[[nodiscard]] std::string prometheusLabelValue(std::string_view raw);
+
 [[nodiscard]] bool isValidUtf8(std::string_view text);
 
 } // namespace thintrim

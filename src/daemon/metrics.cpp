@@ -18,23 +18,6 @@ namespace thintrim::daemon {
 
 namespace {
 
-// Label values are UTF-8 (utf8.h) and escape backslash, double quote and
-// newline.
-std::string labelValue(std::string_view raw) {
-    const std::string text = escapeInvalidUtf8(raw);
-    std::string escaped;
-    for (char c : text) {
-        if (c == '\\' || c == '"')
-            escaped += '\\';
-        if (c == '\n') {
-            escaped += "\\n";
-            continue;
-        }
-        escaped += c;
-    }
-    return escaped;
-}
-
 double seconds(Microseconds value) {
     return static_cast<double>(value.count()) / 1e6;
 }
@@ -56,9 +39,9 @@ std::string formatMetrics(const State& state, const DiscardBacklog& discardBackl
     auto perFilesystem = [&](const Family& family, auto value) {
         header(family);
         for (const auto& [identity, history] : state.filesystems)
-            text +=
-                fmt::format("{}{{mountpoint=\"{}\",identity=\"{}\"}} {}\n", family.name,
-                            labelValue(history.mountPoint), labelValue(identity), value(history));
+            text += fmt::format("{}{{mountpoint=\"{}\",identity=\"{}\"}} {}\n", family.name,
+                                prometheusLabelValue(history.mountPoint),
+                                prometheusLabelValue(identity), value(history));
     };
 
     perFilesystem({"thintrim_last_trim_timestamp_seconds", "gauge",
@@ -115,7 +98,8 @@ std::string formatMetrics(const State& state, const DiscardBacklog& discardBackl
         if (auto backlog = discardBacklog.find(identity); backlog != discardBacklog.end())
             text += fmt::format(
                 "thintrim_discard_backlog_bytes{{mountpoint=\"{}\",identity=\"{}\"}} {}\n",
-                labelValue(history.mountPoint), labelValue(identity), backlog->second);
+                prometheusLabelValue(history.mountPoint), prometheusLabelValue(identity),
+                backlog->second);
     }
 
     header({"thintrim_suspended", "gauge", "1 while thintrimd is suspended."});

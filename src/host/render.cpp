@@ -33,18 +33,6 @@ nlohmann::json settingsJson(const std::optional<DiskSettings>& settings) {
     };
 }
 
-std::string_view thinPoolDiscardsName(ThinPoolDiscards discards) {
-    switch (discards) {
-    case ThinPoolDiscards::Passdown:
-        return "passdown";
-    case ThinPoolDiscards::NoPassdown:
-        return "nopassdown";
-    case ThinPoolDiscards::Ignore:
-        return "ignore";
-    }
-    return "passdown";
-}
-
 nlohmann::json validUtf8(const nlohmann::json& json) {
     if (json.is_string())
         return escapeInvalidUtf8(json.get<std::string>());
@@ -69,24 +57,9 @@ std::string size(const std::optional<std::uint64_t>& bytes, bool exact) {
     return exact ? std::to_string(*bytes) : formatSize(*bytes);
 }
 
-// Label values: UTF-8, with backslash, quote and newline escaped.
-std::string label(std::string_view raw) {
-    std::string escaped;
-    for (char c : escapeInvalidUtf8(raw)) {
-        if (c == '\\' || c == '"')
-            escaped += '\\';
-        if (c == '\n') {
-            escaped += "\\n";
-            continue;
-        }
-        escaped += c;
-    }
-    return escaped;
-}
-
 std::string diskLabels(const AuditedDisk& disk) {
-    return fmt::format("vm=\"{}\",disk=\"{}\",image=\"{}\"", label(disk.vm), label(disk.disk),
-                       label(disk.image()));
+    return fmt::format("vm=\"{}\",disk=\"{}\",image=\"{}\"", prometheusLabelValue(disk.vm),
+                       prometheusLabelValue(disk.disk), prometheusLabelValue(disk.image()));
 }
 
 void printTable(std::FILE* out, const std::vector<std::vector<std::string>>& rows) {

@@ -29,3 +29,10 @@ TEST_CASE("each byte that starts no valid sequence becomes U+FFFD") {
         CHECK(isValidUtf8(escapeInvalidUtf8(text)));
     }
 }
+
+TEST_CASE("Prometheus label values are valid UTF-8 with quotes, backslashes and newlines escaped",
+          "[utf8]") {
+    CHECK(thintrim::prometheusLabelValue("/mnt/a") == "/mnt/a");
+    CHECK(thintrim::prometheusLabelValue("a\"b\\c\nd") == "a\\\"b\\\\c\\nd");
+    CHECK(thintrim::prometheusLabelValue("caf\xe9") == thintrim::escapeInvalidUtf8("caf\xe9"));
+}
