@@ -2,6 +2,7 @@
 #include "engine.h"
 
 #include "error.h"
+#include "trim_policies.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -53,22 +54,10 @@ std::string_view engineStateName(EngineState state) {
     return "idle";
 }
 
-ChunkDecision RateLimitPolicy::beforeChunk(const ChunkContext& context) {
-    ChunkDecision decision;
-    if (rate_ == 0 || !context.lastChunk)
-        return decision;
-    // Floating seconds: exact enough for a pause, and no overflow for any size.
-    const double allowed = static_cast<double>(context.trimmedBytes) / static_cast<double>(rate_);
-    const double limit = static_cast<double>(std::numeric_limits<Microseconds::rep>::max()) / 2;
-    const double start = static_cast<double>(context.runStarted.count());
-    const double at = std::min(start + allowed * 1e6, limit);
-    decision.notBefore = Microseconds(static_cast<Microseconds::rep>(at));
-    return decision;
-}
-
 Engine::Engine(Deps deps, State state, EngineOptions options)
-    : deps_(deps), state_(std::move(state)), options_(options) {
-    policies_.push_back(&rateLimit_);
+    : deps_(deps), state_(std::move(state)), options_(options),
+      rateLimit_(std::make_unique<RateLimitPolicy>()) {
+    policies_.push_back(rateLimit_.get());
     state_.nextJobId = std::max<std::uint64_t>(state_.nextJobId, 1);
     // A job interrupted by kill, crash or reboot continues where its cursor
     // is, once BootDelay has passed.
@@ -81,6 +70,8 @@ Engine::Engine(Deps deps, State state, EngineOptions options)
         jobs_.push_back(std::move(job));
     }
 }
+
+Engine::~Engine() = default;
 
 void Engine::start() {
     started_ = true;
@@ -337,7 +328,7 @@ void Engine::startFilesystem(Job& job) {
             run.cursor = history->second.resumeFrom;
     }
     run.startCursor = run.cursor;
-    rateLimit_.setRate(job.options.rateLimit);
+    rateLimit_->setRate(job.options.rateLimit);
     if (run.cursor > 0)
         deps_.events.note(mountPoint, fmt::format("resuming the trim at offset {}", run.cursor));
     deps_.events.filesystemStarting(job.id, run.mount);
@@ -562,6 +553,20 @@ void Engine::save() {
 void Engine::saveNow() {
     rememberPendingJob();
     save();
+}
+
+void Engine::recordReceipt(const FilesystemReport& report) {
+    if (report.recorded && report.mount)
+        state_.recordReceipt(report.mount->identity(), report.trim.reachedDiskBytes);
+}
+
+void Engine::recordVerify(const Mount& mount, Microseconds at, const VerifyReport& report) {
+    state_.recordVerify(mount.identity(), mount.mountPoint, at, report);
+}
+
+State::Observed Engine::observeMounts(const std::vector<const Mount*>& mounts, Microseconds now,
+                                      Microseconds forgetAfter) {
+    return state_.observeMounts(mounts, now, forgetAfter);
 }
 
 // --- what the owner publishes ------------------------------------------------------

@@ -12,12 +12,15 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace thintrim {
+
+class RateLimitPolicy;
 
 // The trim engine: owns the job queue, runs one filesystem at a time chunk by
 // chunk, persists the cursor, and stops cleanly on Cancel, Suspend, sleep and
@@ -103,23 +106,13 @@ struct ChunkDecision {
     std::string reason;                     // for the log and the report when deferring
 };
 
-// A per-chunk policy: the rate limit is one; load-aware pacing and trim
-// windows plug in the same way (Engine::addPolicy).
+// A per-chunk policy (trim_policies.h): the rate limit, which every engine
+// has; load-aware pacing, trim windows and storage health plug in the same
+// way (Engine::addPolicy).
 class ChunkPolicy {
 public:
     virtual ~ChunkPolicy() = default;
     [[nodiscard]] virtual ChunkDecision beforeChunk(const ChunkContext& context) = 0;
-};
-
-// Keeps the average trimmed bytes per second of a filesystem's run at or
-// below the job's rate limit.
-class RateLimitPolicy final : public ChunkPolicy {
-public:
-    [[nodiscard]] ChunkDecision beforeChunk(const ChunkContext& context) override;
-    void setRate(std::uint64_t bytesPerSecond) { rate_ = bytesPerSecond; }
-
-private:
-    std::uint64_t rate_ = 0;
 };
 
 // The outcome of one filesystem within a job.
@@ -151,7 +144,7 @@ public:
     // Before the first chunk of a filesystem (e.g. to sample counters).
     virtual void filesystemStarting(std::uint64_t jobId, const Mount& mount) = 0;
     // After the report went into the history (report.recorded): a handler
-    // may add its own measurements to both (Engine::mutableState()); the
+    // may add its own measurements to both (Engine::recordReceipt()); the
     // receipt it sets in report.trim.reachedDiskBytes counts in the job's
     // (a dry run's is 0 already).
     virtual void filesystemFinished(FilesystemReport& report) = 0;
@@ -202,6 +195,7 @@ public:
 
     // `state` is what was loaded; a pending job in it is queued again.
     Engine(Deps deps, State state, EngineOptions options);
+    ~Engine();
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
 
@@ -242,7 +236,6 @@ public:
     // --- what the owner publishes ---
     [[nodiscard]] EngineState engineState() const;
     [[nodiscard]] const State& state() const { return state_; }
-    [[nodiscard]] State& mutableState() { return state_; }
     [[nodiscard]] bool stopping() const { return shuttingDown_; }
     // True while a FITRIM request is outstanding.
     [[nodiscard]] bool busy() const { return inFlight_ != InFlight::None; }
@@ -257,8 +250,19 @@ public:
     [[nodiscard]] std::optional<JobState> jobState(std::uint64_t jobId) const;
     // Mount points in queued or running jobs, not yet done.
     [[nodiscard]] std::vector<std::string> pendingMountPoints() const;
-    // Persists the state now (for the owner's own changes to it).
+    // Persists the state now (after the owner's additions below).
     void saveNow();
+
+    // --- the owner's additions to the history, saved with the next save ---
+    // The receipt filesystemFinished() measured for `report` (receipts.h),
+    // when the report went into the history (report.recorded).
+    void recordReceipt(const FilesystemReport& report);
+    // A verify of `mount` that finished at `at` (realtime).
+    void recordVerify(const Mount& mount, Microseconds at, const VerifyReport& report);
+    // The mounts seen now (State::observeMounts): forgets filesystems not
+    // mounted for longer than `forgetAfter`.
+    [[nodiscard]] State::Observed observeMounts(const std::vector<const Mount*>& mounts,
+                                                Microseconds now, Microseconds forgetAfter);
 
 private:
     enum class InFlight { None, Prepare, Chunk };
@@ -318,7 +322,7 @@ private:
     Deps deps_;
     State state_;
     EngineOptions options_;
-    RateLimitPolicy rateLimit_;
+    std::unique_ptr<RateLimitPolicy> rateLimit_; // trim_policies.h
     std::vector<ChunkPolicy*> policies_;
 
     std::deque<Job> jobs_; // the front one is the active one

@@ -98,13 +98,13 @@ DiskCounters parseDiskstats(std::string_view text, const std::vector<std::string
     return counters;
 }
 
-IoSample sampleIo(const PacingSources& sources, const std::vector<std::string>& leafDisks,
+IoSample sampleIo(const SystemPaths& paths, const std::vector<std::string>& leafDisks,
                   Microseconds now) {
     IoSample sample;
     sample.at = now;
-    if (auto text = readSmallFile(sources.pressure))
+    if (auto text = readSmallFile(paths.ioPressure))
         sample.pressureStallUs = parsePressureTotal(*text);
-    if (auto text = readSmallFile(sources.diskstats)) {
+    if (auto text = readSmallFile(paths.diskstats)) {
         const DiskCounters counters = parseDiskstats(*text, leafDisks);
         if (counters.devices > 0) {
             sample.ios = counters.ios;

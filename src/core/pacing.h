@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "system_paths.h"
 #include "units.h"
 
 #include <cstdint>
@@ -46,12 +47,6 @@ struct IoInterval {
 // Counters that went backwards (a disk removed and re-added) give nullopt.
 [[nodiscard]] IoInterval ioBetween(const IoSample& from, const IoSample& to);
 
-// Where the samples come from; injectable for tests.
-struct PacingSources {
-    std::filesystem::path pressure = "/proc/pressure/io";
-    std::filesystem::path diskstats = "/proc/diskstats";
-};
-
 // "some avg10=1.00 avg60=0.50 avg300=0.10 total=12345": the total, in µs;
 // nullopt when the file is missing (no PSI: kernel without CONFIG_PSI or
 // psi=0) or unreadable.
@@ -65,9 +60,9 @@ struct DiskCounters {
 };
 [[nodiscard]] DiskCounters parseDiskstats(std::string_view text,
                                           const std::vector<std::string>& devices);
-// Reads both files now.
-[[nodiscard]] IoSample sampleIo(const PacingSources& sources,
-                                const std::vector<std::string>& leafDisks, Microseconds now);
+// Reads both files now (SystemPaths::ioPressure and ::diskstats).
+[[nodiscard]] IoSample sampleIo(const SystemPaths& paths, const std::vector<std::string>& leafDisks,
+                                Microseconds now);
 
 // The controller's limits. A chunk never shrinks below `floorChunk` and a wait
 // never exceeds `maxWait`, so a trim always finishes however busy the

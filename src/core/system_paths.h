@@ -14,6 +14,9 @@ struct SystemPaths {
     std::filesystem::path sysfsRoot = "/";
     std::filesystem::path mountinfo = "/proc/self/mountinfo";
     std::filesystem::path fstab = "/etc/fstab";
+    // Load-aware pacing (pacing.h): I/O pressure (PSI) and the disks' counters.
+    std::filesystem::path ioPressure = "/proc/pressure/io";
+    std::filesystem::path diskstats = "/proc/diskstats";
     // Read by the doctor's checks only (diagnose.h).
     std::filesystem::path swaps = "/proc/swaps";
     std::filesystem::path crypttab = "/etc/crypttab";

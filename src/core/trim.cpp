@@ -217,18 +217,6 @@ TrimRange nextChunk(const TrimLayout& layout, std::uint64_t cursor, std::uint64_
     return {start, *step};
 }
 
-std::vector<TrimRange> planChunks(const ChunkPlanInput& input) {
-    TrimLayout layout;
-    layout.fsBytes = input.fsBytes;
-    layout.alignment = input.alignment;
-    layout.chunked = input.linear;
-    std::vector<TrimRange> plan;
-    for (std::uint64_t cursor = input.resumeFrom; cursor != kTrimDone;
-         cursor = rangeEnd(plan.back()))
-        plan.push_back(nextChunk(layout, cursor, input.chunkSize));
-    return plan;
-}
-
 TrimLayout readTrimLayout(int mountFd, std::string_view fsType) {
     struct statfs info {};
     if (::fstatfs(mountFd, &info) != 0)

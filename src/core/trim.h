@@ -21,28 +21,18 @@ struct TrimRange {
     bool operator==(const TrimRange&) const = default;
 };
 
-// How a filesystem's range is cut into calls. Linear filesystems (ext4, xfs)
-// are chunked on allocation-group / block-group boundaries (`alignment`) so
-// that ext4 keeps its per-group "already trimmed" marks; others get one call
-// covering everything from `resumeFrom`.
-struct ChunkPlanInput {
-    std::uint64_t fsBytes = 0;   // size of the address space (device size)
-    std::uint64_t alignment = 0; // group size; 0 = none
-    std::uint64_t chunkSize = 0; // requested; 0 = one call
-    std::uint64_t resumeFrom = 0;
-    bool linear = true; // false for btrfs and unknown layouts
-};
-[[nodiscard]] std::vector<TrimRange> planChunks(const ChunkPlanInput& input);
-
-// What a filesystem offers to FITRIM, read once per run (chunkPlanInputFor
-// without the request's parts).
+// What a filesystem offers to FITRIM, read once per run (readTrimLayout).
+// Linear filesystems (ext4, xfs) are chunked on allocation-group /
+// block-group boundaries (`alignment`) so that ext4 keeps its per-group
+// "already trimmed" marks; others get one call covering everything from the
+// cursor.
 struct TrimLayout {
     std::uint64_t fsBytes = 0;   // where the address space's data ends
     std::uint64_t alignment = 0; // group size of a linear layout; 0 = none
     bool chunked = true;         // false: one call covers everything
     // btrfs: its block groups' logical ranges, sorted. Chunks cover whole
     // groups; the gaps between them hold nothing to trim.
-    std::vector<TrimRange> groups;
+    std::vector<TrimRange> groups{};
     bool operator==(const TrimLayout&) const = default;
 };
 

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "trim_policies.h"
 
+#include <algorithm>
 #include <ctime>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -11,6 +13,19 @@ namespace {
 // A wait shorter than this says little about the pressure without the trim.
 constexpr Microseconds kShortestQuietWait = std::chrono::milliseconds(500);
 } // namespace
+
+ChunkDecision RateLimitPolicy::beforeChunk(const ChunkContext& context) {
+    ChunkDecision decision;
+    if (rate_ == 0 || !context.lastChunk)
+        return decision;
+    // Floating seconds: exact enough for a pause, and no overflow for any size.
+    const double allowed = static_cast<double>(context.trimmedBytes) / static_cast<double>(rate_);
+    const double limit = static_cast<double>(std::numeric_limits<Microseconds::rep>::max()) / 2;
+    const double start = static_cast<double>(context.runStarted.count());
+    const double at = std::min(start + allowed * 1e6, limit);
+    decision.notBefore = Microseconds(static_cast<Microseconds::rep>(at));
+    return decision;
+}
 
 PacingPolicy::PacingPolicy(LeafDisks leafDisks, Sampler sampler)
     : leafDisks_(std::move(leafDisks)), sampler_(std::move(sampler)) {}

@@ -13,9 +13,21 @@
 
 namespace thintrim {
 
-// The engine's per-chunk policies (engine.h) that make thintrim gentle:
-// load-aware pacing, trim windows and deferral while the storage is busy
-// with itself. Each is asked before every chunk.
+// The engine's per-chunk policies (engine.h) that make thintrim gentle: the
+// rate limit, load-aware pacing, trim windows and deferral while the storage
+// is busy with itself. Each is asked before every chunk.
+
+// Keeps the average trimmed bytes per second of a filesystem's run at or
+// below the job's rate limit (JobOptions::rateLimit). Every engine has one,
+// asked first.
+class RateLimitPolicy final : public ChunkPolicy {
+public:
+    [[nodiscard]] ChunkDecision beforeChunk(const ChunkContext& context) override;
+    void setRate(std::uint64_t bytesPerSecond) { rate_ = bytesPerSecond; }
+
+private:
+    std::uint64_t rate_ = 0;
+};
 
 // Pacing=auto (pacing.h): after each chunk, a short probe while nothing is
 // issued, then the controller's wait and next chunk size. Pacing=fixed: no

@@ -1,24 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "daemon.h"
 
-#include "btrfs_discard.h"
 #include "bus_boundary.h"
 #include "bus_names.h"
 #include "diagnose.h"
 #include "error.h"
+#include "job_options.h"
 #include "log.h"
 #include "metrics.h"
-#include "schedule_plan.h"
+#include "outcome_log.h"
+#include "published_properties.h"
 #include "sdbus_compat.h"
-#include "storage_health.h"
+#include "target_resolution.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 
 #include <fmt/format.h>
-#include <signal.h>
-#include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 
 namespace thintrim::daemon {
@@ -28,10 +27,6 @@ namespace {
 // How long a method waits for the scan it asked for; a scan normally takes
 // milliseconds, one stuck on a hung device never ends.
 constexpr Microseconds kFreshScanWait = std::chrono::seconds(5);
-
-std::uint64_t usec(Microseconds value) {
-    return value.count() > 0 ? static_cast<std::uint64_t>(value.count()) : 0;
-}
 
 sd_id128_t machineSplayKey() {
     if (auto key = readMachineSplayKey())
@@ -44,48 +39,23 @@ sd_id128_t machineSplayKey() {
     return key;
 }
 
-UniqueFd blockTerminationSignals() {
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGHUP);
-    // Threads started later (the worker) inherit the mask.
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    UniqueFd fd{::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK)};
-    if (!fd.isValid())
-        throwSystemError("signalfd", errno);
-    return fd;
-}
-
 } // namespace
 
 Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
-    : signalFd_(blockTerminationSignals()), options_(std::move(options)),
-      config_(std::move(config)), store_(options_.stateDir), bus_(bus),
-      machineKey_(machineSplayKey()), loop_(bus), authorizer_(bus),
-      pacing_(
-          [this](const Mount& mount) {
-              const CatalogEntry* entry = stackEntry(mount);
-              return entry != nullptr && entry->stack ? leafDevices(*entry->stack)
-                                                      : std::vector<std::string>{};
-          },
-          [](const std::vector<std::string>& disks, Microseconds now) {
-              return sampleIo(PacingSources{}, disks, now);
-          }),
-      window_([this](std::uint64_t job) { return scheduledJobs_.contains(job); },
-              [] { return readClocks().realtime; }),
-      storageHealth_([this](std::uint64_t job) { return scheduledJobs_.contains(job); },
-                     [this](const Mount& mount) -> std::optional<std::string> {
-                         const CatalogEntry* entry = stackEntry(mount);
-                         if (entry == nullptr || !entry->stack)
-                             return std::nullopt;
-                         return storageDeferral(options_.systemPaths, *entry->stack);
-                     }),
+    : options_(std::move(options)), config_(std::move(config)), store_(options_.stateDir),
+      bus_(bus), machineKey_(machineSplayKey()), loop_(bus), authorizer_(bus),
+      policies_(catalog_, options_.systemPaths),
       engine_({worker_, *this, *this, *this}, loadState(store_), engineOptions()),
-      verifier_(options_.systemPaths),
+      verifier_(options_.systemPaths), receipts_(options_.systemPaths),
+      scanWaiters_(kFreshScanWait,
+                   [this](std::optional<Microseconds> deadline) {
+                       if (deadline)
+                           scanWaitTimer_.armAt(*deadline);
+                       else
+                           scanWaitTimer_.disarm();
+                   }),
       scheduleTimer_(
-          loop_, CLOCK_REALTIME, [this] { onScheduleTimer(); }, "checking the schedule"),
+          loop_, CLOCK_REALTIME, [this] { reschedule(); }, "checking the schedule"),
       engineTimer_(
           loop_, CLOCK_BOOTTIME,
           [this] {
@@ -93,59 +63,48 @@ Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
               publish(); // PacingState may have changed
           },
           "pacing a trim"),
-      // Stacks and free space are read off the loop thread; applyScan()
-      // reschedules with them.
-      freeSpaceTimer_(
+      // Every stack is walked again and free space sampled, off the loop
+      // thread; applyScan() reschedules with them.
+      rewalkTimer_(
           loop_, CLOCK_MONOTONIC, [this] { scanner_->request(MountScanner::Scope::Verdicts); },
-          "sampling free space"),
+          "walking every block stack again"),
       scanWaitTimer_(
           loop_, CLOCK_BOOTTIME,
           [this] {
-              const Microseconds now = readClocks().sinceBoot;
               logMessage(LogLevel::Warning,
                          fmt::format("reading the block stacks takes longer than {} (a hung "
                                      "device?): answering with the verdicts at hand",
                                      formatDuration(kFreshScanWait)));
-              answerScanWaiters(
-                  [now](std::uint64_t, Microseconds deadline) { return deadline <= now; }, nullptr);
+              scanWaiters_.expire(readClocks().sinceBoot);
           },
           "answering a call that waited for a scan"),
       watchdogTimer_(
           loop_, CLOCK_MONOTONIC, [] { sd_notify(0, "WATCHDOG=1"); }, "notifying the watchdog") {
-    // Deferral first: a filesystem put off is not paced.
-    engine_.addPolicy(storageHealth_);
-    engine_.addPolicy(window_);
-    engine_.addPolicy(pacing_);
-    configurePolicies();
+    policies_.addTo(engine_);
+    policies_.configure(config_);
+    catalog_.select(config_.filesystems);
     loop_.watch(
         worker_.eventFd(), [this] { onWorkerEvents(); }, "handling a trim's progress");
     loop_.watch(
         verifier_.eventFd(), [this] { onVerifyDone(); }, "handling a verify's result");
     // After an unexpected failure, what a stop would keep: the job to resume.
     loop_.onHandlerFailure([this] { engine_.saveNow(); });
-    loop_.watch(
-        signalFd_.get(),
+    signals_.watch(
+        loop_,
         [this] {
-            signalfd_siginfo info{};
-            while (::read(signalFd_.get(), &info, sizeof info) == sizeof info) {
-                if (info.ssi_signo == SIGHUP) {
-                    try {
-                        reload();
-                    } catch (const Error&) {
-                        // reload() logged why; the old configuration stays.
-                    }
-                } else {
-                    shutdown();
-                }
+            try {
+                reload();
+            } catch (const Error&) {
+                // reload() logged why; the old configuration stays.
             }
         },
-        "handling a signal");
+        [this] { shutdown(); });
 }
 
 Daemon::~Daemon() {
     loop_.unwatch(worker_.eventFd());
     loop_.unwatch(verifier_.eventFd());
-    loop_.unwatch(signalFd_.get());
+    signals_.unwatch(loop_);
 }
 
 int Daemon::run() {
@@ -173,7 +132,7 @@ int Daemon::run() {
     else
         logMessage(LogLevel::Warning, "reading the mounts takes longer than 10 s (a hung "
                                       "device?): starting without them; they appear once read");
-    freeSpaceTimer_.armIn(config_.schedule.checkInterval, config_.schedule.checkInterval);
+    rewalkTimer_.armIn(config_.schedule.checkInterval, config_.schedule.checkInterval);
     // Objects first, then the name: a client that sees the name finds them.
     dbus::requestName(bus_, dbus::kBusName);
 
@@ -194,16 +153,6 @@ int Daemon::run() {
 
 // --- Controller --------------------------------------------------------------
 
-const CatalogEntry* Daemon::managedEntry(std::string_view mountPoint) const {
-    const CatalogEntry* entry = findEntry(catalog_, mountPoint);
-    return entry != nullptr && isManagedHere(*entry) ? entry : nullptr;
-}
-
-bool Daemon::isManagedHere(const CatalogEntry& entry) const {
-    return entry.mount.isManaged() &&
-           config_.filesystems.selects(entry.mount.mountPoint, entry.mount.fsType);
-}
-
 void Daemon::queueTrim(const std::vector<std::string>& mountPoints,
                        const TrimRequestOptions& options, LaterReply<std::uint64_t> reply) {
     // A verdict can be stale (a layer was fixed since the last walk): the
@@ -219,37 +168,10 @@ std::uint64_t Daemon::enqueueTrim(const std::vector<std::string>& mountPoints,
     if (shuttingDown_)
         throw Error(ErrorCode::System, "thintrimd is stopping; try again when it is back");
     // Resolve everything first: one bad mount point queues nothing.
-    std::vector<std::string> targets;
-    if (mountPoints.empty()) {
-        for (const CatalogEntry& entry : catalog_) {
-            if (isManagedHere(entry) && entry.eligible())
-                targets.push_back(entry.mount.mountPoint);
-        }
-    }
-    for (const std::string& mountPoint : mountPoints) {
-        const CatalogEntry* entry = findEntry(catalog_, mountPoint);
-        if (entry == nullptr)
-            throw Error(ErrorCode::NotManaged, fmt::format("{} is not a mount point", mountPoint));
-        if (!entry->mount.isManaged())
-            throw Error(ErrorCode::NotManaged, fmt::format("{} is not trimmed by thintrim: {}",
-                                                           mountPoint, entry->reason()));
-        if (!isManagedHere(*entry))
-            throw Error(ErrorCode::NotManaged,
-                        fmt::format("{} is left out by the [Filesystems] section of the "
-                                    "configuration",
-                                    mountPoint));
-        if (!entry->eligible())
-            throw Error(ErrorCode::NotEligible,
-                        fmt::format("{} cannot pass discards: {}", mountPoint, entry->reason()));
-        if (std::find(targets.begin(), targets.end(), entry->mount.mountPoint) == targets.end())
-            targets.push_back(entry->mount.mountPoint);
-    }
-    JobOptions options;
-    options.dryRun = request.dryRun.value_or(false);
-    options.minimumExtent = request.minimumExtent.value_or(config_.trim.minimumExtent);
-    options.rateLimit = request.rateLimit.value_or(config_.trim.rateLimit);
-    options.chunkSize = request.chunkSize.value_or(config_.trim.chunkSize);
-    const std::uint64_t id = engine_.enqueue(std::move(targets), options);
+    const std::uint64_t id =
+        engine_.enqueue(trimTargets(catalog_, mountPoints),
+                        jobOptionsFor(config_.trim, {request.dryRun, request.minimumExtent,
+                                                     request.rateLimit, request.chunkSize}));
     // After the reply: the caller learns its job id before JobStarted.
     loop_.defer([this] { engine_.kick(); });
     return id;
@@ -292,21 +214,18 @@ void Daemon::reload() {
         throw;
     }
     config_ = std::move(next);
+    catalog_.select(config_.filesystems);
     engine_.setOptions(engineOptions());
-    configurePolicies();
+    policies_.configure(config_);
     engine_.kick();
-    freeSpaceTimer_.armIn(config_.schedule.checkInterval, config_.schedule.checkInterval);
+    rewalkTimer_.armIn(config_.schedule.checkInterval, config_.schedule.checkInterval);
     logEvent(LogLevel::Info, message_id::kConfigReloaded, "configuration reloaded", {});
     // [Filesystems] may have changed which filesystems are managed.
     rebuildCatalog();
 }
 
 std::string Daemon::filesystemObjectPath(const std::string& mountPoint) {
-    const CatalogEntry* entry = managedEntry(mountPoint);
-    if (entry == nullptr)
-        throw Error(ErrorCode::NotManaged,
-                    fmt::format("{} is not a filesystem thintrim manages", mountPoint));
-    return dbus::filesystemObjectPath(entry->mount.mountPoint);
+    return dbus::filesystemObjectPath(requireManaged(catalog_, mountPoint).mount.mountPoint);
 }
 
 void Daemon::diagnose(LaterReply<std::vector<Finding>> reply) {
@@ -329,10 +248,8 @@ std::vector<Finding> Daemon::diagnosis(const MountScan* scan) const {
                                 scan->error.value_or("the diagnosis did not run")));
     std::vector<Finding> findings = *scan->findings;
     std::vector<CatalogEntry> managed;
-    for (const CatalogEntry& entry : catalog_) {
-        if (isManagedHere(entry))
-            managed.push_back(entry);
-    }
+    for (const CatalogEntry* entry : catalog_.managedEntries())
+        managed.push_back(*entry);
     for (Finding& finding : proofFindings(managed, &engine_.state()))
         findings.push_back(std::move(finding));
     return findings;
@@ -344,29 +261,14 @@ void Daemon::verify(const std::vector<std::string>& mountPoints, LaterReply<Veri
         try {
             if (shuttingDown_)
                 throw Error(ErrorCode::System, "thintrimd is stopping; try again when it is back");
-            verifyReplies_.emplace(verifier_.start(verifyTargets(mountPoints)), reply);
+            std::vector<VerifyTarget> targets;
+            for (const CatalogEntry* entry : verifyTargets(catalog_, mountPoints))
+                targets.push_back({entry->mount, entry->stack});
+            verifyReplies_.emplace(verifier_.start(std::move(targets)), reply);
         } catch (...) {
             reply([]() -> VerifyOutcomes { throw; });
         }
     });
-}
-
-std::vector<VerifyTarget> Daemon::verifyTargets(const std::vector<std::string>& mountPoints) const {
-    std::vector<VerifyTarget> targets;
-    if (mountPoints.empty()) {
-        for (const CatalogEntry& entry : catalog_) {
-            if (isManagedHere(entry) && entry.eligible())
-                targets.push_back({entry.mount, entry.stack});
-        }
-    }
-    for (const std::string& mountPoint : mountPoints) {
-        const CatalogEntry* entry = managedEntry(mountPoint);
-        if (entry == nullptr)
-            throw Error(ErrorCode::NotManaged,
-                        fmt::format("{} is not a filesystem thintrim manages", mountPoint));
-        targets.push_back({entry->mount, entry->stack});
-    }
-    return targets;
 }
 
 void Daemon::onVerifyDone() {
@@ -374,18 +276,8 @@ void Daemon::onVerifyDone() {
         VerifyOutcomes outcomes;
         for (VerifyOutcome& outcome : done.outcomes) {
             const std::string& mountPoint = outcome.mount.mountPoint;
-            engine_.mutableState().recordVerify(outcome.mount.identity(), mountPoint,
-                                                now().realtime, outcome.report);
-            logEvent(outcome.report.verdict == VerifyVerdict::Dropped ? LogLevel::Warning
-                                                                      : LogLevel::Info,
-                     message_id::kFilesystemVerified,
-                     fmt::format("{}: verify {}: {}", mountPoint,
-                                 verifyVerdictName(outcome.report.verdict), outcome.report.message),
-                     {{"MOUNT_POINT", mountPoint},
-                      {"VERIFY_RESULT", std::string(verifyVerdictName(outcome.report.verdict))},
-                      {"REACHED_DISK_BYTES", outcome.report.reachedDiskBytes
-                                                 ? std::to_string(*outcome.report.reachedDiskBytes)
-                                                 : std::string("unknown")}});
+            engine_.recordVerify(outcome.mount, now().realtime, outcome.report);
+            logFilesystemVerified(mountPoint, outcome.report);
             outcomes.emplace_back(mountPoint, std::move(outcome.report));
         }
         engine_.saveNow();
@@ -409,16 +301,6 @@ State Daemon::loadState(const StateStore& store) {
     return std::move(loaded.state);
 }
 
-void Daemon::configurePolicies() {
-    pacing_.setMode(config_.trim.pacing);
-    window_.setWindows(config_.schedule.window);
-}
-
-const CatalogEntry* Daemon::stackEntry(const Mount& mount) const {
-    const CatalogEntry* entry = findEntry(catalog_, mount.mountPoint);
-    return entry != nullptr && entry->mount.mountDevice == mount.mountDevice ? entry : nullptr;
-}
-
 EngineOptions Daemon::engineOptions() const {
     EngineOptions options;
     options.bootDelay = config_.schedule.bootDelay;
@@ -430,12 +312,7 @@ ClockReading Daemon::now() const {
 }
 
 Resolution Daemon::resolve(const std::string& mountPoint) {
-    const CatalogEntry* entry = managedEntry(mountPoint);
-    if (entry == nullptr)
-        return {std::nullopt, fmt::format("{} is not mounted any more", mountPoint)};
-    if (!entry->eligible())
-        return {std::nullopt, "cannot pass discards: " + entry->reason()};
-    return {entry->mount, {}};
+    return resolveForTrim(catalog_, mountPoint);
 }
 
 void Daemon::onWorkerEvents() {
@@ -452,41 +329,19 @@ void Daemon::jobStarted(std::uint64_t jobId, const std::vector<std::string>& mou
 }
 
 void Daemon::filesystemStarting(std::uint64_t /*jobId*/, const Mount& mount) {
-    receipt_.reset();
-    if (const CatalogEntry* entry = managedEntry(mount.mountPoint); entry && entry->stack)
-        receipt_.emplace(options_.systemPaths, *entry->stack);
+    const CatalogEntry* entry = catalog_.managed(mount.mountPoint);
+    receipts_.starting(entry != nullptr ? entry->stack.get() : nullptr);
 }
 
 void Daemon::filesystemFinished(FilesystemReport& filesystem) {
     TrimReport& report = filesystem.trim;
     const std::string& mountPoint = filesystem.mountPoint;
-    // Only the run that filesystemStarting() measured: a filesystem skipped
-    // before it started has no receipt.
-    if (!report.reachedDiskBytes && receipt_ && filesystem.mount) {
-        report.reachedDiskBytes = receipt_->finish();
-        if (filesystem.recorded)
-            engine_.mutableState().recordReceipt(filesystem.mount->identity(),
-                                                 report.reachedDiskBytes);
-    }
-    receipt_.reset();
+    if (receipts_.finished(filesystem))
+        engine_.recordReceipt(filesystem);
     const std::string result{trimOutcomeName(report.outcome)};
     manager_->emitFilesystemTrimmed(filesystem.jobId, forBus(mountPoint), report.trimmedBytes,
                                     usec(report.duration), result, forBus(report.message));
-    logEvent(
-        report.outcome == TrimOutcome::Failed ? LogLevel::Warning : LogLevel::Info,
-        message_id::kFilesystemTrimmed,
-        report.outcome == TrimOutcome::Success && report.message.empty()
-            ? fmt::format("{}: {} ({} bytes) trimmed in {}", mountPoint,
-                          formatSize(report.trimmedBytes), report.trimmedBytes,
-                          formatDuration(report.duration))
-            : fmt::format("{}: {}: {}", mountPoint, result, report.message),
-        {{"MOUNT_POINT", mountPoint},
-         {"TRIMMED_BYTES", std::to_string(report.trimmedBytes)},
-         {"REACHED_DISK_BYTES", report.reachedDiskBytes ? std::to_string(*report.reachedDiskBytes)
-                                                        : std::string("unknown")},
-         {"DURATION_USEC", std::to_string(usec(report.duration))},
-         {"RESULT", result},
-         {"JOB", std::to_string(filesystem.jobId)}});
+    logFilesystemTrimmed(filesystem);
     if (filesystem.recorded)
         writeMetrics();
     // Outside the engine's call: the schedule may queue a job.
@@ -494,22 +349,17 @@ void Daemon::filesystemFinished(FilesystemReport& filesystem) {
     // it): the schedule must not judge freed space by it until the scan
     // that sampleFreeSpace() asks for has landed.
     loop_.defer([this, mountPoint] {
-        staleFreeSpace_.insert(mountPoint);
+        catalog_.markFreeSpaceStale(mountPoint);
         sampleFreeSpace();
         reschedule();
     });
 }
 
 void Daemon::jobFinished(const JobSummary& summary) {
-    scheduledJobs_.erase(summary.id);
+    policies_.finished(summary.id);
     const std::string result{jobResultName(summary.result)};
     manager_->emitJobFinished(summary.id, result, summary.trimmedBytes);
-    logEvent(LogLevel::Info, message_id::kJobFinished,
-             fmt::format("job {} finished: {}, {} trimmed", summary.id, result,
-                         formatSize(summary.trimmedBytes)),
-             {{"JOB", std::to_string(summary.id)},
-              {"RESULT", result},
-              {"TRIMMED_BYTES", std::to_string(summary.trimmedBytes)}});
+    logJobFinished(summary);
     loop_.defer([this] { reschedule(); });
 }
 
@@ -561,24 +411,16 @@ void Daemon::applyScan(MountScan scan) {
             fmt::format("cannot read the mount table, keeping the last one: {}", *scan.error));
     else
         applyCatalog(scan);
-    answerScanWaiters([&](std::uint64_t request, Microseconds) { return request <= scan.answers; },
-                      &scan);
+    scanWaiters_.answer(scan.answers, scan);
 }
 
 void Daemon::applyCatalog(MountScan& scan) {
-    catalog_ = std::move(scan.catalog);
-    freeSpace_ = std::move(scan.freeSpace);
-    asyncDiscard_ = std::move(scan.asyncDiscard);
-    staleFreeSpace_.clear();
-    visible_.clear();
-    for (std::size_t index = 0; index < catalog_.size(); ++index) {
-        if (!catalog_[index].mount.hidden)
-            visible_[catalog_[index].mount.mountPoint] = index;
-    }
+    catalog_.replace(std::move(scan.catalog), std::move(scan.freeSpace),
+                     std::move(scan.asyncDiscard));
     // The filesystem being trimmed went away (or something else is mounted
     // there now): FITRIM would go on on a detached filesystem, so stop it.
     if (const std::optional<Engine::Current> current = engine_.current()) {
-        const CatalogEntry* entry = visibleEntry(current->mount.mountPoint);
+        const CatalogEntry* entry = catalog_.visible(current->mount.mountPoint);
         if (entry == nullptr || entry->mount.mountDevice != current->mount.mountDevice)
             engine_.mountGone(current->mount.mountPoint);
     }
@@ -587,17 +429,8 @@ void Daemon::applyCatalog(MountScan& scan) {
     reschedule();
 }
 
-const CatalogEntry* Daemon::visibleEntry(std::string_view mountPoint) const {
-    auto found = visible_.find(mountPoint);
-    return found != visible_.end() ? &catalog_[found->second] : nullptr;
-}
-
 void Daemon::syncObjects() {
-    std::set<std::string_view> present;
-    for (const auto& [mountPoint, index] : visible_) {
-        if (isManagedHere(catalog_[index]))
-            present.insert(mountPoint);
-    }
+    const std::set<std::string_view> present = catalog_.managedMountPoints();
     for (auto it = filesystems_.begin(); it != filesystems_.end();) {
         if (present.contains(it->first)) {
             ++it;
@@ -609,10 +442,11 @@ void Daemon::syncObjects() {
     for (std::string_view mountPoint : present) {
         if (filesystems_.contains(mountPoint))
             continue;
-        const CatalogEntry& entry = *visibleEntry(mountPoint);
+        const CatalogEntry& entry = *catalog_.visible(mountPoint);
         filesystems_.emplace(std::string(mountPoint),
-                             std::make_unique<FilesystemObject>(bus_, asController(), authorizer_,
-                                                                filesystemProperties(entry)));
+                             std::make_unique<FilesystemObject>(
+                                 bus_, asController(), authorizer_,
+                                 filesystemProperties(entry, catalog_, engine_.state(), plan_)));
         logMessage(LogLevel::Info,
                    fmt::format("managing {} ({} on {}): {}", mountPoint, entry.mount.fsType,
                                entry.mount.source,
@@ -622,10 +456,10 @@ void Daemon::syncObjects() {
 
 void Daemon::forgetUnseenFilesystems() {
     std::vector<const Mount*> mounted;
-    for (const CatalogEntry& entry : catalog_)
+    for (const CatalogEntry& entry : catalog_.entries())
         mounted.push_back(&entry.mount);
-    const State::Observed observed = engine_.mutableState().observeMounts(
-        mounted, readClocks().realtime, config_.schedule.effectiveForgetAfter());
+    const State::Observed observed = engine_.observeMounts(mounted, readClocks().realtime,
+                                                           config_.schedule.effectiveForgetAfter());
     for (const std::string& forgotten : observed.forgotten)
         logMessage(LogLevel::Info,
                    fmt::format("forgot {}: not mounted for longer than ForgetAfter={}", forgotten,
@@ -636,27 +470,8 @@ void Daemon::forgetUnseenFilesystems() {
     }
 }
 
-void Daemon::afterFreshScan(MountScanner::Scope scope, ScanWaiter then) {
-    const Microseconds deadline = readClocks().sinceBoot + kFreshScanWait;
-    scanWaiters_.push_back({scanner_->request(scope), deadline, std::move(then)});
-    scanWaitTimer_.armAt(scanWaiters_.front().deadline);
-}
-
-void Daemon::answerScanWaiters(
-    const std::function<bool(std::uint64_t request, Microseconds deadline)>& due,
-    const MountScan* scan) {
-    std::vector<PendingScanWaiter> ready;
-    std::vector<PendingScanWaiter> waiting;
-    for (PendingScanWaiter& waiter : scanWaiters_)
-        (due(waiter.request, waiter.deadline) ? ready : waiting).push_back(std::move(waiter));
-    scanWaiters_ = std::move(waiting);
-    // Deadlines grow with the requests: the front one is the earliest.
-    if (scanWaiters_.empty())
-        scanWaitTimer_.disarm();
-    else
-        scanWaitTimer_.armAt(scanWaiters_.front().deadline);
-    for (PendingScanWaiter& waiter : ready)
-        waiter.then(scan);
+void Daemon::afterFreshScan(MountScanner::Scope scope, ScanWaiters<MountScan>::Then then) {
+    scanWaiters_.add(scanner_->request(scope), readClocks().sinceBoot, std::move(then));
 }
 
 void Daemon::sampleFreeSpace() {
@@ -667,62 +482,34 @@ void Daemon::reschedule() {
     if (!ready_)
         return;
     const ClockReading now = readClocks();
-    std::vector<ScheduledFilesystem> eligible;
-    for (const CatalogEntry& entry : catalog_) {
-        if (!isManagedHere(entry) || !entry.eligible())
-            continue;
-        ScheduledFilesystem filesystem;
-        filesystem.mountPoint = entry.mount.mountPoint;
-        filesystem.identity = entry.mount.identity();
-        // A new filesystem's first trim is its first slot after this.
-        filesystem.seenSince =
-            firstSeen_.try_emplace(filesystem.mountPoint, now.realtime).first->second;
-        if (auto history = engine_.state().filesystems.find(filesystem.identity);
-            history != engine_.state().filesystems.end())
-            filesystem.history = history->second;
-        if (auto sample = freeSpace_.find(filesystem.mountPoint);
-            sample != freeSpace_.end() && !staleFreeSpace_.contains(filesystem.mountPoint)) {
-            filesystem.sizeBytes = sample->second.size;
-            filesystem.freeBytes = sample->second.free;
-        }
-        eligible.push_back(std::move(filesystem));
-    }
+    const std::vector<ScheduledFilesystem> eligible =
+        scheduleInputs_.eligible(catalog_, engine_.state(), now.realtime);
     std::set<std::string> queued;
     for (std::string& mountPoint : engine_.pendingMountPoints())
         queued.insert(std::move(mountPoint));
-    const SchedulePlan plan = planSchedule(
+    plan_ = planSchedule(
         {config_.schedule, machineKey_, eligible, engine_.state().suspended, queued, now});
-    nextTrim_.clear();
-    for (const auto& [mountPoint, at] : plan.nextTrim)
-        nextTrim_[mountPoint] = at;
-    if (plan.wakeAt)
-        scheduleTimer_.armAt(*plan.wakeAt);
+    if (plan_.wakeAt)
+        scheduleTimer_.armAt(*plan_.wakeAt);
     else
         scheduleTimer_.disarm();
 
-    if (!plan.toQueue.empty() && !shuttingDown_) {
+    if (!plan_.toQueue.empty() && !shuttingDown_) {
         std::vector<std::string> mountPoints;
-        for (const DueFilesystem& due : plan.toQueue) {
+        for (const DueFilesystem& due : plan_.toQueue) {
             logMessage(LogLevel::Info,
                        fmt::format("{} is due ({})", due.mountPoint, dueReasonName(due.reason)));
             mountPoints.push_back(due.mountPoint);
         }
-        JobOptions options;
-        options.minimumExtent = config_.trim.minimumExtent;
-        options.rateLimit = config_.trim.rateLimit;
-        options.chunkSize = config_.trim.chunkSize;
         try {
-            scheduledJobs_.insert(engine_.enqueue(std::move(mountPoints), options));
+            policies_.scheduled(
+                engine_.enqueue(std::move(mountPoints), jobOptionsFor(config_.trim)));
             engine_.kick();
         } catch (const Error& e) {
             logMessage(LogLevel::Warning, fmt::format("scheduled trim not queued: {}", e.what()));
         }
     }
     publish();
-}
-
-void Daemon::onScheduleTimer() {
-    reschedule();
 }
 
 // --- stopping ----------------------------------------------------------------
@@ -734,7 +521,7 @@ void Daemon::shutdown() {
     sd_notify(0, "STOPPING=1");
     logEvent(LogLevel::Info, message_id::kDaemonStopping, "stopping", {});
     // No call waits for a scan the stop would leave unanswered.
-    answerScanWaiters([](std::uint64_t, Microseconds) { return true; }, nullptr);
+    scanWaiters_.abandonAll();
     // The engine ends the chunk in flight, saves, then stopped() quits.
     engine_.shutdown();
 }
@@ -746,12 +533,10 @@ void Daemon::writeMetrics() {
         return;
     try {
         DiscardBacklog backlog;
-        for (const CatalogEntry& entry : catalog_) {
-            if (!isManagedHere(entry))
-                continue;
-            if (auto async = asyncDiscard_.find(entry.mount.mountPoint);
-                async != asyncDiscard_.end() && async->second.backlogBytes)
-                backlog[entry.mount.identity()] = *async->second.backlogBytes;
+        for (const CatalogEntry* entry : catalog_.managedEntries()) {
+            if (auto async = catalog_.asyncDiscard(entry->mount.mountPoint);
+                async && async->backlogBytes)
+                backlog[entry->mount.identity()] = *async->backlogBytes;
         }
         writeMetricsFile(config_.metrics.metricsFile, engine_.state(), backlog);
     } catch (const Error& e) {
@@ -759,117 +544,17 @@ void Daemon::writeMetrics() {
     }
 }
 
-FilesystemProperties Daemon::filesystemProperties(const CatalogEntry& entry) const {
-    const Mount& mount = entry.mount;
-    FilesystemProperties p;
-    p.mountPoint = mount.mountPoint;
-    p.source = mount.source;
-    p.deviceNumber = mount.mountDevice.toString();
-    p.fsType = mount.fsType;
-    p.uuid = mount.uuid;
-    p.label = mount.label;
-    p.mountOptions = mount.vfsOptions;
-    p.eligible = entry.eligible();
-    p.reason = entry.reason();
-    p.discardMaxBytes = entry.discardMaxBytes();
-    p.discardGranularity = entry.discardGranularity();
-    if (entry.stack) {
-        for (const Layer& layer : entry.stack->layers)
-            p.stack.emplace_back(layer.depth, layer.name, std::string(layerKindName(layer.kind)),
-                                 layer.discardMaxBytes, layer.discardGranularity,
-                                 layer.passesDiscards());
-    }
-    FilesystemHistory history;
-    if (auto found = engine_.state().filesystems.find(mount.identity());
-        found != engine_.state().filesystems.end())
-        history = found->second;
-    p.lastTrimStarted = usec(history.lastTrimStarted);
-    p.lastTrimFinished = usec(history.lastTrimFinished);
-    p.lastTrimmedBytes = history.lastTrimmedBytes;
-    p.lastTrimDuration = usec(history.lastTrimDuration);
-    p.lastTrimResult = std::string(history.lastTrimResultName());
-    p.lastTrimMessage = history.lastTrimMessage;
-    p.totalTrimmedBytes = history.totalTrimmedBytes;
-    p.trimCount = history.trimCount;
-    p.lastReachedDiskBytes = history.lastReachedDiskBytes.value_or(dbus::kUnknownBytes);
-    p.totalReachedDiskBytes = history.totalReachedDiskBytes;
-    p.lastVerifyResult = std::string(history.lastVerifyResultName());
-    p.lastVerifyTime = usec(history.lastVerifyTime);
-    p.lastVerifyMessage = history.lastVerifyMessage;
-    // As sampled by the last scan: the loop thread reads no sysfs per publish.
-    if (auto async = asyncDiscard_.find(mount.mountPoint); async != asyncDiscard_.end()) {
-        p.asyncDiscard = true;
-        p.discardBacklogBytes = async->second.backlogBytes.value_or(0);
-    }
-    if (auto sample = freeSpace_.find(mount.mountPoint); sample != freeSpace_.end()) {
-        p.size = sample->second.size;
-        p.freeBytes = sample->second.free;
-        p.freedSinceLastTrim = freedSinceLastTrim(history, sample->second.free);
-    }
-    if (auto next = nextTrim_.find(mount.mountPoint); next != nextTrim_.end())
-        p.nextScheduledTrim = usec(next->second);
-    return p;
-}
-
 void Daemon::publish() {
     if (!manager_)
         return;
-    ManagerProperties p;
-    const State& state = engine_.state();
-    const std::optional<Engine::Current> current = engine_.current();
-    p.state = engineStateName(engine_.engineState());
-    if (current) {
-        p.currentJob = current->jobId;
-        p.currentMountPoint = current->mount.mountPoint;
-        p.progress = current->progress.fraction();
-        p.currentTrimmedBytes = current->progress.trimmedBytes;
-        p.pacingState = pacing_.status();
-    }
-    p.queuedJobs = engine_.queuedJobIds();
-    Microseconds earliest{0};
-    for (const auto& [mountPoint, at] : nextTrim_) {
-        if (at.count() > 0 && (earliest.count() == 0 || at < earliest))
-            earliest = at;
-    }
-    p.nextScheduledTrim = usec(earliest);
-    p.lastRunStarted = usec(state.lastRun.started);
-    p.lastRunFinished = usec(state.lastRun.finished);
-    p.lastRunTrimmedBytes = state.lastRun.trimmedBytes;
-    p.lastRunResult = std::string(state.lastRun.resultName());
-    p.totalTrimmedBytes = state.totalTrimmedBytes;
-    p.lastRunReachedDiskBytes = state.lastRun.reachedDiskBytes;
-    p.totalReachedDiskBytes = state.totalReachedDiskBytes;
-    p.interval = usec(config_.schedule.interval);
-    p.rateLimit = config_.trim.rateLimit;
-    p.chunkSize = config_.trim.chunkSize;
-    p.minimumExtent = config_.trim.minimumExtent;
-    if (const auto* bytes = std::get_if<std::uint64_t>(&config_.schedule.freedSpaceThreshold))
-        p.freedSpaceThreshold = *bytes;
-    manager_->publish(p);
-
+    manager_->publish(managerProperties(engine_, config_, plan_, policies_.pacingStatus()));
     // Each object emits PropertiesChanged only for what differs.
     for (const auto& [mountPoint, object] : filesystems_) {
-        if (const CatalogEntry* entry = visibleEntry(mountPoint))
-            object->publish(filesystemProperties(*entry));
+        if (const CatalogEntry* entry = catalog_.visible(mountPoint))
+            object->publish(filesystemProperties(*entry, catalog_, engine_.state(), plan_));
     }
-    notifyStatus(current);
-}
-
-void Daemon::notifyStatus(const std::optional<Engine::Current>& current) {
-    std::string status;
-    if (current)
-        status = fmt::format("Trimming {} ({:.0f}%), job {}", current->mount.mountPoint,
-                             current->progress.fraction() * 100, current->jobId);
-    else if (engine_.state().suspended)
-        status = "Suspended";
-    else if (manager_->properties().nextScheduledTrim > 0)
-        status = fmt::format("Idle; next trim {}",
-                             formatRelative(Microseconds(static_cast<Microseconds::rep>(
-                                                manager_->properties().nextScheduledTrim)),
-                                            realtimeNow()));
-    else
-        status = "Idle; nothing to trim";
-    sd_notify(0, ("STATUS=" + status).c_str());
+    sd_notify(0,
+              ("STATUS=" + statusLine(engine_, manager_->properties().nextScheduledTrim)).c_str());
 }
 
 } // namespace thintrim::daemon

@@ -3,16 +3,18 @@
 
 #include "authorizer.h"
 #include "bus_objects.h"
-#include "catalog.h"
 #include "config.h"
 #include "engine.h"
 #include "event_loop.h"
+#include "filesystem_catalog.h"
+#include "gentle_policies.h"
 #include "mount_watch.h"
-#include "receipts.h"
-#include "schedule.h"
+#include "receipt_tracker.h"
+#include "scan_waiters.h"
+#include "schedule_plan.h"
 #include "sleep_inhibitor.h"
 #include "state.h"
-#include "trim_policies.h"
+#include "termination_signals.h"
 #include "trim_worker.h"
 #include "verify_worker.h"
 
@@ -68,8 +70,6 @@ private:
     // queueTrim() once the verdicts are fresh: resolves and queues, or throws.
     [[nodiscard]] std::uint64_t enqueueTrim(const std::vector<std::string>& mountPoints,
                                             const TrimRequestOptions& options);
-    [[nodiscard]] std::vector<VerifyTarget>
-    verifyTargets(const std::vector<std::string>& mountPoints) const;
     // diagnose()'s answer from the scan that ran the checks (nullptr: none
     // came in time); throws when there is none.
     [[nodiscard]] std::vector<Finding> diagnosis(const MountScan* scan) const;
@@ -77,14 +77,6 @@ private:
     // The base is private (nobody else drives the daemon); the bus objects
     // get it from here.
     Controller& asController() { return *this; }
-
-    // The managed filesystem at `mountPoint`: in the mount table, managed by
-    // the inventory and not left out by [Filesystems]; nullptr otherwise.
-    [[nodiscard]] const CatalogEntry* managedEntry(std::string_view mountPoint) const;
-    // The inventory already leaves out what [Filesystems] excludes; asking
-    // the configuration again covers the time between a reload and the scan
-    // it requests, so that a newly excluded filesystem goes at once.
-    [[nodiscard]] bool isManagedHere(const CatalogEntry& entry) const;
 
     // EngineEvents: what the engine tells the daemon.
     void jobStarted(std::uint64_t jobId, const std::vector<std::string>& mountPoints) override;
@@ -103,9 +95,6 @@ private:
 
     [[nodiscard]] static State loadState(const StateStore& store);
     [[nodiscard]] EngineOptions engineOptions() const;
-    // Applies [Trim] Pacing= and [Schedule] Window= to the policies.
-    void configurePolicies();
-    [[nodiscard]] const CatalogEntry* stackEntry(const Mount& mount) const;
     void onWorkerEvents();
 
     // Asks the scanner for a new reading of the mount table (applyScan()
@@ -125,31 +114,21 @@ private:
     // that scan (its catalog already taken). Waits at most kFreshScanWait:
     // a scan stuck on a hung device, or the daemon stopping, runs `then`
     // with nullptr, and the caller goes on with what it has.
-    using ScanWaiter = std::function<void(const MountScan* scan)>;
-    void afterFreshScan(MountScanner::Scope scope, ScanWaiter then);
-    // Runs and forgets the waiters `due` picks, with `scan`.
-    void
-    answerScanWaiters(const std::function<bool(std::uint64_t request, Microseconds deadline)>& due,
-                      const MountScan* scan);
+    void afterFreshScan(MountScanner::Scope scope, ScanWaiters<MountScan>::Then then);
     // State::observeMounts over the mount table just read; saves when a
     // history moved or was forgotten.
     void forgetUnseenFilesystems();
     // Asks the scanner for fresh free space (statvfs runs off the loop thread).
     void sampleFreeSpace();
-    // The visible catalog entry at `mountPoint` (exact, as the catalog spells it).
-    [[nodiscard]] const CatalogEntry* visibleEntry(std::string_view mountPoint) const;
     void reschedule();
-    void onScheduleTimer();
     void shutdown();
 
     void writeMetrics();
+    // Publishes the properties (published_properties.h) and STATUS=.
     void publish();
-    [[nodiscard]] FilesystemProperties filesystemProperties(const CatalogEntry& entry) const;
-    void notifyStatus(const std::optional<Engine::Current>& current);
 
-    // First: blocks SIGTERM, SIGINT and SIGHUP before any thread starts, so
-    // that they arrive here and never end a thread by their default action.
-    UniqueFd signalFd_;
+    // First: blocks SIGTERM, SIGINT and SIGHUP before any thread starts.
+    TerminationSignals signals_;
     DaemonOptions options_;
     Config config_;
     StateStore store_;
@@ -159,35 +138,16 @@ private:
     EventLoop loop_;
     Authorizer authorizer_;
     TrimWorker worker_;
-    // Jobs the schedule queued: windows and busy storage hold back only these.
-    std::set<std::uint64_t> scheduledJobs_;
-    // The engine's gentle policies (trim_policies.h); they outlive it.
-    PacingPolicy pacing_;
-    WindowPolicy window_;
-    StorageHealthPolicy storageHealth_;
+    FilesystemCatalog catalog_;
+    // The engine's gentle policies; they outlive it.
+    GentlePolicies policies_;
     Engine engine_;
     VerifyWorker verifier_;
     std::map<std::uint64_t, LaterReply<VerifyOutcomes>> verifyReplies_; // by VerifyWorker request
-    // The receipt of the filesystem being trimmed (filesystemStarting() to
-    // filesystemFinished()).
-    std::optional<ReceiptMeter> receipt_;
-    std::vector<CatalogEntry> catalog_;
-    // Index into catalog_ of the visible mount at each mount point.
-    std::map<std::string_view, std::size_t> visible_;
-    std::map<std::string, FreeSpace, std::less<>> freeSpace_; // by mount point
-    // btrfs discard=async backlogs of the last scan, by mount point.
-    std::map<std::string, BtrfsAsyncDiscard, std::less<>> asyncDiscard_;
-    struct PendingScanWaiter {
-        std::uint64_t request = 0; // MountScanner::request()'s number
-        Microseconds deadline{0};  // CLOCK_BOOTTIME
-        ScanWaiter then;
-    };
-    std::vector<PendingScanWaiter> scanWaiters_;
-    // Trimmed since the last scan: their samples are older than the trim.
-    std::set<std::string, std::less<>> staleFreeSpace_;
-    std::map<std::string, Microseconds, std::less<>> nextTrim_;
-    // When this run first saw each filesystem eligible (schedule.h: seenSince).
-    std::map<std::string, Microseconds, std::less<>> firstSeen_;
+    ReceiptTracker receipts_;
+    ScanWaiters<MountScan> scanWaiters_;
+    ScheduleInputs scheduleInputs_;
+    SchedulePlan plan_; // the last one: NextScheduledTrim
 
     bool ready_ = false; // the bus name is ours: jobs may start
     bool shuttingDown_ = false;
@@ -199,8 +159,8 @@ private:
     std::unique_ptr<MountWatch> mountWatch_;
     std::unique_ptr<SleepInhibitor> sleepInhibitor_;
     Timer scheduleTimer_;
-    Timer engineTimer_; // CLOCK_BOOTTIME: the engine's waits (rate limit, BootDelay)
-    Timer freeSpaceTimer_;
+    Timer engineTimer_;   // CLOCK_BOOTTIME: the engine's waits (rate limit, BootDelay)
+    Timer rewalkTimer_;   // every CheckInterval: every stack walked again, free space sampled
     Timer scanWaitTimer_; // CLOCK_BOOTTIME: the earliest scan waiter's deadline
     Timer watchdogTimer_;
 };

@@ -4,6 +4,7 @@
 #include "btrfs_discard.h"
 #include "catalog.h"
 #include "diagnose.h"
+#include "filesystem_catalog.h"
 #include "event_loop.h"
 #include "unique_fd.h"
 
@@ -59,13 +60,6 @@ private:
     Timer settleTimer_;
     bool settling_ = false;             // within `settle` of the last call
     bool changedWhileSettling_ = false; // a call is owed when the period ends
-};
-
-// Free space of a mounted filesystem (statvfs).
-struct FreeSpace {
-    std::uint64_t size = 0;
-    std::uint64_t free = 0;
-    bool operator==(const FreeSpace&) const = default;
 };
 
 // What one scan of the system found.

@@ -175,12 +175,17 @@ TEST_CASE("/proc/pressure/io and /proc/diskstats") {
     test::TempDir dir;
     std::ofstream(dir.path() / "io") << "some avg10=0.00 avg60=0.00 avg300=0.00 total=42\n";
     std::ofstream(dir.path() / "diskstats") << diskstats;
-    const IoSample sample = sampleIo({dir.path() / "io", dir.path() / "diskstats"}, {"sdb"}, 7s);
+    SystemPaths paths;
+    paths.ioPressure = dir.path() / "io";
+    paths.diskstats = dir.path() / "diskstats";
+    const IoSample sample = sampleIo(paths, {"sdb"}, 7s);
     CHECK(sample.at == 7s);
     CHECK(sample.pressureStallUs == 42u);
     CHECK(sample.ios == 30u);
     CHECK(sample.ioMs == 20u);
-    const IoSample none = sampleIo({dir.path() / "absent", dir.path() / "absent"}, {"sdb"}, 7s);
+    paths.ioPressure = dir.path() / "absent";
+    paths.diskstats = dir.path() / "absent";
+    const IoSample none = sampleIo(paths, {"sdb"}, 7s);
     CHECK_FALSE(none.pressureStallUs);
     CHECK_FALSE(none.ios);
 }

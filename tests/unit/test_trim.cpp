@@ -29,6 +29,16 @@ bool isOpenEnded(const TrimRange& range) {
     return range.length == kEnd - range.start;
 }
 
+// The ranges the engine issues for one run over `layout`: nextChunk() from
+// `resumeFrom` until the cursor reaches kTrimDone.
+std::vector<TrimRange> chunksOf(const TrimLayout& layout, std::uint64_t chunkSize,
+                                std::uint64_t resumeFrom = 0) {
+    std::vector<TrimRange> ranges;
+    for (std::uint64_t cursor = resumeFrom; cursor != kTrimDone; cursor = rangeEnd(ranges.back()))
+        ranges.push_back(nextChunk(layout, cursor, chunkSize));
+    return ranges;
+}
+
 DeviceNumber deviceOf(const std::filesystem::path& path) {
     struct stat status {};
     REQUIRE(::stat(path.c_str(), &status) == 0);
@@ -72,11 +82,7 @@ TrimReport trim(const Mount& mount, const JobOptions& options = {}, const LocalJ
 } // namespace
 
 TEST_CASE("ext4 is chunked on block-group boundaries with an open-ended tail") {
-    const auto plan = planChunks({.fsBytes = 10 * kGiB,
-                                  .alignment = extBlockGroupBytes(4096),
-                                  .chunkSize = kGiB,
-                                  .resumeFrom = 0,
-                                  .linear = true});
+    const auto plan = chunksOf({.fsBytes = 10 * kGiB, .alignment = extBlockGroupBytes(4096)}, kGiB);
     REQUIRE(plan.size() == 10);
     CHECK(plan.front() == TrimRange{0, kGiB});
     for (const auto& range : plan)
@@ -91,25 +97,19 @@ TEST_CASE("an ext block group is 8 x block size blocks") {
 }
 
 TEST_CASE("chunks are rounded up to whole groups") {
-    const auto plan = planChunks(
-        {.fsBytes = 10 * kGiB, .alignment = 128 * kMiB, .chunkSize = 200 * kMiB, .linear = true});
+    const auto plan = chunksOf({.fsBytes = 10 * kGiB, .alignment = 128 * kMiB}, 200 * kMiB);
     REQUIRE(plan.size() == 40);
     CHECK(plan[0] == TrimRange{0, 256 * kMiB});
     CHECK(plan[1] == TrimRange{256 * kMiB, 256 * kMiB});
 
-    const auto tiny =
-        planChunks({.fsBytes = kGiB, .alignment = 128 * kMiB, .chunkSize = 4096, .linear = true});
+    const auto tiny = chunksOf({.fsBytes = kGiB, .alignment = 128 * kMiB}, 4096);
     REQUIRE(tiny.size() == 8);
     CHECK(tiny[0] == TrimRange{0, 128 * kMiB});
 }
 
 TEST_CASE("resuming starts at the group holding the resume offset") {
     const std::uint64_t resumeFrom = 33 * kGiB / 10; // 3.3 GiB
-    const auto plan = planChunks({.fsBytes = 10 * kGiB,
-                                  .alignment = 128 * kMiB,
-                                  .chunkSize = kGiB,
-                                  .resumeFrom = resumeFrom,
-                                  .linear = true});
+    const auto plan = chunksOf({.fsBytes = 10 * kGiB, .alignment = 128 * kMiB}, kGiB, resumeFrom);
     REQUIRE_FALSE(plan.empty());
     CHECK(plan.front() == TrimRange{3 * kGiB + kGiB / 4, kGiB});
     CHECK(isOpenEnded(plan.back()));
@@ -117,31 +117,29 @@ TEST_CASE("resuming starts at the group holding the resume offset") {
 
 TEST_CASE("non-linear filesystems and chunk 0 get one open range from the resume offset") {
     SECTION("btrfs") {
-        const auto plan = planChunks(
-            {.fsBytes = 10 * kGiB, .chunkSize = kGiB, .resumeFrom = 12345, .linear = false});
+        const auto plan = chunksOf({.fsBytes = 10 * kGiB, .chunked = false}, kGiB, 12345);
         REQUIRE(plan.size() == 1);
         CHECK(plan[0] == TrimRange{12345, kEnd - 12345});
     }
     SECTION("chunk 0") {
-        const auto plan =
-            planChunks({.fsBytes = 10 * kGiB, .alignment = 128 * kMiB, .chunkSize = 0});
+        const auto plan = chunksOf({.fsBytes = 10 * kGiB, .alignment = 128 * kMiB}, 0);
         REQUIRE(plan.size() == 1);
         CHECK(plan[0] == TrimRange{0, kEnd});
     }
 }
 
 TEST_CASE("a filesystem smaller than a chunk, or of unknown size, is one open range") {
-    CHECK(planChunks({.fsBytes = 300 * kMiB, .alignment = 128 * kMiB, .chunkSize = kGiB}) ==
+    CHECK(chunksOf({.fsBytes = 300 * kMiB, .alignment = 128 * kMiB}, kGiB) ==
           std::vector<TrimRange>{{0, kEnd}});
-    CHECK(planChunks({.fsBytes = 0, .alignment = 128 * kMiB, .chunkSize = kGiB}) ==
+    CHECK(chunksOf({.fsBytes = 0, .alignment = 128 * kMiB}, kGiB) ==
           std::vector<TrimRange>{{0, kEnd}});
     // Exactly one chunk: no empty chunk after it.
-    CHECK(planChunks({.fsBytes = kGiB, .alignment = 128 * kMiB, .chunkSize = kGiB}) ==
+    CHECK(chunksOf({.fsBytes = kGiB, .alignment = 128 * kMiB}, kGiB) ==
           std::vector<TrimRange>{{0, kEnd}});
 }
 
 TEST_CASE("a chunk that cannot be rounded up without overflow means one call") {
-    CHECK(planChunks({.fsBytes = 10 * kGiB, .alignment = 3, .chunkSize = kEnd}) ==
+    CHECK(chunksOf({.fsBytes = 10 * kGiB, .alignment = 3}, kEnd) ==
           std::vector<TrimRange>{{0, kEnd}});
 }
 
@@ -161,8 +159,9 @@ TEST_CASE("planned ranges are contiguous from the aligned resume offset to the e
                             continue; // millions of ranges: slow, and nothing new
                         INFO("fs " << fsBytes << " align " << alignment << " chunk " << chunkSize
                                    << " resume " << resumeFrom << " linear " << linear);
-                        const auto plan =
-                            planChunks({fsBytes, alignment, chunkSize, resumeFrom, linear});
+                        const auto plan = chunksOf(
+                            {.fsBytes = fsBytes, .alignment = alignment, .chunked = linear},
+                            chunkSize, resumeFrom);
                         REQUIRE_FALSE(plan.empty());
                         const std::uint64_t expectedStart =
                             chunked && alignment != 0 ? resumeFrom - resumeFrom % alignment
@@ -297,7 +296,8 @@ TEST_CASE("FITRIM on a real filesystem, chunked, cancelled and resumed", "[.root
     const char* fsType = std::getenv("THINTRIM_TEST_FSTYPE");
     if (mountPoint == nullptr || fsType == nullptr) {
         // Run alone (meson: loop-trim-unit), so exit 77 skips only this.
-        std::printf("SKIP: THINTRIM_TEST_MOUNT and THINTRIM_TEST_FSTYPE not set: nothing to trim\n");
+        std::printf(
+            "SKIP: THINTRIM_TEST_MOUNT and THINTRIM_TEST_FSTYPE not set: nothing to trim\n");
         std::exit(77);
     }
     const Mount mount = mountAt(mountPoint, deviceOf(mountPoint), fsType);

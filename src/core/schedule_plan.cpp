@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-namespace thintrim::daemon {
+namespace thintrim {
 
 SchedulePlan planSchedule(const ScheduleInput& input) {
     SchedulePlan plan;
@@ -37,4 +37,33 @@ SchedulePlan planSchedule(const ScheduleInput& input) {
     return plan;
 }
 
-} // namespace thintrim::daemon
+Microseconds SchedulePlan::earliestNextTrim() const {
+    Microseconds earliest{0};
+    for (const auto& [mountPoint, at] : nextTrim) {
+        if (at.count() > 0 && (earliest.count() == 0 || at < earliest))
+            earliest = at;
+    }
+    return earliest;
+}
+
+std::vector<ScheduledFilesystem> ScheduleInputs::eligible(const FilesystemCatalog& catalog,
+                                                          const State& state, Microseconds now) {
+    std::vector<ScheduledFilesystem> eligible;
+    for (const CatalogEntry* entry : catalog.trimmableEntries()) {
+        ScheduledFilesystem filesystem;
+        filesystem.mountPoint = entry->mount.mountPoint;
+        filesystem.identity = entry->mount.identity();
+        filesystem.seenSince = firstSeen_.try_emplace(filesystem.mountPoint, now).first->second;
+        if (auto history = state.filesystems.find(filesystem.identity);
+            history != state.filesystems.end())
+            filesystem.history = history->second;
+        if (std::optional<FreeSpace> sample = catalog.freshFreeSpace(filesystem.mountPoint)) {
+            filesystem.sizeBytes = sample->size;
+            filesystem.freeBytes = sample->free;
+        }
+        eligible.push_back(std::move(filesystem));
+    }
+    return eligible;
+}
+
+} // namespace thintrim

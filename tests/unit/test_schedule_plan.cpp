@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// The daemon's use of the schedule (src/daemon/schedule_plan.h) with a fake
+// The daemon's use of the schedule (src/core/schedule_plan.h) with a fake
 // clock: what gets queued, when the timer is armed, what NextScheduledTrim
 // says. The rules themselves are tested in tests/unit/test_schedule.cpp.
 #include "catch.h"
 #include "schedule_plan.h"
+#include "synthetic_catalog.h"
 
 #include <chrono>
 
 using namespace thintrim;
-using namespace thintrim::daemon;
 using namespace std::chrono_literals;
+using thintrim::test::syntheticEntry;
 
 namespace {
 
@@ -139,4 +140,43 @@ TEST_CASE("no filesystems: nothing to do") {
     CHECK(result.toQueue.empty());
     CHECK_FALSE(result.wakeAt);
     CHECK(result.nextTrim.empty());
+}
+
+TEST_CASE("NextScheduledTrim is the earliest scheduled time; 0 when nothing is scheduled") {
+    CHECK(plan({neverTrimmed("/"), trimmedAgo("/home", 24h)}).earliestNextTrim() == kMonday);
+    CHECK(plan({neverTrimmed("/")}, true).earliestNextTrim() == 0us);
+    CHECK(plan({}).earliestNextTrim() == 0us);
+}
+
+TEST_CASE("the schedule sees each trimmable filesystem with its history and fresh free space") {
+    FilesystemCatalog catalog;
+    catalog.replace({syntheticEntry("/", {.minor = 1}), syntheticEntry("/home", {.minor = 2}),
+                     syntheticEntry("/nodiscard", {.eligible = false, .minor = 3}),
+                     syntheticEntry("/proc", {.managed = false, .minor = 4})},
+                    {{"/", {100, 40}}, {"/home", {200, 50}}}, {});
+    State state;
+    state.filesystems["uuid/home"].trimCount = 3;
+    ScheduleInputs inputs;
+
+    const std::vector<ScheduledFilesystem> seen = inputs.eligible(catalog, state, kNow.realtime);
+    REQUIRE(seen.size() == 2);
+    CHECK(seen[0].mountPoint == "/");
+    CHECK(seen[0].identity == "uuid/");
+    CHECK(seen[0].history.trimCount == 0u);
+    CHECK(seen[0].sizeBytes == 100u);
+    CHECK(seen[0].freeBytes == 40u);
+    CHECK(seen[0].seenSince == kNow.realtime);
+    CHECK(seen[1].mountPoint == "/home");
+    CHECK(seen[1].history.trimCount == 3u);
+
+    SECTION("first seen stays the first sighting; a sample older than a trim is left out") {
+        catalog.markFreeSpaceStale("/home");
+        const std::vector<ScheduledFilesystem> later =
+            inputs.eligible(catalog, state, kNow.realtime + 1h);
+        REQUIRE(later.size() == 2);
+        CHECK(later[0].seenSince == kNow.realtime);
+        CHECK(later[0].freeBytes == 40u);
+        CHECK(later[1].sizeBytes == 0u);
+        CHECK(later[1].freeBytes == 0u);
+    }
 }

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "filesystem_catalog.h"
 #include "schedule.h"
+#include "state.h"
 
 #include <map>
 #include <optional>
@@ -9,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace thintrim::daemon {
+namespace thintrim {
 
 // What the daemon does with the schedule (src/core/schedule.h) at one
 // instant: which filesystems to queue, when to wake up next, and what to
@@ -24,6 +26,9 @@ struct SchedulePlan {
     // NextScheduledTrim per mount point (realtime, 0 = not scheduled); a
     // filesystem due now reports now.
     std::map<std::string, Microseconds> nextTrim;
+
+    // The earliest of nextTrim (Manager.NextScheduledTrim); 0: none.
+    [[nodiscard]] Microseconds earliestNextTrim() const;
 };
 
 struct ScheduleInput {
@@ -39,4 +44,18 @@ struct ScheduleInput {
 
 [[nodiscard]] SchedulePlan planSchedule(const ScheduleInput& input);
 
-} // namespace thintrim::daemon
+// The schedule's view of the daemon's filesystems: each trimmable one of the
+// catalog with its history, its free space (unless a trim made the sample
+// stale) and when this daemon first saw it.
+class ScheduleInputs {
+public:
+    // `now` is realtime: a filesystem seen for the first time is seen now,
+    // and its first trim is its first slot after this (schedule.h: seenSince).
+    [[nodiscard]] std::vector<ScheduledFilesystem> eligible(const FilesystemCatalog& catalog,
+                                                            const State& state, Microseconds now);
+
+private:
+    std::map<std::string, Microseconds, std::less<>> firstSeen_;
+};
+
+} // namespace thintrim
