@@ -63,6 +63,18 @@ std::vector<const CatalogEntry*> FilesystemCatalog::trimmableEntries() const {
     return trimmable;
 }
 
+std::vector<const Mount*> FilesystemCatalog::mounts() const {
+    std::vector<const Mount*> mounts;
+    for (const CatalogEntry& entry : entries_)
+        mounts.push_back(&entry.mount);
+    return mounts;
+}
+
+bool FilesystemCatalog::stillMounted(const Mount& mount) const {
+    const CatalogEntry* entry = visible(mount.mountPoint);
+    return entry != nullptr && entry->mount.mountDevice == mount.mountDevice;
+}
+
 std::set<std::string_view> FilesystemCatalog::managedMountPoints() const {
     std::set<std::string_view> present;
     for (const auto& [mountPoint, index] : visible_) {
@@ -89,6 +101,15 @@ std::optional<BtrfsAsyncDiscard>
 FilesystemCatalog::asyncDiscard(std::string_view mountPoint) const {
     auto found = asyncDiscard_.find(mountPoint);
     return found != asyncDiscard_.end() ? std::optional(found->second) : std::nullopt;
+}
+
+std::map<std::string, std::uint64_t, std::less<>> FilesystemCatalog::asyncDiscardBacklogs() const {
+    std::map<std::string, std::uint64_t, std::less<>> backlogs;
+    for (const CatalogEntry* entry : managedEntries()) {
+        if (auto async = asyncDiscard(entry->mount.mountPoint); async && async->backlogBytes)
+            backlogs[entry->mount.identity()] = *async->backlogBytes;
+    }
+    return backlogs;
 }
 
 } // namespace thintrim

@@ -59,6 +59,11 @@ public:
     [[nodiscard]] std::vector<const CatalogEntry*> managedEntries() const;
     // Every trimmable entry, in catalog order.
     [[nodiscard]] std::vector<const CatalogEntry*> trimmableEntries() const;
+    // Every mount of the catalog, hidden ones too (State::observeMounts).
+    [[nodiscard]] std::vector<const Mount*> mounts() const;
+    // Whether `mount` is still the visible mount at its mount point (on the
+    // same device); false once it went or something else is mounted there.
+    [[nodiscard]] bool stillMounted(const Mount& mount) const;
     // The visible mount points managed here: one bus object each.
     [[nodiscard]] std::set<std::string_view> managedMountPoints() const;
 
@@ -71,6 +76,9 @@ public:
     void markFreeSpaceStale(std::string_view mountPoint);
     // The btrfs discard=async state of `mountPoint`, nullopt when it has none.
     [[nodiscard]] std::optional<BtrfsAsyncDiscard> asyncDiscard(std::string_view mountPoint) const;
+    // The discard=async backlogs of the managed filesystems that show one,
+    // by identity (Mount::identity()).
+    [[nodiscard]] std::map<std::string, std::uint64_t, std::less<>> asyncDiscardBacklogs() const;
 
 private:
     std::vector<CatalogEntry> entries_;

@@ -12,4 +12,10 @@ JobOptions jobOptionsFor(const TrimConfig& trim, const JobRequest& request) {
     return options;
 }
 
+EngineOptions engineOptionsFor(const Config& config) {
+    EngineOptions options;
+    options.bootDelay = config.schedule.bootDelay;
+    return options;
+}
+
 } // namespace thintrim

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "config.h"
+#include "engine.h"
 #include "state.h"
 
 #include <cstdint>
@@ -21,5 +22,8 @@ struct JobRequest {
 // A job's options: `request` over [Trim] of the configuration. Scheduled jobs
 // pass no request.
 [[nodiscard]] JobOptions jobOptionsFor(const TrimConfig& trim, const JobRequest& request = {});
+
+// The engine's options from the configuration: BootDelay.
+[[nodiscard]] EngineOptions engineOptionsFor(const Config& config);
 
 } // namespace thintrim

@@ -66,4 +66,15 @@ std::vector<ScheduledFilesystem> ScheduleInputs::eligible(const FilesystemCatalo
     return eligible;
 }
 
+SchedulePlan ScheduleInputs::plan(const ScheduleConfig& config, sd_id128_t machineKey,
+                                  const FilesystemCatalog& catalog, const Engine& engine,
+                                  ClockReading now) {
+    const std::vector<ScheduledFilesystem> filesystems =
+        eligible(catalog, engine.state(), now.realtime);
+    std::set<std::string> queued;
+    for (std::string& mountPoint : engine.pendingMountPoints())
+        queued.insert(std::move(mountPoint));
+    return planSchedule({config, machineKey, filesystems, engine.state().suspended, queued, now});
+}
+
 } // namespace thintrim

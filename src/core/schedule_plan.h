@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "engine.h"
 #include "filesystem_catalog.h"
 #include "schedule.h"
 #include "state.h"
@@ -53,6 +54,12 @@ public:
     // and its first trim is its first slot after this (schedule.h: seenSince).
     [[nodiscard]] std::vector<ScheduledFilesystem> eligible(const FilesystemCatalog& catalog,
                                                             const State& state, Microseconds now);
+
+    // planSchedule() over eligible() and the jobs `engine` has queued or
+    // running.
+    [[nodiscard]] SchedulePlan plan(const ScheduleConfig& config, sd_id128_t machineKey,
+                                    const FilesystemCatalog& catalog, const Engine& engine,
+                                    ClockReading now);
 
 private:
     std::map<std::string, Microseconds, std::less<>> firstSeen_;

@@ -3,18 +3,15 @@
 
 #include "bus_boundary.h"
 #include "bus_names.h"
-#include "diagnose.h"
 #include "error.h"
 #include "job_options.h"
+#include "journal.h"
 #include "log.h"
 #include "metrics.h"
-#include "outcome_log.h"
 #include "published_properties.h"
 #include "sdbus_compat.h"
 #include "target_resolution.h"
 
-#include <algorithm>
-#include <cerrno>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -28,24 +25,13 @@ namespace {
 // milliseconds, one stuck on a hung device never ends.
 constexpr Microseconds kFreshScanWait = std::chrono::seconds(5);
 
-sd_id128_t machineSplayKey() {
-    if (auto key = readMachineSplayKey())
-        return *key;
-    sd_id128_t key{};
-    if (sd_id128_randomize(&key) < 0)
-        return key;
-    logMessage(LogLevel::Warning, "no usable /etc/machine-id: scheduled trims are spread at "
-                                  "random instead of at a stable time per machine");
-    return key;
-}
-
 } // namespace
 
 Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
     : options_(std::move(options)), config_(std::move(config)), store_(options_.stateDir),
       bus_(bus), machineKey_(machineSplayKey()), loop_(bus), authorizer_(bus),
       policies_(catalog_, options_.systemPaths),
-      engine_({worker_, *this, *this, *this}, loadState(store_), engineOptions()),
+      engine_({worker_, *this, *this, *this}, loadStateOrEmpty(store_), engineOptionsFor(config_)),
       verifier_(options_.systemPaths), receipts_(options_.systemPaths),
       scanWaiters_(kFreshScanWait,
                    [this](std::optional<Microseconds> deadline) {
@@ -54,6 +40,7 @@ Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
                        else
                            scanWaitTimer_.disarm();
                    }),
+      filesystems_(bus, asController(), authorizer_),
       scheduleTimer_(
           loop_, CLOCK_REALTIME, [this] { reschedule(); }, "checking the schedule"),
       engineTimer_(
@@ -84,7 +71,7 @@ Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
     policies_.configure(config_);
     catalog_.select(config_.filesystems);
     loop_.watch(
-        worker_.eventFd(), [this] { onWorkerEvents(); }, "handling a trim's progress");
+        worker_.eventFd(), [this] { worker_.deliverTo(engine_); }, "handling a trim's progress");
     loop_.watch(
         verifier_.eventFd(), [this] { onVerifyDone(); }, "handling a verify's result");
     // After an unexpected failure, what a stop would keep: the job to resume.
@@ -110,10 +97,7 @@ Daemon::~Daemon() {
 int Daemon::run() {
     manager_ = std::make_unique<ManagerObject>(bus_, asController(), authorizer_);
     sleepInhibitor_ = std::make_unique<SleepInhibitor>(bus_, [this](bool goingToSleep) {
-        logMessage(LogLevel::Info, goingToSleep
-                                       ? "the system is going to sleep: trims pause at the "
-                                         "next chunk boundary"
-                                       : "the system woke up: trims continue");
+        logSleep(goingToSleep);
         if (goingToSleep)
             engine_.pauseForSleep();
         else
@@ -185,12 +169,7 @@ void Daemon::suspend() {
     if (engine_.state().suspended)
         return;
     engine_.suspend();
-    const std::optional<Engine::Current> current = engine_.current();
-    logEvent(LogLevel::Notice, message_id::kSuspended,
-             current ? fmt::format("suspended; {} stops at the next chunk boundary",
-                                   current->mount.mountPoint)
-                     : std::string("suspended"),
-             {});
+    logSuspended(engine_.current());
     reschedule();
 }
 
@@ -207,15 +186,12 @@ void Daemon::reload() {
     try {
         next = loadConfig(options_.configPaths);
     } catch (const Error& e) {
-        logEvent(
-            LogLevel::Error, message_id::kConfigRejected,
-            fmt::format("configuration not reloaded, the old one stays in force: {}", e.what()),
-            {});
+        logConfigRejected(e);
         throw;
     }
     config_ = std::move(next);
     catalog_.select(config_.filesystems);
-    engine_.setOptions(engineOptions());
+    engine_.setOptions(engineOptionsFor(config_));
     policies_.configure(config_);
     engine_.kick();
     rewalkTimer_.armIn(config_.schedule.checkInterval, config_.schedule.checkInterval);
@@ -229,30 +205,10 @@ std::string Daemon::filesystemObjectPath(const std::string& mountPoint) {
 }
 
 void Daemon::diagnose(LaterReply<std::vector<Finding>> reply) {
-    afterFreshScan(MountScanner::Scope::Diagnosis,
-                   [this, reply = std::move(reply)](const MountScan* scan) {
-                       reply([&] { return diagnosis(scan); });
-                   });
-}
-
-std::vector<Finding> Daemon::diagnosis(const MountScan* scan) const {
-    if (scan == nullptr)
-        throw Error(ErrorCode::System,
-                    fmt::format("the diagnosis reads every block stack afresh, and that did not "
-                                "end within {}: a device does not answer (see thintrimd's log), "
-                                "or thintrimd is stopping",
-                                formatDuration(kFreshScanWait)));
-    if (!scan->findings)
-        throw Error(ErrorCode::System,
-                    fmt::format("cannot read the mount table: {}",
-                                scan->error.value_or("the diagnosis did not run")));
-    std::vector<Finding> findings = *scan->findings;
-    std::vector<CatalogEntry> managed;
-    for (const CatalogEntry* entry : catalog_.managedEntries())
-        managed.push_back(*entry);
-    for (Finding& finding : proofFindings(managed, &engine_.state()))
-        findings.push_back(std::move(finding));
-    return findings;
+    afterFreshScan(
+        MountScanner::Scope::Diagnosis, [this, reply = std::move(reply)](const MountScan* scan) {
+            reply([&] { return diagnosisFrom(scan, kFreshScanWait, catalog_, engine_.state()); });
+        });
 }
 
 void Daemon::verify(const std::vector<std::string>& mountPoints, LaterReply<VerifyOutcomes> reply) {
@@ -292,36 +248,12 @@ void Daemon::onVerifyDone() {
 
 // --- the engine's events -----------------------------------------------------------
 
-State Daemon::loadState(const StateStore& store) {
-    StateStore::Loaded loaded = store.load();
-    if (loaded.warning)
-        logEvent(LogLevel::Warning, message_id::kStateReset,
-                 fmt::format("{}; starting with an empty history", *loaded.warning),
-                 {{"STATE_FILE", store.path().string()}});
-    return std::move(loaded.state);
-}
-
-EngineOptions Daemon::engineOptions() const {
-    EngineOptions options;
-    options.bootDelay = config_.schedule.bootDelay;
-    return options;
-}
-
 ClockReading Daemon::now() const {
     return readClocks();
 }
 
 Resolution Daemon::resolve(const std::string& mountPoint) {
     return resolveForTrim(catalog_, mountPoint);
-}
-
-void Daemon::onWorkerEvents() {
-    for (WorkerEvent& event : worker_.takeEvents()) {
-        if (auto* prepared = std::get_if<PreparedEvent>(&event))
-            engine_.onPrepared(std::move(prepared->result));
-        else
-            engine_.onChunkDone(std::get<ChunkDoneEvent>(event).result);
-    }
 }
 
 void Daemon::jobStarted(std::uint64_t jobId, const std::vector<std::string>& mountPoints) {
@@ -346,11 +278,11 @@ void Daemon::filesystemFinished(FilesystemReport& filesystem) {
         writeMetrics();
     // Outside the engine's call: the schedule may queue a job.
     // The last sample predates the trim (and whatever was written before
-    // it): the schedule must not judge freed space by it until the scan
-    // that sampleFreeSpace() asks for has landed.
+    // it): the schedule must not judge freed space by it until a new scan
+    // (statvfs off the loop thread) has landed.
     loop_.defer([this, mountPoint] {
         catalog_.markFreeSpaceStale(mountPoint);
-        sampleFreeSpace();
+        scanner_->request(MountScanner::Scope::Mounts);
         reschedule();
     });
 }
@@ -400,7 +332,7 @@ void Daemon::note(std::string_view mountPoint, const std::string& message) {
 void Daemon::rebuildCatalog() {
     scanner_->setOptions(inventoryOptions(config_.filesystems));
     scanner_->request(MountScanner::Scope::Mounts);
-    syncObjects();
+    filesystems_.sync(catalog_, [this](const CatalogEntry& entry) { return propertiesOf(entry); });
     reschedule();
 }
 
@@ -420,50 +352,18 @@ void Daemon::applyCatalog(MountScan& scan) {
     // The filesystem being trimmed went away (or something else is mounted
     // there now): FITRIM would go on on a detached filesystem, so stop it.
     if (const std::optional<Engine::Current> current = engine_.current()) {
-        const CatalogEntry* entry = catalog_.visible(current->mount.mountPoint);
-        if (entry == nullptr || entry->mount.mountDevice != current->mount.mountDevice)
+        if (!catalog_.stillMounted(current->mount))
             engine_.mountGone(current->mount.mountPoint);
     }
     forgetUnseenFilesystems();
-    syncObjects();
+    filesystems_.sync(catalog_, [this](const CatalogEntry& entry) { return propertiesOf(entry); });
     reschedule();
 }
 
-void Daemon::syncObjects() {
-    const std::set<std::string_view> present = catalog_.managedMountPoints();
-    for (auto it = filesystems_.begin(); it != filesystems_.end();) {
-        if (present.contains(it->first)) {
-            ++it;
-        } else {
-            logMessage(LogLevel::Info, fmt::format("{} is no longer managed", it->first));
-            it = filesystems_.erase(it); // InterfacesRemoved
-        }
-    }
-    for (std::string_view mountPoint : present) {
-        if (filesystems_.contains(mountPoint))
-            continue;
-        const CatalogEntry& entry = *catalog_.visible(mountPoint);
-        filesystems_.emplace(std::string(mountPoint),
-                             std::make_unique<FilesystemObject>(
-                                 bus_, asController(), authorizer_,
-                                 filesystemProperties(entry, catalog_, engine_.state(), plan_)));
-        logMessage(LogLevel::Info,
-                   fmt::format("managing {} ({} on {}): {}", mountPoint, entry.mount.fsType,
-                               entry.mount.source,
-                               entry.eligible() ? "eligible" : "not eligible: " + entry.reason()));
-    }
-}
-
 void Daemon::forgetUnseenFilesystems() {
-    std::vector<const Mount*> mounted;
-    for (const CatalogEntry& entry : catalog_.entries())
-        mounted.push_back(&entry.mount);
-    const State::Observed observed = engine_.observeMounts(mounted, readClocks().realtime,
+    const State::Observed observed = engine_.observeMounts(catalog_.mounts(), readClocks().realtime,
                                                            config_.schedule.effectiveForgetAfter());
-    for (const std::string& forgotten : observed.forgotten)
-        logMessage(LogLevel::Info,
-                   fmt::format("forgot {}: not mounted for longer than ForgetAfter={}", forgotten,
-                               formatDuration(config_.schedule.effectiveForgetAfter())));
+    logForgotten(observed.forgotten, config_.schedule.effectiveForgetAfter());
     if (observed.changed) {
         save(engine_.state());
         writeMetrics();
@@ -474,21 +374,10 @@ void Daemon::afterFreshScan(MountScanner::Scope scope, ScanWaiters<MountScan>::T
     scanWaiters_.add(scanner_->request(scope), readClocks().sinceBoot, std::move(then));
 }
 
-void Daemon::sampleFreeSpace() {
-    scanner_->request(MountScanner::Scope::Mounts);
-}
-
 void Daemon::reschedule() {
     if (!ready_)
         return;
-    const ClockReading now = readClocks();
-    const std::vector<ScheduledFilesystem> eligible =
-        scheduleInputs_.eligible(catalog_, engine_.state(), now.realtime);
-    std::set<std::string> queued;
-    for (std::string& mountPoint : engine_.pendingMountPoints())
-        queued.insert(std::move(mountPoint));
-    plan_ = planSchedule(
-        {config_.schedule, machineKey_, eligible, engine_.state().suspended, queued, now});
+    plan_ = scheduleInputs_.plan(config_.schedule, machineKey_, catalog_, engine_, readClocks());
     if (plan_.wakeAt)
         scheduleTimer_.armAt(*plan_.wakeAt);
     else
@@ -532,27 +421,23 @@ void Daemon::writeMetrics() {
     if (config_.metrics.metricsFile.empty())
         return;
     try {
-        DiscardBacklog backlog;
-        for (const CatalogEntry* entry : catalog_.managedEntries()) {
-            if (auto async = catalog_.asyncDiscard(entry->mount.mountPoint);
-                async && async->backlogBytes)
-                backlog[entry->mount.identity()] = *async->backlogBytes;
-        }
-        writeMetricsFile(config_.metrics.metricsFile, engine_.state(), backlog);
+        writeMetricsFile(config_.metrics.metricsFile, engine_.state(),
+                         catalog_.asyncDiscardBacklogs());
     } catch (const Error& e) {
         logMessage(LogLevel::Warning, fmt::format("cannot write the metrics file: {}", e.what()));
     }
+}
+
+FilesystemProperties Daemon::propertiesOf(const CatalogEntry& entry) const {
+    return filesystemProperties(entry, catalog_, engine_.state(), plan_);
 }
 
 void Daemon::publish() {
     if (!manager_)
         return;
     manager_->publish(managerProperties(engine_, config_, plan_, policies_.pacingStatus()));
-    // Each object emits PropertiesChanged only for what differs.
-    for (const auto& [mountPoint, object] : filesystems_) {
-        if (const CatalogEntry* entry = catalog_.visible(mountPoint))
-            object->publish(filesystemProperties(*entry, catalog_, engine_.state(), plan_));
-    }
+    filesystems_.publish(catalog_,
+                         [this](const CatalogEntry& entry) { return propertiesOf(entry); });
     sd_notify(0,
               ("STATUS=" + statusLine(engine_, manager_->properties().nextScheduledTrim)).c_str());
 }

@@ -7,6 +7,7 @@
 #include "engine.h"
 #include "event_loop.h"
 #include "filesystem_catalog.h"
+#include "filesystem_objects.h"
 #include "gentle_policies.h"
 #include "mount_watch.h"
 #include "receipt_tracker.h"
@@ -70,9 +71,6 @@ private:
     // queueTrim() once the verdicts are fresh: resolves and queues, or throws.
     [[nodiscard]] std::uint64_t enqueueTrim(const std::vector<std::string>& mountPoints,
                                             const TrimRequestOptions& options);
-    // diagnose()'s answer from the scan that ran the checks (nullptr: none
-    // came in time); throws when there is none.
-    [[nodiscard]] std::vector<Finding> diagnosis(const MountScan* scan) const;
 
     // The base is private (nobody else drives the daemon); the bus objects
     // get it from here.
@@ -93,10 +91,6 @@ private:
     // EngineClock
     ClockReading now() const override;
 
-    [[nodiscard]] static State loadState(const StateStore& store);
-    [[nodiscard]] EngineOptions engineOptions() const;
-    void onWorkerEvents();
-
     // Asks the scanner for a new reading of the mount table (applyScan()
     // takes it) and brings the objects in line with the configuration now.
     void rebuildCatalog();
@@ -106,8 +100,6 @@ private:
     void applyScan(MountScan scan);
     // applyScan() of a scan that read the mount table: takes its catalog.
     void applyCatalog(MountScan& scan);
-    // Adds and removes Filesystem objects to match the catalog and [Filesystems].
-    void syncObjects();
     // Asks the scanner for a scan of `scope` (Verdicts: every stack walked
     // again, as layers change under a mount) and runs `then` on the loop
     // thread once a scan that began after this call has been applied, with
@@ -118,14 +110,13 @@ private:
     // State::observeMounts over the mount table just read; saves when a
     // history moved or was forgotten.
     void forgetUnseenFilesystems();
-    // Asks the scanner for fresh free space (statvfs runs off the loop thread).
-    void sampleFreeSpace();
     void reschedule();
     void shutdown();
 
     void writeMetrics();
     // Publishes the properties (published_properties.h) and STATUS=.
     void publish();
+    [[nodiscard]] FilesystemProperties propertiesOf(const CatalogEntry& entry) const;
 
     // First: blocks SIGTERM, SIGINT and SIGHUP before any thread starts.
     TerminationSignals signals_;
@@ -154,7 +145,7 @@ private:
 
     // Declared after what their handlers use; destroyed first.
     std::unique_ptr<ManagerObject> manager_;
-    std::map<std::string, std::unique_ptr<FilesystemObject>, std::less<>> filesystems_;
+    FilesystemObjects filesystems_;
     std::unique_ptr<MountScanner> scanner_;
     std::unique_ptr<MountWatch> mountWatch_;
     std::unique_ptr<SleepInhibitor> sleepInhibitor_;

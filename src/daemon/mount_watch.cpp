@@ -9,6 +9,7 @@
 #include <exception>
 #include <thread>
 
+#include <fmt/format.h>
 #include <libmount/libmount.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -252,6 +253,27 @@ void MountScanner::onReadable() {
     // Every one, in order: a waiter for an older scan's findings gets them.
     for (MountScan& scan : scans)
         onScan_(std::move(scan));
+}
+
+std::vector<Finding> diagnosisFrom(const MountScan* scan, Microseconds waited,
+                                   const FilesystemCatalog& catalog, const State& state) {
+    if (scan == nullptr)
+        throw Error(ErrorCode::System,
+                    fmt::format("the diagnosis reads every block stack afresh, and that did not "
+                                "end within {}: a device does not answer (see thintrimd's log), "
+                                "or thintrimd is stopping",
+                                formatDuration(waited)));
+    if (!scan->findings)
+        throw Error(ErrorCode::System,
+                    fmt::format("cannot read the mount table: {}",
+                                scan->error.value_or("the diagnosis did not run")));
+    std::vector<Finding> findings = *scan->findings;
+    std::vector<CatalogEntry> managed;
+    for (const CatalogEntry* entry : catalog.managedEntries())
+        managed.push_back(*entry);
+    for (Finding& finding : proofFindings(managed, &state))
+        findings.push_back(std::move(finding));
+    return findings;
 }
 
 } // namespace thintrim::daemon

@@ -4,8 +4,9 @@
 #include "btrfs_discard.h"
 #include "catalog.h"
 #include "diagnose.h"
-#include "filesystem_catalog.h"
 #include "event_loop.h"
+#include "filesystem_catalog.h"
+#include "state.h"
 #include "unique_fd.h"
 
 #include <chrono>
@@ -77,6 +78,14 @@ struct MountScan {
     // Set when the mount table could not be read; the rest is then empty.
     std::optional<std::string> error;
 };
+
+// The answer to Diagnose from `scan` (nullptr: none came within `waited`):
+// its checks and the proofs on record (diagnose.h: proofFindings) of the
+// filesystems `catalog` manages. Throws Error(System) when the checks did not
+// run.
+[[nodiscard]] std::vector<Finding> diagnosisFrom(const MountScan* scan, Microseconds waited,
+                                                 const FilesystemCatalog& catalog,
+                                                 const State& state);
 
 // Reads the mount table, probes devices, walks block stacks, samples free
 // space and runs the doctor's checks on a thread of its own, so that a hung

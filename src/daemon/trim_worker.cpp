@@ -13,6 +13,15 @@ void TrimWorker::trimChunk(const TrimRange& range, std::uint64_t minimumExtent) 
     worker_.push(ChunkTask{range, minimumExtent});
 }
 
+void TrimWorker::deliverTo(Engine& engine) {
+    for (WorkerEvent& event : takeEvents()) {
+        if (auto* prepared = std::get_if<PreparedEvent>(&event))
+            engine.onPrepared(std::move(prepared->result));
+        else
+            engine.onChunkDone(std::get<ChunkDoneEvent>(event).result);
+    }
+}
+
 void TrimWorker::release() {
     worker_.push(ReleaseTask{});
 }

@@ -34,6 +34,8 @@ public:
     // Readable when events are waiting; poll it, then takeEvents().
     [[nodiscard]] int eventFd() const { return worker_.eventFd(); }
     [[nodiscard]] std::vector<WorkerEvent> takeEvents() { return worker_.takeEvents(); }
+    // Hands the events waiting to `engine` (onPrepared, onChunkDone).
+    void deliverTo(Engine& engine);
 
     // TrimPort, loop thread only.
     void prepare(const Mount& mount) override;
