@@ -83,7 +83,7 @@ public:
 private:
     std::vector<CatalogEntry> entries_;
     // Index into entries_ of the visible mount at each mount point.
-    std::map<std::string_view, std::size_t> visible_;
+    std::map<std::string, std::size_t, std::less<>> visible_;
     FilesystemsConfig selection_;
     std::map<std::string, FreeSpace, std::less<>> freeSpace_;
     std::map<std::string, BtrfsAsyncDiscard, std::less<>> asyncDiscard_;
