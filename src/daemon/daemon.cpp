@@ -266,7 +266,7 @@ void Daemon::filesystemStarting(std::uint64_t /*jobId*/, const Mount& mount) {
 }
 
 void Daemon::filesystemFinished(FilesystemReport& filesystem) {
-    TrimReport& report = filesystem.trim;
+    const TrimReport& report = filesystem.trim;
     const std::string& mountPoint = filesystem.mountPoint;
     if (receipts_.finished(filesystem))
         engine_.recordReceipt(filesystem);

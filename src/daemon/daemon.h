@@ -20,11 +20,9 @@
 #include "verify_worker.h"
 
 #include <filesystem>
-#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -39,7 +37,10 @@ struct DaemonOptions {
 // thintrimd: publishes the managed filesystems on the bus, feeds the trim
 // engine (src/core/engine.h) with bus calls, timers, signals and the worker's
 // FITRIM results, keeps the schedule, and publishes what the engine changed.
-// Everything here runs on the loop thread.
+// Everything here runs on the loop thread. The decisions are the core's (the
+// catalog, target resolution, job options, scan waiters, receipts, schedule
+// plan and gentle policies); this class wires them to the loop, the bus, the
+// workers and the timers.
 class Daemon final : private Controller,
                      private EngineEvents,
                      private MountResolver,
