@@ -622,3 +622,19 @@ TEST_CASE("job results and engine states have their D-Bus names") {
     CHECK_FALSE(parseJobResult("never"));
     CHECK(engineStateName(EngineState::Trimming) == "trimming");
 }
+
+TEST_CASE("a receipt the owner measured goes into the history of recorded trims only") {
+    Harness h;
+    FilesystemReport report;
+    report.mountPoint = "/a";
+    report.mount = Mount{};
+    report.mount->mountPoint = "/a";
+    report.mount->uuid = "uuid-of-/a";
+    report.trim.reachedDiskBytes = 4096;
+    h.engine.recordReceipt(report); // a dry run's report: no history
+    CHECK_FALSE(h.engine.state().filesystems.contains("uuid-of-/a"));
+    report.recorded = true;
+    h.engine.recordReceipt(report);
+    CHECK(h.history("/a").lastReachedDiskBytes == 4096u);
+    CHECK(h.engine.state().totalReachedDiskBytes == 4096u);
+}
