@@ -217,7 +217,7 @@ void Daemon::queueTrim(const std::vector<std::string>& mountPoints,
 std::uint64_t Daemon::enqueueTrim(const std::vector<std::string>& mountPoints,
                                   const TrimRequestOptions& request) {
     if (shuttingDown_)
-        throw Error(ErrorCode::System, "thintrimd is stopping; try again when it is back");
+        throw Error(ErrorCode::Failed, "thintrimd is stopping; try again when it is back");
     // Resolve everything first: one bad mount point queues nothing.
     std::vector<std::string> targets;
     if (mountPoints.empty()) {
@@ -318,13 +318,13 @@ void Daemon::diagnose(LaterReply<std::vector<Finding>> reply) {
 
 std::vector<Finding> Daemon::diagnosis(const MountScan* scan) const {
     if (scan == nullptr)
-        throw Error(ErrorCode::System,
+        throw Error(ErrorCode::Failed,
                     fmt::format("the diagnosis reads every block stack afresh, and that did not "
                                 "end within {}: a device does not answer (see thintrimd's log), "
                                 "or thintrimd is stopping",
                                 formatDuration(kFreshScanWait)));
     if (!scan->findings)
-        throw Error(ErrorCode::System,
+        throw Error(ErrorCode::Failed,
                     fmt::format("cannot read the mount table: {}",
                                 scan->error.value_or("the diagnosis did not run")));
     std::vector<Finding> findings = *scan->findings;
@@ -343,7 +343,7 @@ void Daemon::verify(const std::vector<std::string>& mountPoints, LaterReply<Veri
                                                    reply = std::move(reply)](const MountScan*) {
         try {
             if (shuttingDown_)
-                throw Error(ErrorCode::System, "thintrimd is stopping; try again when it is back");
+                throw Error(ErrorCode::Failed, "thintrimd is stopping; try again when it is back");
             verifyReplies_.emplace(verifier_.start(verifyTargets(mountPoints)), reply);
         } catch (...) {
             reply([]() -> VerifyOutcomes { throw; });
