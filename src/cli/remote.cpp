@@ -328,7 +328,7 @@ std::optional<std::uint64_t> receiptOf(sdbus::IConnection& bus, const std::strin
     sdbus::ObjectPath path;
     try {
         manager->callMethod("GetFilesystem")
-            .onInterface(std::string(kManagerInterface))
+            .onInterface(kManagerInterface.data())
             .withArguments(mountPoint)
             .storeResultsTo(path);
     } catch (const sdbus::Error&) {
