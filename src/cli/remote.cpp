@@ -3,10 +3,13 @@
 
 #include "btrfs_discard.h"
 #include "bus_names.h"
+#include "engine.h"
 #include "interactive_authorization.h"
 #include "polkit_agent.h"
+#include "properties.h"
 #include "receipts.h"
 #include "sdbus_compat.h"
+#include "state.h"
 #include "thintrim1_proxy.h"
 #include "trim.h"
 #include "unique_fd.h"
@@ -29,10 +32,10 @@ namespace thintrim::cli::remote {
 
 namespace {
 
-using Properties = dbus::PropertyMap;
-constexpr const char* kManagerInterface = org::thintrim::ThinTrim1::Manager_proxy::INTERFACE_NAME;
-constexpr const char* kFilesystemInterface =
-    org::thintrim::ThinTrim1::Filesystem_proxy::INTERFACE_NAME;
+namespace manager = schema::manager;
+namespace filesystem = schema::filesystem;
+constexpr std::string_view kManagerInterface = schema::ManagerInterface::name;
+constexpr std::string_view kFilesystemInterface = schema::FilesystemInterface::name;
 
 // Every call to the bus goes through here, so that no D-Bus error reaches
 // the user as a D-Bus name.
@@ -65,10 +68,28 @@ public:
     ManagerProxy& operator=(const ManagerProxy&) = delete;
 
     std::function<void(std::uint64_t, const std::string&, const TrimReport&)> filesystemTrimmed;
-    std::function<void(std::uint64_t, const std::string&, std::uint64_t)> jobFinished;
-    std::function<void(const Properties&)> propertiesChanged;
+    std::function<void(std::uint64_t, JobResult, std::uint64_t)> jobFinished;
+    std::function<void(const ManagerView&)> propertiesChanged;
+
+    // What a handler threw (a name or type the schema does not know), for
+    // the waiting loop to throw: sdbus-c++ does not carry it out of a
+    // handler.
+    void rethrowHandlerFailure() const {
+        if (handlerFailure_)
+            std::rethrow_exception(handlerFailure_);
+    }
 
 private:
+    template <typename Handler>
+    void guardHandler(Handler&& handler) {
+        try {
+            handler();
+        } catch (...) {
+            if (!handlerFailure_)
+                handlerFailure_ = std::current_exception();
+        }
+    }
+
     // The job id from Trim's reply is all `trim` needs to know it started.
     void onJobStarted(const std::uint64_t& /*job*/,
                       const std::vector<std::string>& /*mountPoints*/) override {}
@@ -78,24 +99,17 @@ private:
     void onJobFinished(const std::uint64_t& job, const std::string& result,
                        const std::uint64_t& trimmedBytes) override {
         if (jobFinished)
-            jobFinished(job, result, trimmedBytes);
+            guardHandler([&] { jobFinished(job, kJobResults.parse(result), trimmedBytes); });
     }
     void onPropertiesChanged(const dbus::InterfaceName& interfaceName,
                              const dbus::ChangedProperties& changed,
                              const dbus::InvalidatedProperties& /*invalidated*/) override {
         if (interfaceName == kManagerInterface && propertiesChanged)
-            propertiesChanged(dbus::plainKeys(changed));
+            guardHandler([&] { propertiesChanged(ManagerView(dbus::plainKeys(changed))); });
     }
-};
 
-TrimOutcome outcomeFromName(std::string_view name) {
-    for (TrimOutcome outcome : {TrimOutcome::Success, TrimOutcome::Unsupported, TrimOutcome::Failed,
-                                TrimOutcome::Cancelled, TrimOutcome::Skipped}) {
-        if (trimOutcomeName(outcome) == name)
-            return outcome;
-    }
-    return TrimOutcome::Failed;
-}
+    std::exception_ptr handlerFailure_;
+};
 
 void ManagerProxy::onFilesystemTrimmed(const std::uint64_t& job, const std::string& mountPoint,
                                        const std::uint64_t& trimmedBytes,
@@ -103,20 +117,14 @@ void ManagerProxy::onFilesystemTrimmed(const std::uint64_t& job, const std::stri
                                        const std::string& message) {
     if (!filesystemTrimmed)
         return;
-    TrimReport report;
-    report.outcome = outcomeFromName(result);
-    report.trimmedBytes = trimmedBytes;
-    report.duration = Microseconds(static_cast<Microseconds::rep>(duration));
-    report.message = message;
-    filesystemTrimmed(job, mountPoint, report);
-}
-
-template <typename Value>
-Value property(const Properties& properties, const std::string& name, Value fallback = {}) {
-    auto found = properties.find(name);
-    if (found == properties.end() || !found->second.containsValueOfType<Value>())
-        return fallback;
-    return found->second.get<Value>();
+    guardHandler([&] {
+        TrimReport report;
+        report.outcome = kTrimOutcomes.parse(result);
+        report.trimmedBytes = trimmedBytes;
+        report.duration = Microseconds(static_cast<Microseconds::rep>(duration));
+        report.message = message;
+        filesystemTrimmed(job, mountPoint, report);
+    });
 }
 
 Microseconds asTime(std::uint64_t value) {
@@ -128,115 +136,105 @@ std::string whenText(std::uint64_t at, Microseconds now) {
 }
 
 // Every managed filesystem's properties, in mount point order (one call).
-std::vector<Properties> readFilesystems(sdbus::IConnection& bus) {
+std::vector<FilesystemView> readFilesystems(sdbus::IConnection& bus) {
     auto proxy = dbus::createProxy(bus, dbus::kBusName, dbus::kManagerPath);
-    std::map<sdbus::ObjectPath, std::map<std::string, Properties>> objects;
+    std::map<sdbus::ObjectPath, std::map<std::string, dbus::PropertyMap>> objects;
     onBus([&] {
         proxy->callMethod("GetManagedObjects")
             .onInterface("org.freedesktop.DBus.ObjectManager")
             .storeResultsTo(objects);
     });
-    std::map<std::string, Properties> byMountPoint;
+    std::map<std::string, FilesystemView> byMountPoint;
     for (auto& [path, interfaces] : objects) {
-        auto found = interfaces.find(kFilesystemInterface);
+        auto found = interfaces.find(std::string(kFilesystemInterface));
         if (found == interfaces.end())
             continue;
-        byMountPoint[property<std::string>(found->second, "MountPoint")] = found->second;
+        FilesystemView fs(std::move(found->second));
+        byMountPoint[fs.get<filesystem::MountPoint>()] = std::move(fs);
     }
-    std::vector<Properties> filesystems;
+    std::vector<FilesystemView> filesystems;
     for (auto& [mountPoint, properties] : byMountPoint)
         filesystems.push_back(std::move(properties));
     return filesystems;
 }
 
-Properties readManager(ManagerProxy& manager) {
-    return onBus([&] { return dbus::plainKeys(manager.GetAll(kManagerInterface)); });
+ManagerView readManager(ManagerProxy& manager) {
+    return ManagerView(
+        onBus([&] { return dbus::plainKeys(manager.GetAll(kManagerInterface.data())); }));
 }
 
-std::string eligibleText(const Properties& fs) {
-    return property<bool>(fs, "Eligible") ? "yes" : "no: " + property<std::string>(fs, "Reason");
+// The properties of the filesystem object at `path`.
+FilesystemView readFilesystem(sdbus::IConnection& bus, const std::string& path) {
+    auto proxy = dbus::createProxy(bus, dbus::kBusName, path);
+    std::map<std::string, sdbus::Variant> properties;
+    onBus([&] {
+        proxy->callMethod("GetAll")
+            .onInterface("org.freedesktop.DBus.Properties")
+            .withArguments(std::string(kFilesystemInterface))
+            .storeResultsTo(properties);
+    });
+    return FilesystemView(std::move(properties));
 }
 
-std::string lastTrimText(const Properties& fs, Microseconds now) {
-    const std::string result = property<std::string>(fs, "LastTrimResult", "never");
-    if (result == "never")
-        return "never";
-    const std::string when = whenText(property<std::uint64_t>(fs, "LastTrimFinished"), now);
-    return result == "success" ? when : fmt::format("{} ({})", when, result);
+// LastTrimResult as an outcome; nullopt for "never".
+std::optional<TrimOutcome> lastTrimOutcome(const FilesystemView& fs) {
+    const std::string name = fs.get<filesystem::LastTrimResult>();
+    if (name == kNeverName)
+        return std::nullopt;
+    return kTrimOutcomes.parse(name);
 }
 
-// A size that may be unknown (dbus::kUnknownBytes) as a number or null.
-nlohmann::json knownBytesJson(const Properties& fs, const std::string& name) {
-    const std::uint64_t bytes = property<std::uint64_t>(fs, name, dbus::kUnknownBytes);
-    return bytes == dbus::kUnknownBytes ? nlohmann::json() : nlohmann::json(bytes);
+// LastVerifyResult as a verdict; nullopt for "never".
+std::optional<VerifyVerdict> lastVerifyVerdict(const FilesystemView& fs) {
+    const std::string name = fs.get<filesystem::LastVerifyResult>();
+    if (name == kNeverName)
+        return std::nullopt;
+    return kVerifyVerdicts.parse(name);
 }
 
-nlohmann::json filesystemJson(const Properties& fs) {
-    return {
-        {"mount_point", property<std::string>(fs, "MountPoint")},
-        {"source", property<std::string>(fs, "Source")},
-        {"device", property<std::string>(fs, "DeviceNumber")},
-        {"fstype", property<std::string>(fs, "FsType")},
-        {"uuid", property<std::string>(fs, "UUID")},
-        {"label", property<std::string>(fs, "Label")},
-        {"size", property<std::uint64_t>(fs, "Size")},
-        {"free_bytes", property<std::uint64_t>(fs, "FreeBytes")},
-        {"options", property<std::string>(fs, "MountOptions")},
-        {"managed", true},
-        {"eligible", property<bool>(fs, "Eligible")},
-        {"reason", property<std::string>(fs, "Reason")},
-        {"discard_max_bytes", property<std::uint64_t>(fs, "DiscardMaxBytes")},
-        {"discard_granularity", property<std::uint64_t>(fs, "DiscardGranularity")},
-        {"last_trim_started", property<std::uint64_t>(fs, "LastTrimStarted")},
-        {"last_trim_finished", property<std::uint64_t>(fs, "LastTrimFinished")},
-        {"last_trimmed_bytes", property<std::uint64_t>(fs, "LastTrimmedBytes")},
-        {"last_trim_duration_us", property<std::uint64_t>(fs, "LastTrimDuration")},
-        {"last_trim_result", property<std::string>(fs, "LastTrimResult", "never")},
-        {"last_trim_message", property<std::string>(fs, "LastTrimMessage")},
-        {"total_trimmed_bytes", property<std::uint64_t>(fs, "TotalTrimmedBytes")},
-        {"trim_count", property<std::uint64_t>(fs, "TrimCount")},
-        {"next_scheduled_trim", property<std::uint64_t>(fs, "NextScheduledTrim")},
-        {"freed_since_last_trim", property<std::uint64_t>(fs, "FreedSinceLastTrim")},
-        {"last_reached_disk_bytes", knownBytesJson(fs, "LastReachedDiskBytes")},
-        {"total_reached_disk_bytes", property<std::uint64_t>(fs, "TotalReachedDiskBytes")},
-        {"last_verify_result", property<std::string>(fs, "LastVerifyResult", "never")},
-        {"last_verify_time", property<std::uint64_t>(fs, "LastVerifyTime")},
-        {"last_verify_message", property<std::string>(fs, "LastVerifyMessage")},
-        {"async_discard", property<bool>(fs, "AsyncDiscard")},
-        {"discard_backlog_bytes", property<std::uint64_t>(fs, "DiscardBacklogBytes")},
-    };
+std::string eligibleText(const FilesystemView& fs) {
+    return fs.get<filesystem::Eligible>() ? "yes" : "no: " + fs.get<filesystem::Reason>();
+}
+
+std::string lastTrimText(const FilesystemView& fs, Microseconds now) {
+    const std::optional<TrimOutcome> outcome = lastTrimOutcome(fs);
+    if (!outcome)
+        return std::string(kNeverName);
+    const std::string when = whenText(fs.get<filesystem::LastTrimFinished>(), now);
+    return *outcome == TrimOutcome::Success
+               ? when
+               : fmt::format("{} ({})", when, trimOutcomeName(*outcome));
+}
+
+nlohmann::json filesystemJson(const FilesystemView& fs) {
+    nlohmann::json json = propertiesJson(fs, std::type_identity<schema::FilesystemPropertyList>{});
+    json["managed"] = true;
+    return json;
 }
 
 // The receipts column: what reached the disks, "-" when unknown or never.
-std::string reachedText(const Properties& fs, const RenderOptions& render) {
-    const std::uint64_t bytes =
-        property<std::uint64_t>(fs, "LastReachedDiskBytes", dbus::kUnknownBytes);
-    if (bytes == dbus::kUnknownBytes ||
-        property<std::string>(fs, "LastTrimResult", "never") == "never")
+std::string reachedText(const FilesystemView& fs, const RenderOptions& render) {
+    const std::optional<std::uint64_t> bytes = fs.knownBytes<filesystem::LastReachedDiskBytes>();
+    if (!bytes || !lastTrimOutcome(fs))
         return "-";
-    return sizeText(bytes, render);
+    return sizeText(*bytes, render);
 }
 
 // What status says under the table: swallowed discards, dropped verdicts,
 // btrfs discard=async.
-std::vector<std::string> filesystemNotes(const Properties& fs) {
+std::vector<std::string> filesystemNotes(const FilesystemView& fs) {
     std::vector<std::string> notes;
-    const std::string mountPoint = property<std::string>(fs, "MountPoint");
-    const std::uint64_t reached =
-        property<std::uint64_t>(fs, "LastReachedDiskBytes", dbus::kUnknownBytes);
-    const std::uint64_t trimmed = property<std::uint64_t>(fs, "LastTrimmedBytes");
-    if (property<std::string>(fs, "LastTrimResult", "never") == "success" &&
-        discardsSwallowed(trimmed,
-                          reached == dbus::kUnknownBytes ? std::nullopt : std::optional(reached)))
+    const std::string mountPoint = fs.get<filesystem::MountPoint>();
+    const std::uint64_t trimmed = fs.get<filesystem::LastTrimmedBytes>();
+    if (lastTrimOutcome(fs) == TrimOutcome::Success &&
+        discardsSwallowed(trimmed, fs.knownBytes<filesystem::LastReachedDiskBytes>()))
         notes.push_back(fmt::format("{}: {}", mountPoint, swallowedSentence(trimmed)));
-    const std::string verdict = property<std::string>(fs, "LastVerifyResult", "never");
-    if (verdict == "dropped")
+    if (lastVerifyVerdict(fs) == VerifyVerdict::Dropped)
         notes.push_back(fmt::format("{}: verify says discards are dropped: {}", mountPoint,
-                                    property<std::string>(fs, "LastVerifyMessage")));
-    if (property<bool>(fs, "AsyncDiscard"))
-        notes.push_back(
-            fmt::format("{}: {}", mountPoint,
-                        btrfsAsyncSentence({property<std::uint64_t>(fs, "DiscardBacklogBytes")})));
+                                    fs.get<filesystem::LastVerifyMessage>()));
+    if (fs.get<filesystem::AsyncDiscard>())
+        notes.push_back(fmt::format(
+            "{}: {}", mountPoint, btrfsAsyncSentence({fs.get<filesystem::DiscardBacklogBytes>()})));
     return notes;
 }
 
@@ -273,7 +271,7 @@ bool waitUntil(sdbus::IConnection& bus, const std::function<bool()>& done) {
         if (done())
             return true;
         if (daemonLeft)
-            throw Error(ErrorCode::System, "thintrimd stopped before the job finished; it "
+            throw Error(ErrorCode::Failed, "thintrimd stopped before the job finished; it "
                                            "continues when thintrimd starts again");
         dbus::BusPoll poll = dbus::busPoll(bus);
         const std::size_t busFds = poll.fds.size();
@@ -318,6 +316,30 @@ sdbus::MethodReply callManaging(ManagerProxy& manager, const RemoteOptions& opti
     return callManagingWithin(manager, options, std::nullopt, method, args...);
 }
 
+// The receipt of a trim the daemon just reported: FilesystemTrimmed carries
+// none, the filesystem's LastReachedDiskBytes has it once the daemon recorded
+// the trim (a dry run it does not record; a filesystem skipped before it
+// started has none). nullopt when unknown, or when the filesystem is gone.
+std::optional<std::uint64_t> receiptOf(sdbus::IConnection& bus, const std::string& mountPoint,
+                                       const TrimReport& report) {
+    if (report.outcome == TrimOutcome::Skipped)
+        return std::nullopt;
+    auto manager = dbus::createProxy(bus, dbus::kBusName, dbus::kManagerPath);
+    sdbus::ObjectPath path;
+    try {
+        manager->callMethod("GetFilesystem")
+            .onInterface(kManagerInterface.data())
+            .withArguments(mountPoint)
+            .storeResultsTo(path);
+    } catch (const sdbus::Error&) {
+        return std::nullopt; // unmounted since
+    }
+    const FilesystemView fs = readFilesystem(bus, path);
+    if (lastTrimOutcome(fs) != report.outcome)
+        return std::nullopt;
+    return fs.knownBytes<filesystem::LastReachedDiskBytes>();
+}
+
 std::map<std::string, sdbus::Variant> trimOptions(const TrimRequest& request) {
     std::map<std::string, sdbus::Variant> options;
     if (request.dryRun)
@@ -348,29 +370,29 @@ Error errorFromBus(const sdbus::Error& error) {
     if (name == "org.freedesktop.DBus.Error.ServiceUnknown" ||
         name == "org.freedesktop.DBus.Error.NameHasNoOwner" ||
         name == "org.freedesktop.systemd1.NoSuchUnit")
-        return Error(ErrorCode::System,
+        return Error(ErrorCode::Failed,
                      "thintrimd is not running; start it with `systemctl start thintrimd`");
     if (name == "org.freedesktop.DBus.Error.NoReply" ||
         name == "org.freedesktop.DBus.Error.Timeout" ||
         name == "org.freedesktop.DBus.Error.TimedOut")
-        return Error(ErrorCode::System, "thintrimd did not answer in time");
+        return Error(ErrorCode::Failed, "thintrimd did not answer in time");
     if (name == "org.freedesktop.DBus.Error.Disconnected" ||
         name == "org.freedesktop.DBus.Error.NoServer" ||
         name == "org.freedesktop.DBus.Error.FileNotFound" ||
         name == "org.freedesktop.DBus.Error.NotSupported" || name.starts_with("System.Error."))
         return Error(
-            ErrorCode::System,
+            ErrorCode::Failed,
             fmt::format("cannot reach the system bus ({}); is dbus running?", error.getMessage()));
     if (name == "org.freedesktop.DBus.Error.UnknownMethod" ||
         name == "org.freedesktop.DBus.Error.UnknownObject" ||
         name == "org.freedesktop.DBus.Error.UnknownInterface" ||
         name == "org.freedesktop.DBus.Error.UnknownProperty")
-        return Error(ErrorCode::System,
+        return Error(ErrorCode::Failed,
                      fmt::format("thintrimd does not understand this request ({}); is it the "
                                  "same version as this program?",
                                  error.getMessage()));
     return Error(
-        ErrorCode::System,
+        ErrorCode::Failed,
         fmt::format("thintrimd: {}", error.getMessage().empty() ? name : error.getMessage()));
 }
 
@@ -395,64 +417,44 @@ bool daemonReachable() {
 int status(const RemoteOptions& options) {
     auto bus = connect();
     ManagerProxy manager{*bus};
-    const Properties daemon = readManager(manager);
-    const std::vector<Properties> filesystems = readFilesystems(*bus);
+    const ManagerView daemon = readManager(manager);
+    const std::vector<FilesystemView> filesystems = readFilesystems(*bus);
     if (options.json) {
         nlohmann::json list = nlohmann::json::array();
-        for (const Properties& fs : filesystems)
+        for (const FilesystemView& fs : filesystems)
             list.push_back(listEntryJson(filesystemJson(fs)));
-        printJson({
-            {"source", "daemon"},
-            {"version", property<std::string>(daemon, "Version")},
-            {"state", property<std::string>(daemon, "State")},
-            {"current_job", property<std::uint64_t>(daemon, "CurrentJob")},
-            {"current_mount_point", property<std::string>(daemon, "CurrentMountPoint")},
-            {"progress", property<double>(daemon, "Progress")},
-            {"pacing_state", property<std::string>(daemon, "PacingState")},
-            {"next_scheduled_trim", property<std::uint64_t>(daemon, "NextScheduledTrim")},
-            {"last_run_started", property<std::uint64_t>(daemon, "LastRunStarted")},
-            {"last_run_finished", property<std::uint64_t>(daemon, "LastRunFinished")},
-            {"last_run_trimmed_bytes", property<std::uint64_t>(daemon, "LastRunTrimmedBytes")},
-            {"last_run_result", property<std::string>(daemon, "LastRunResult", "never")},
-            {"total_trimmed_bytes", property<std::uint64_t>(daemon, "TotalTrimmedBytes")},
-            {"last_run_reached_disk_bytes",
-             property<std::uint64_t>(daemon, "LastRunReachedDiskBytes")},
-            {"total_reached_disk_bytes", property<std::uint64_t>(daemon, "TotalReachedDiskBytes")},
-            {"interval_us", property<std::uint64_t>(daemon, "Interval")},
-            {"rate_limit", property<std::uint64_t>(daemon, "RateLimit")},
-            {"chunk_size", property<std::uint64_t>(daemon, "ChunkSize")},
-            {"filesystems", list},
-        });
+        nlohmann::json json =
+            propertiesJson(daemon, std::type_identity<schema::ManagerPropertyList>{});
+        json["source"] = "daemon";
+        json["filesystems"] = std::move(list);
+        printJson(json);
         return kExitOk;
     }
 
     const Microseconds now = realtimeNow();
-    std::string state = property<std::string>(daemon, "State");
-    if (state == "trimming")
-        state = fmt::format("trimming {} ({:.0f}%, job {})",
-                            property<std::string>(daemon, "CurrentMountPoint"),
-                            property<double>(daemon, "Progress") * 100,
-                            property<std::uint64_t>(daemon, "CurrentJob"));
-    if (const std::string pacing = property<std::string>(daemon, "PacingState"); !pacing.empty())
+    std::string state = daemon.get<manager::State>();
+    if (kEngineStates.parse(state) == EngineState::Trimming)
+        state =
+            fmt::format("trimming {} ({:.0f}%, job {})", daemon.get<manager::CurrentMountPoint>(),
+                        daemon.get<manager::Progress>() * 100, daemon.get<manager::CurrentJob>());
+    if (const std::string pacing = daemon.get<manager::PacingState>(); !pacing.empty())
         state += "; " + pacing;
-    const std::string lastResult = property<std::string>(daemon, "LastRunResult", "never");
+    const std::string lastResult = daemon.get<manager::LastRunResult>();
     const std::string lastRun =
-        lastResult == "never"
-            ? std::string("never")
-            : fmt::format(
-                  "{}, {} trimmed, {} reached the disks, {}", lastResult,
-                  sizeText(property<std::uint64_t>(daemon, "LastRunTrimmedBytes"), options.render),
-                  sizeText(property<std::uint64_t>(daemon, "LastRunReachedDiskBytes"),
-                           options.render),
-                  whenText(property<std::uint64_t>(daemon, "LastRunFinished"), now));
-    const std::uint64_t rate = property<std::uint64_t>(daemon, "RateLimit");
+        lastResult == kNeverName
+            ? std::string(kNeverName)
+            : fmt::format("{}, {} trimmed, {} reached the disks, {}",
+                          jobResultName(kJobResults.parse(lastResult)),
+                          sizeText(daemon.get<manager::LastRunTrimmedBytes>(), options.render),
+                          sizeText(daemon.get<manager::LastRunReachedDiskBytes>(), options.render),
+                          whenText(daemon.get<manager::LastRunFinished>(), now));
+    const std::uint64_t rate = daemon.get<manager::RateLimit>();
     const std::vector<std::pair<const char*, std::string>> lines{
         {"State", state},
-        {"Next trim", whenText(property<std::uint64_t>(daemon, "NextScheduledTrim"), now)},
+        {"Next trim", whenText(daemon.get<manager::NextScheduledTrim>(), now)},
         {"Last run", lastRun},
-        {"Total trimmed",
-         sizeText(property<std::uint64_t>(daemon, "TotalTrimmedBytes"), options.render)},
-        {"Interval", formatDuration(asTime(property<std::uint64_t>(daemon, "Interval")))},
+        {"Total trimmed", sizeText(daemon.get<manager::TotalTrimmedBytes>(), options.render)},
+        {"Interval", formatDuration(asTime(daemon.get<manager::Interval>()))},
         {"Rate limit", rate == 0 ? std::string("none") : sizeText(rate, options.render) + "/s"},
     };
     // Labels right-aligned on the colon, as timedatectl prints them.
@@ -467,33 +469,29 @@ int status(const RemoteOptions& options) {
                                                 "LAST TRIM", "TRIMMED", "AT DISK", "VERIFY",
                                                 "NEXT TRIM"}};
     std::vector<std::string> notes;
-    for (const Properties& fs : filesystems) {
-        rows.push_back({property<std::string>(fs, "MountPoint"),
-                        property<std::string>(fs, "FsType"),
-                        sizeText(property<std::uint64_t>(fs, "DiscardMaxBytes"), options.render),
+    for (const FilesystemView& fs : filesystems) {
+        rows.push_back({fs.get<filesystem::MountPoint>(), fs.get<filesystem::FsType>(),
+                        sizeText(fs.get<filesystem::DiscardMaxBytes>(), options.render),
                         eligibleText(fs), lastTrimText(fs, now),
-                        sizeText(property<std::uint64_t>(fs, "LastTrimmedBytes"), options.render),
-                        reachedText(fs, options.render),
-                        property<std::string>(fs, "LastVerifyResult", "never"),
-                        whenText(property<std::uint64_t>(fs, "NextScheduledTrim"), now)});
+                        sizeText(fs.get<filesystem::LastTrimmedBytes>(), options.render),
+                        reachedText(fs, options.render), fs.get<filesystem::LastVerifyResult>(),
+                        whenText(fs.get<filesystem::NextScheduledTrim>(), now)});
         for (std::string& note : filesystemNotes(fs))
             notes.push_back(std::move(note));
     }
     printColumns(stdout, rows);
     // Why a scheduled trim was put off (busy storage, outside Window=).
-    for (const Properties& fs : filesystems) {
-        const std::string message = property<std::string>(fs, "LastTrimMessage");
-        if (property<std::string>(fs, "LastTrimResult") == "skipped" &&
-            message.starts_with("deferred: "))
-            fmt::print("{}: {}\n", property<std::string>(fs, "MountPoint"), message);
+    for (const FilesystemView& fs : filesystems) {
+        const std::string message = fs.get<filesystem::LastTrimMessage>();
+        if (lastTrimOutcome(fs) == TrimOutcome::Skipped && message.starts_with("deferred: "))
+            fmt::print("{}: {}\n", fs.get<filesystem::MountPoint>(), message);
     }
     // Named because Cancel, Suspend, the rate limit and the saved position
     // act on these only before or after the whole filesystem.
     std::vector<std::string> oneCall;
-    for (const Properties& fs : filesystems)
-        if (const auto type = property<std::string>(fs, "FsType"); !isChunkedType(type))
-            oneCall.push_back(
-                fmt::format("{} ({})", property<std::string>(fs, "MountPoint"), type));
+    for (const FilesystemView& fs : filesystems)
+        if (const auto type = fs.get<filesystem::FsType>(); !isChunkedType(type))
+            oneCall.push_back(fmt::format("{} ({})", fs.get<filesystem::MountPoint>(), type));
     if (!oneCall.empty())
         notes.push_back(fmt::format("Trimmed in one call, not paced or stopped midway: {}",
                                     fmt::join(oneCall, ", ")));
@@ -508,10 +506,10 @@ int status(const RemoteOptions& options) {
 
 int list(const RemoteOptions& options) {
     auto bus = connect();
-    const std::vector<Properties> filesystems = readFilesystems(*bus);
+    const std::vector<FilesystemView> filesystems = readFilesystems(*bus);
     if (options.json) {
         nlohmann::json list = nlohmann::json::array();
-        for (const Properties& fs : filesystems)
+        for (const FilesystemView& fs : filesystems)
             list.push_back(listEntryJson(filesystemJson(fs)));
         printJson({{"source", "daemon"}, {"filesystems", list}});
         return kExitOk;
@@ -523,15 +521,13 @@ int list(const RemoteOptions& options) {
     const Microseconds now = realtimeNow();
     std::vector<std::vector<std::string>> rows{{"MOUNT", "TYPE", "SOURCE", "SIZE", "DISC-MAX",
                                                 "LAST TRIM", "TRIMMED", "TOTAL", "ELIGIBLE"}};
-    for (const Properties& fs : filesystems)
-        rows.push_back({property<std::string>(fs, "MountPoint"),
-                        property<std::string>(fs, "FsType"), property<std::string>(fs, "Source"),
-                        sizeText(property<std::uint64_t>(fs, "Size"), options.render),
-                        sizeText(property<std::uint64_t>(fs, "DiscardMaxBytes"), options.render),
-                        lastTrimText(fs, now),
-                        sizeText(property<std::uint64_t>(fs, "LastTrimmedBytes"), options.render),
-                        sizeText(property<std::uint64_t>(fs, "TotalTrimmedBytes"), options.render),
-                        eligibleText(fs)});
+    for (const FilesystemView& fs : filesystems)
+        rows.push_back(
+            {fs.get<filesystem::MountPoint>(), fs.get<filesystem::FsType>(),
+             fs.get<filesystem::Source>(), sizeText(fs.get<filesystem::Size>(), options.render),
+             sizeText(fs.get<filesystem::DiscardMaxBytes>(), options.render), lastTrimText(fs, now),
+             sizeText(fs.get<filesystem::LastTrimmedBytes>(), options.render),
+             sizeText(fs.get<filesystem::TotalTrimmedBytes>(), options.render), eligibleText(fs)});
     printColumns(stdout, rows);
     return kExitOk;
 }
@@ -543,7 +539,7 @@ int trim(const RemoteOptions& options, const TrimRequest& request) {
     const bool showBar = !options.json && !request.noWait && ::isatty(STDOUT_FILENO) != 0;
 
     std::uint64_t job = 0;
-    std::optional<std::string> finishedResult;
+    std::optional<JobResult> finishedResult;
     bool suspendedNoted = false;
     std::optional<ProgressBar> bar;
     std::string barMountPoint;
@@ -551,20 +547,25 @@ int trim(const RemoteOptions& options, const TrimRequest& request) {
     std::uint64_t currentTrimmed = 0;
     TrimResults results(options.json, !request.mountPoints.empty());
 
+    // With --json the results are printed at the end, with their receipts.
+    std::vector<std::pair<std::string, TrimReport>> reports;
     manager.filesystemTrimmed = [&](std::uint64_t id, const std::string& mountPoint,
                                     const TrimReport& report) {
         if (id != job)
             return;
         bar.reset();
-        results.add(mountPoint, report);
+        if (options.json)
+            reports.emplace_back(mountPoint, report);
+        else
+            results.add(mountPoint, report);
     };
-    manager.jobFinished = [&](std::uint64_t id, const std::string& result, std::uint64_t) {
+    manager.jobFinished = [&](std::uint64_t id, JobResult result, std::uint64_t) {
         if (id == job)
             finishedResult = result;
     };
-    manager.propertiesChanged = [&](const Properties& changed) {
-        if (changed.contains("State")) {
-            const bool suspended = property<std::string>(changed, "State") == "suspended";
+    manager.propertiesChanged = [&](const ManagerView& changed) {
+        if (const auto state = changed.find<manager::State>()) {
+            const bool suspended = kEngineStates.parse(*state) == EngineState::Suspended;
             if (suspended && !suspendedNoted && !options.json) {
                 bar.reset();
                 fmt::print(stderr,
@@ -575,18 +576,19 @@ int trim(const RemoteOptions& options, const TrimRequest& request) {
             suspendedNoted = suspended;
         }
         // Signals carry only what changed: keep the rest from earlier ones.
-        currentJob = property<std::uint64_t>(changed, "CurrentJob", currentJob);
-        currentTrimmed = property<std::uint64_t>(changed, "CurrentTrimmedBytes", currentTrimmed);
-        if (changed.contains("CurrentMountPoint")) {
-            barMountPoint = property<std::string>(changed, "CurrentMountPoint");
+        currentJob = changed.find<manager::CurrentJob>().value_or(currentJob);
+        currentTrimmed = changed.find<manager::CurrentTrimmedBytes>().value_or(currentTrimmed);
+        if (const auto mountPoint = changed.find<manager::CurrentMountPoint>()) {
+            barMountPoint = *mountPoint;
             bar.reset();
         }
-        if (!showBar || currentJob != job || barMountPoint.empty() || !changed.contains("Progress"))
+        const std::optional<double> progress = changed.find<manager::Progress>();
+        if (!showBar || currentJob != job || barMountPoint.empty() || !progress)
             return;
         if (!bar)
             bar.emplace(stdout, barMountPoint);
         constexpr std::uint64_t kScale = 1'000'000;
-        const double fraction = property<double>(changed, "Progress");
+        const double fraction = *progress;
         bar->update({static_cast<std::uint64_t>(fraction * kScale), kScale, currentTrimmed});
     };
 
@@ -598,15 +600,26 @@ int trim(const RemoteOptions& options, const TrimRequest& request) {
             fmt::print("Queued job {}.\n", job);
         return kExitOk;
     }
-    if (!waitUntil(*bus, [&] { return finishedResult.has_value(); })) {
+    if (!waitUntil(*bus, [&] {
+            manager.rethrowHandlerFailure();
+            return finishedResult.has_value();
+        })) {
         bar.reset();
         fmt::print(stderr, "\nJob {} goes on in thintrimd; `thintrim cancel {}` stops it.\n", job,
                    job);
         return kExitInterrupted;
     }
-    if (options.json)
-        printJson({{"job", job}, {"result", *finishedResult}, {"results", results.json()}});
-    if (*finishedResult == "cancelled")
+    if (options.json) {
+        for (auto& [mountPoint, report] : reports) {
+            if (!request.dryRun)
+                report.reachedDiskBytes = receiptOf(*bus, mountPoint, report);
+            results.add(mountPoint, report);
+        }
+        printJson({{"job", job},
+                   {"result", jobResultName(*finishedResult)},
+                   {"results", results.json()}});
+    }
+    if (*finishedResult == JobResult::Cancelled)
         return kExitError;
     return results.exitCode();
 }
@@ -653,8 +666,7 @@ std::vector<VerifyResult> verify(const RemoteOptions& options,
     for (const auto& answer : answers) {
         VerifyResult result;
         result.mountPoint = std::get<0>(answer);
-        result.report.verdict =
-            parseVerifyVerdict(std::get<1>(answer)).value_or(VerifyVerdict::Inconclusive);
+        result.report.verdict = kVerifyVerdicts.parse(std::get<1>(answer));
         result.report.message = std::get<2>(answer);
         if (std::get<3>(answer) != dbus::kUnknownBytes)
             result.report.reachedDiskBytes = std::get<3>(answer);
@@ -668,8 +680,8 @@ std::vector<Finding> diagnose() {
     ManagerProxy manager{*bus};
     std::vector<Finding> findings;
     for (const auto& finding : onBus([&] { return manager.Diagnose(); }))
-        findings.push_back({parseSeverity(std::get<0>(finding)).value_or(Severity::Error),
-                            std::get<1>(finding), std::get<2>(finding), std::get<3>(finding)});
+        findings.push_back({kSeverities.parse(std::get<0>(finding)), std::get<1>(finding),
+                            std::get<2>(finding), std::get<3>(finding)});
     return findings;
 }
 

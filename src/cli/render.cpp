@@ -3,12 +3,14 @@
 
 #include "exit_codes.h"
 #include "receipts.h"
+#include "thintrim1_schema.h"
 #include "utf8.h"
 
 #include <algorithm>
 #include <array>
 #include <map>
 #include <stdexcept>
+#include <vector>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -78,44 +80,14 @@ nlohmann::json entryJson(const CatalogEntry& entry) {
 }
 
 nlohmann::json listEntryJson(nlohmann::json entry) {
-    // thintrim(1), "JSON OUTPUT", lists these keys.
-    static constexpr std::array<std::string_view, 35> kKeys{
-        "mount_point",
-        "source",
-        "device",
-        "fstype",
-        "root",
-        "block_devices",
-        "uuid",
-        "label",
-        "options",
-        "size",
-        "free_bytes",
-        "managed",
-        "skip_reason",
-        "skip_detail",
-        "eligible",
-        "reason",
-        "discard_max_bytes",
-        "discard_granularity",
-        "last_trim_started",
-        "last_trim_finished",
-        "last_trimmed_bytes",
-        "last_trim_duration_us",
-        "last_trim_result",
-        "last_trim_message",
-        "total_trimmed_bytes",
-        "trim_count",
-        "next_scheduled_trim",
-        "freed_since_last_trim",
-        "last_reached_disk_bytes",
-        "total_reached_disk_bytes",
-        "last_verify_result",
-        "last_verify_time",
-        "last_verify_message",
-        "async_discard",
-        "discard_backlog_bytes",
-    };
+    // thintrim(1) lists these keys: the Filesystem properties' (the schema,
+    // generated from the bus API's XML) and those only the inventory knows.
+    static const std::vector<std::string_view> kKeys = [] {
+        std::vector<std::string_view> keys(dbus::schema::kFilesystemJsonKeys.begin(),
+                                           dbus::schema::kFilesystemJsonKeys.end());
+        keys.insert(keys.end(), kInventoryOnlyKeys.begin(), kInventoryOnlyKeys.end());
+        return keys;
+    }();
     for (const auto& [key, value] : entry.items()) {
         if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end())
             throw std::logic_error("list --json: key outside the schema: " + key);

@@ -6,6 +6,7 @@
 #include "trim.h"
 #include "verify.h"
 
+#include <array>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -28,6 +29,10 @@ struct RenderOptions {
 // the mount's root and block devices through it). Throws on a key outside
 // the schema, so that the two readings cannot drift apart again.
 [[nodiscard]] nlohmann::json listEntryJson(nlohmann::json entry);
+// The keys of listEntryJson() that are no Filesystem property: what only
+// the local inventory knows (and "managed", true for all the daemon lists).
+inline constexpr auto kInventoryOnlyKeys = std::to_array<std::string_view>(
+    {"root", "block_devices", "managed", "skip_reason", "skip_detail"});
 [[nodiscard]] nlohmann::json stackJson(const BlockStack& stack);
 [[nodiscard]] nlohmann::json reportJson(const std::string& mountPoint, const TrimReport& report);
 

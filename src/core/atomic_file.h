@@ -13,7 +13,7 @@ namespace thintrim {
 // `temporaryName` next to it (removed first if a crash left it; created with
 // O_CREAT|O_EXCL|O_NOFOLLOW, so a symlink planted there is never followed),
 // is fsynced, renamed over `path`, and the directory is fsynced. On failure
-// the temporary file is removed and Error(System) names the file and why.
+// the temporary file is removed and Error(Failed) names the file and why.
 //
 // `mode` is given to open() (the umask applies) unless `exactMode`, which
 // sets it with fchmod(): the metrics file must stay world-readable under the

@@ -578,28 +578,6 @@ dev_t DeviceNumber::toDev() const {
     return ::makedev(major, minor);
 }
 
-std::string_view layerKindName(LayerKind kind) {
-    switch (kind) {
-    case LayerKind::Disk:
-        return "disk";
-    case LayerKind::Partition:
-        return "partition";
-    case LayerKind::Loop:
-        return "loop";
-    case LayerKind::Md:
-        return "md";
-    case LayerKind::Crypt:
-        return "crypt";
-    case LayerKind::Lvm:
-        return "lvm";
-    case LayerKind::Thin:
-        return "thin";
-    case LayerKind::Dm:
-        return "dm";
-    }
-    return "dm";
-}
-
 std::vector<const Layer*> BlockStack::tops() const {
     std::vector<const Layer*> result;
     for (const Layer& layer : layers) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "enum_codec.h"
 #include "system_paths.h"
 
 #include <cstdint>
@@ -30,9 +31,19 @@ struct DeviceNumber {
 
 enum class LayerKind { Disk, Partition, Loop, Md, Crypt, Lvm, Thin, Dm };
 
-// The spec's lower-case names: "disk", "partition", "loop", "md", "crypt",
-// "lvm", "thin", "dm".
-[[nodiscard]] std::string_view layerKindName(LayerKind kind);
+// The spec's lower-case names.
+inline constexpr auto kLayerKinds =
+    makeEnumCodec<LayerKind>("layer kind", {{LayerKind::Disk, "disk"},
+                                            {LayerKind::Partition, "partition"},
+                                            {LayerKind::Loop, "loop"},
+                                            {LayerKind::Md, "md"},
+                                            {LayerKind::Crypt, "crypt"},
+                                            {LayerKind::Lvm, "lvm"},
+                                            {LayerKind::Thin, "thin"},
+                                            {LayerKind::Dm, "dm"}});
+[[nodiscard]] constexpr std::string_view layerKindName(LayerKind kind) {
+    return kLayerKinds.name(kind);
+}
 
 // One block device in a filesystem's stack, as sysfs shows it.
 struct Layer {

@@ -308,12 +308,10 @@ void assignValue(const KeyInfo& key, FieldRef field, std::string_view value,
         return;
     }
     case Syntax::Pacing:
-        if (value == "auto")
-            *std::get<PacingMode*>(field) = PacingMode::Auto;
-        else if (value == "fixed")
-            *std::get<PacingMode*>(field) = PacingMode::Fixed;
+        if (const std::optional<PacingMode> mode = kPacingModes.find(value))
+            *std::get<PacingMode*>(field) = *mode;
         else
-            invalidConfig(fmt::format("{}: expected auto or fixed", what));
+            invalidConfig(fmt::format("{}: expected {}", what, kPacingModes.acceptedNames()));
         return;
     case Syntax::Size:
     case Syntax::Rate: {
@@ -459,7 +457,7 @@ std::string formatValue(const KeyInfo& key, FieldRef field) {
         return joinWords(words);
     }
     case Syntax::Pacing:
-        return *std::get<PacingMode*>(field) == PacingMode::Auto ? "auto" : "fixed";
+        return std::string(kPacingModes.name(*std::get<PacingMode*>(field)));
     }
     return {};
 }

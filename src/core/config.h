@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "enum_codec.h"
 #include "units.h"
 #include "window.h"
 
@@ -47,6 +48,9 @@ struct ScheduleConfig {
 // Pacing=auto: between chunks, back off on I/O pressure and disk latency
 // (pacing.h). fixed: ChunkSize and RateLimit only.
 enum class PacingMode { Auto, Fixed };
+// Pacing='s values.
+inline constexpr auto kPacingModes = makeEnumCodec<PacingMode>(
+    "pacing mode", {{PacingMode::Auto, "auto"}, {PacingMode::Fixed, "fixed"}});
 
 struct TrimConfig {
     std::uint64_t minimumExtent = 0;

@@ -314,28 +314,6 @@ constexpr std::array<DiagnoseCheck, 8> kChecks{
 
 } // namespace
 
-std::string_view severityName(Severity severity) {
-    switch (severity) {
-    case Severity::Ok:
-        return "ok";
-    case Severity::Info:
-        return "info";
-    case Severity::Warning:
-        return "warning";
-    case Severity::Error:
-        return "error";
-    }
-    return "error";
-}
-
-std::optional<Severity> parseSeverity(std::string_view name) {
-    for (Severity severity : {Severity::Ok, Severity::Info, Severity::Warning, Severity::Error}) {
-        if (severityName(severity) == name)
-            return severity;
-    }
-    return std::nullopt;
-}
-
 std::vector<Finding> runDiagnosis(const SystemPaths& paths,
                                   const std::vector<CatalogEntry>& catalog) {
     const DiagnoseInput input{paths, catalog};

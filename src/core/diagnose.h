@@ -2,6 +2,7 @@
 #pragma once
 
 #include "catalog.h"
+#include "enum_codec.h"
 #include "system_paths.h"
 
 #include <optional>
@@ -13,10 +14,15 @@ namespace thintrim {
 
 enum class Severity { Ok, Info, Warning, Error };
 
-// The spec's names: "ok", "info", "warning", "error".
-[[nodiscard]] std::string_view severityName(Severity severity);
-// The inverse of severityName(); nullopt for any other text.
-[[nodiscard]] std::optional<Severity> parseSeverity(std::string_view name);
+// The spec's names.
+inline constexpr auto kSeverities =
+    makeEnumCodec<Severity>("severity", {{Severity::Ok, "ok"},
+                                         {Severity::Info, "info"},
+                                         {Severity::Warning, "warning"},
+                                         {Severity::Error, "error"}});
+[[nodiscard]] constexpr std::string_view severityName(Severity severity) {
+    return kSeverities.name(severity);
+}
 
 // One result of `thintrim doctor` / Manager.Diagnose.
 struct Finding {

@@ -62,18 +62,6 @@ std::vector<DmTarget> parseTargets(const std::vector<char>& buffer, const dm_ioc
 
 } // namespace
 
-std::string_view thinPoolDiscardsName(ThinPoolDiscards mode) {
-    switch (mode) {
-    case ThinPoolDiscards::Passdown:
-        return "passdown";
-    case ThinPoolDiscards::NoPassdown:
-        return "nopassdown";
-    case ThinPoolDiscards::Ignore:
-        return "ignore";
-    }
-    return "passdown";
-}
-
 std::vector<DmTarget> readDmTargets(const std::filesystem::path& control,
                                     const DeviceNumber& device, bool asStatus) {
     UniqueFd fd(::open(control.c_str(), O_RDWR | O_CLOEXEC));
@@ -99,7 +87,7 @@ std::vector<DmTarget> readDmTargets(const std::filesystem::path& control,
         return parseTargets(buffer, header);
     }
     throw Error(
-        ErrorCode::System,
+        ErrorCode::Failed,
         fmt::format("DM_TABLE_STATUS on {}: the table is larger than 4 MiB", device.toString()));
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "block_stack.h"
+#include "enum_codec.h"
 #include "system_paths.h"
 
 #include <cstdint>
@@ -31,7 +32,7 @@ struct DmTarget {
 
 // The table (asStatus = false) or the status line of the dm device `device`,
 // through the DM ioctl on `control` (/dev/mapper/control), no dmsetup
-// process. Throws Error(System) naming the call when it fails.
+// process. Throws Error(Failed) naming the call when it fails.
 [[nodiscard]] std::vector<DmTarget> readDmTargets(const std::filesystem::path& control,
                                                   const DeviceNumber& device, bool asStatus);
 
@@ -41,8 +42,14 @@ enum class ThinPoolDiscards {
     Ignore,     // the pool ignores discards altogether
 };
 
-// "passdown", "nopassdown", "ignore": lvchange's --discards words.
-[[nodiscard]] std::string_view thinPoolDiscardsName(ThinPoolDiscards mode);
+// lvchange's --discards words.
+inline constexpr auto kThinPoolDiscards = makeEnumCodec<ThinPoolDiscards>(
+    "thin-pool discard mode", {{ThinPoolDiscards::Passdown, "passdown"},
+                               {ThinPoolDiscards::NoPassdown, "nopassdown"},
+                               {ThinPoolDiscards::Ignore, "ignore"}});
+[[nodiscard]] constexpr std::string_view thinPoolDiscardsName(ThinPoolDiscards mode) {
+    return kThinPoolDiscards.name(mode);
+}
 
 // From a thin-pool table's params ("<meta> <data> <block> <low water>
 // <#features> <features>..."): what was asked for. nullopt if malformed.

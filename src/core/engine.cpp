@@ -24,36 +24,6 @@ std::string dryRunMessage(std::size_t calls, std::uint64_t bytes) {
 
 } // namespace
 
-std::string_view jobStateName(JobState state) {
-    switch (state) {
-    case JobState::Queued:
-        return "queued";
-    case JobState::Running:
-        return "running";
-    case JobState::Suspending:
-        return "suspending";
-    case JobState::Suspended:
-        return "suspended";
-    case JobState::Cancelling:
-        return "cancelling";
-    case JobState::Finished:
-        return "finished";
-    }
-    return "finished";
-}
-
-std::string_view engineStateName(EngineState state) {
-    switch (state) {
-    case EngineState::Idle:
-        return "idle";
-    case EngineState::Trimming:
-        return "trimming";
-    case EngineState::Suspended:
-        return "suspended";
-    }
-    return "idle";
-}
-
 Engine::Engine(Deps deps, State state, EngineOptions options)
     : deps_(deps), state_(std::move(state)), options_(options),
       rateLimit_(std::make_unique<RateLimitPolicy>()) {
@@ -81,7 +51,7 @@ void Engine::start() {
 
 std::uint64_t Engine::enqueue(std::vector<std::string> mountPoints, JobOptions options) {
     if (shuttingDown_)
-        throw Error(ErrorCode::System, "thintrimd is stopping; try again when it is back");
+        throw Error(ErrorCode::Failed, "thintrimd is stopping; try again when it is back");
     const auto waiting = static_cast<std::size_t>(
         std::count_if(jobs_.begin(), jobs_.end(), [](const Job& job) { return !job.started; }));
     if (waiting >= options_.maxQueuedJobs)

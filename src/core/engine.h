@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "enum_codec.h"
 #include "inventory.h"
 #include "schedule.h"
 #include "state.h"
@@ -41,9 +42,14 @@ enum class JobState { Queued, Running, Suspending, Suspended, Cancelling, Finish
 // What the daemon as a whole is doing (Manager.State).
 enum class EngineState { Idle, Trimming, Suspended };
 
-// The names used on D-Bus, in the state file and in logs.
-[[nodiscard]] std::string_view jobStateName(JobState state);
-[[nodiscard]] std::string_view engineStateName(EngineState state);
+// The names of Manager.State.
+inline constexpr auto kEngineStates =
+    makeEnumCodec<EngineState>("daemon state", {{EngineState::Idle, "idle"},
+                                                {EngineState::Trimming, "trimming"},
+                                                {EngineState::Suspended, "suspended"}});
+[[nodiscard]] constexpr std::string_view engineStateName(EngineState state) {
+    return kEngineStates.name(state);
+}
 
 // --- what the engine is given ------------------------------------------------
 
@@ -209,7 +215,7 @@ public:
 
     // Queues a job over `mountPoints` (already checked by the caller); returns
     // its id. Throws Error(InvalidArgument) when the queue is full, and
-    // Error(System) while stopping.
+    // Error(Failed) while stopping.
     std::uint64_t enqueue(std::vector<std::string> mountPoints, JobOptions options);
     // 0 = the running job. Throws Error(NoSuchJob).
     void cancel(std::uint64_t jobId);

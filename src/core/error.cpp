@@ -5,28 +5,13 @@
 
 namespace thintrim {
 
-std::string_view errorCodeName(ErrorCode code) {
-    switch (code) {
-    case ErrorCode::InvalidArgument:
-        return "InvalidArgument";
-    case ErrorCode::InvalidConfig:
-        return "InvalidConfig";
-    case ErrorCode::NotManaged:
-        return "NotManaged";
-    case ErrorCode::NotEligible:
-        return "NotEligible";
-    case ErrorCode::NoSuchJob:
-        return "NoSuchJob";
-    case ErrorCode::AccessDenied:
-        return "AccessDenied";
-    case ErrorCode::System:
-        return "System";
-    }
-    return "System";
+void throwUnknownName(std::string_view what, std::string_view name, const std::string& accepted) {
+    throw Error(ErrorCode::InvalidArgument, "unknown " + std::string(what) + " \"" +
+                                                std::string(name) + "\"; known are " + accepted);
 }
 
 void throwSystemError(const std::string& what, int err) {
-    throw Error(ErrorCode::System, what + ": " + std::strerror(err));
+    throw Error(ErrorCode::Failed, what + ": " + std::strerror(err));
 }
 
 } // namespace thintrim

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "enum_codec.h"
+
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -8,8 +10,9 @@
 namespace thintrim {
 
 // Every failure the core reports to a user carries one of these codes. The
-// D-Bus layer maps each to one error name and the CLI maps names back, so the
-// set is the contract between the two (see src/dbus/ and src/cli/errors.cpp).
+// D-Bus layer sends each as one error name (src/dbus/bus_names.cpp) and the
+// CLI maps the names back (errorFromBus in src/cli/remote.cpp), so the set is
+// the contract between the two.
 enum class ErrorCode {
     InvalidArgument, // bad input from the caller: a size, a path, an option
     InvalidConfig,   // configuration file problem (file, line, key, what)
@@ -17,10 +20,24 @@ enum class ErrorCode {
     NotEligible,     // a managed filesystem whose stack cannot pass discards
     NoSuchJob,
     AccessDenied,
-    System, // an operating-system call failed; the message names the call and path
+    // Not the caller's fault: an operating-system call failed (the message
+    // names the call and the path), a device or the daemon did not answer.
+    Failed,
 };
 
-[[nodiscard]] std::string_view errorCodeName(ErrorCode code);
+// The codes by name: org.thintrim.ThinTrim1.Error.<name> on the bus (but
+// AccessDenied, which is the bus's standard one).
+inline constexpr auto kErrorCodes =
+    makeEnumCodec<ErrorCode>("error code", {{ErrorCode::InvalidArgument, "InvalidArgument"},
+                                            {ErrorCode::InvalidConfig, "InvalidConfig"},
+                                            {ErrorCode::NotManaged, "NotManaged"},
+                                            {ErrorCode::NotEligible, "NotEligible"},
+                                            {ErrorCode::NoSuchJob, "NoSuchJob"},
+                                            {ErrorCode::AccessDenied, "AccessDenied"},
+                                            {ErrorCode::Failed, "Failed"}});
+[[nodiscard]] constexpr std::string_view errorCodeName(ErrorCode code) {
+    return kErrorCodes.name(code);
+}
 
 class Error : public std::runtime_error {
 public:
@@ -31,7 +48,7 @@ private:
     ErrorCode code_;
 };
 
-// Throws Error(System) with "<what>: <strerror(err)>".
+// Throws Error(Failed) with "<what>: <strerror(err)>".
 [[noreturn]] void throwSystemError(const std::string& what, int err);
 
 } // namespace thintrim

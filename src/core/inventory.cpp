@@ -177,9 +177,9 @@ std::vector<Mount> readMountinfo(const fs::path& path) {
         // a table, but without the mount ids and device numbers every later
         // decision depends on.
         if (fields.size() >= 4 && fields.size() <= 6 && fields[1].starts_with('/'))
-            throw Error(ErrorCode::System, "cannot parse mount table " + path.string() +
+            throw Error(ErrorCode::Failed, "cannot parse mount table " + path.string() +
                                                ": not in /proc/self/mountinfo format");
-        throw Error(ErrorCode::System, "cannot parse mount table " + path.string() + ": line " +
+        throw Error(ErrorCode::Failed, "cannot parse mount table " + path.string() + ": line " +
                                            std::to_string(lineNumber) + " is not a mountinfo line");
     }
     return mounts;
@@ -709,36 +709,6 @@ void markSharedUuids(std::vector<Mount>& mounts) {
 }
 
 } // namespace
-
-std::string_view skipReasonName(SkipReason reason) {
-    switch (reason) {
-    case SkipReason::NoTrimOption:
-        return "notrim";
-    case SkipReason::Pseudo:
-        return "pseudo";
-    case SkipReason::Network:
-        return "network";
-    case SkipReason::Autofs:
-        return "autofs";
-    case SkipReason::NotBlockDevice:
-        return "not-block-device";
-    case SkipReason::UnsupportedType:
-        return "unsupported-type";
-    case SkipReason::Hidden:
-        return "hidden";
-    case SkipReason::UserMount:
-        return "user-mount";
-    case SkipReason::Duplicate:
-        return "duplicate";
-    case SkipReason::ReadOnly:
-        return "read-only";
-    case SkipReason::Removable:
-        return "removable";
-    case SkipReason::Excluded:
-        return "excluded";
-    }
-    return "unknown";
-}
 
 bool fsTypeSupportsFitrim(std::string_view fsType) {
     static constexpr std::array types = {

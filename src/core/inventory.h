@@ -2,6 +2,7 @@
 #pragma once
 
 #include "block_stack.h"
+#include "enum_codec.h"
 #include "system_paths.h"
 
 #include <filesystem>
@@ -31,8 +32,23 @@ enum class SkipReason {
     Excluded,        // left out by Include=, Exclude= or Types= in [Filesystems]
 };
 
-// Short machine name ("read-only", "pseudo", ...), used in JSON.
-[[nodiscard]] std::string_view skipReasonName(SkipReason reason);
+// Short machine names, used in JSON.
+inline constexpr auto kSkipReasons =
+    makeEnumCodec<SkipReason>("skip reason", {{SkipReason::NoTrimOption, "notrim"},
+                                              {SkipReason::Pseudo, "pseudo"},
+                                              {SkipReason::Network, "network"},
+                                              {SkipReason::Autofs, "autofs"},
+                                              {SkipReason::NotBlockDevice, "not-block-device"},
+                                              {SkipReason::UnsupportedType, "unsupported-type"},
+                                              {SkipReason::Hidden, "hidden"},
+                                              {SkipReason::UserMount, "user-mount"},
+                                              {SkipReason::Duplicate, "duplicate"},
+                                              {SkipReason::ReadOnly, "read-only"},
+                                              {SkipReason::Removable, "removable"},
+                                              {SkipReason::Excluded, "excluded"}});
+[[nodiscard]] constexpr std::string_view skipReasonName(SkipReason reason) {
+    return kSkipReasons.name(reason);
+}
 
 // One line of mountinfo with the inventory's decision on it.
 struct Mount {
@@ -122,7 +138,7 @@ struct DeviceNameCache {
 // (devRoot/run/udev/data) where it has them, otherwise from the superblock
 // with libblkid under paths.devRoot; `cache` carries them from one read to the
 // next. Linear in the number of mounts: each device is looked up once.
-// Throws Error(System) if the mountinfo cannot be read or parsed.
+// Throws Error(Failed) if the mountinfo cannot be read or parsed.
 [[nodiscard]] Inventory readInventory(const SystemPaths& paths,
                                       const InventoryOptions& options = {},
                                       DeviceNameCache* cache = nullptr);
@@ -136,7 +152,7 @@ struct FstabEntry {
 };
 
 // Every entry of the fstab at `path`; empty when there is none. Throws
-// Error(System) when it exists but cannot be read.
+// Error(Failed) when it exists but cannot be read.
 [[nodiscard]] std::vector<FstabEntry> readFstab(const std::filesystem::path& path);
 
 // Whether a comma-separated option string ("rw,discard=async", a crypttab or

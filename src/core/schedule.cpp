@@ -161,20 +161,6 @@ ClockReading readClocks() {
     return {clockNow(CLOCK_REALTIME), clockNow(CLOCK_BOOTTIME)};
 }
 
-std::string_view dueReasonName(DueReason reason) {
-    switch (reason) {
-    case DueReason::NeverTrimmed:
-        return "never-trimmed";
-    case DueReason::Interval:
-        return "interval";
-    case DueReason::FreedSpace:
-        return "freed-space";
-    case DueReason::Retry:
-        return "retry";
-    }
-    return "interval";
-}
-
 DueTime dueTime(const ScheduleConfig& config, const sd_id128_t& machineKey,
                 const ScheduledFilesystem& filesystem, ClockReading now) {
     const FilesystemHistory& history = filesystem.history;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "config.h"
+#include "enum_codec.h"
 #include "state.h"
 #include "units.h"
 
@@ -106,8 +107,15 @@ enum class DueReason {
     FreedSpace,
     Retry, // after a failed, cancelled or skipped attempt
 };
-// "never-trimmed" | "interval" | "freed-space" | "retry", for logs.
-[[nodiscard]] std::string_view dueReasonName(DueReason reason);
+// For logs.
+inline constexpr auto kDueReasons =
+    makeEnumCodec<DueReason>("due reason", {{DueReason::NeverTrimmed, "never-trimmed"},
+                                            {DueReason::Interval, "interval"},
+                                            {DueReason::FreedSpace, "freed-space"},
+                                            {DueReason::Retry, "retry"}});
+[[nodiscard]] constexpr std::string_view dueReasonName(DueReason reason) {
+    return kDueReasons.name(reason);
+}
 
 struct DueTime {
     Microseconds at{0}; // realtime; at or before now means due now

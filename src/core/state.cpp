@@ -28,7 +28,6 @@ using json = nlohmann::json;
 constexpr int kStateVersion = 1;
 constexpr std::string_view kStateFileName = "state.json";
 constexpr std::string_view kTemporaryFileName = "state.json.tmp";
-constexpr std::string_view kNeverName = "never";
 
 // The file is well-formed JSON but not what this version writes.
 class SchemaError : public std::runtime_error {
@@ -86,17 +85,12 @@ const json& requireObject(const json& value, std::string_view what) {
     return value;
 }
 
-constexpr std::array kOutcomes{TrimOutcome::Success, TrimOutcome::Unsupported, TrimOutcome::Failed,
-                               TrimOutcome::Cancelled, TrimOutcome::Skipped};
-
 std::optional<TrimOutcome> readOutcome(const json& object, const char* key) {
     std::string name = readString(object, key, kNeverName);
     if (name == kNeverName)
         return std::nullopt;
-    for (TrimOutcome outcome : kOutcomes) {
-        if (trimOutcomeName(outcome) == name)
-            return outcome;
-    }
+    if (auto outcome = kTrimOutcomes.find(name))
+        return outcome;
     throw SchemaError(fmt::format("\"{}\" is not a trim result: \"{}\"", key, name));
 }
 
@@ -134,7 +128,7 @@ std::optional<VerifyVerdict> readVerdict(const json& object, const char* key) {
     std::string name = readString(object, key, kNeverName);
     if (name == kNeverName)
         return std::nullopt;
-    if (auto verdict = parseVerifyVerdict(name))
+    if (auto verdict = kVerifyVerdicts.find(name))
         return verdict;
     throw SchemaError(fmt::format("\"{}\" is not a verify verdict: \"{}\"", key, name));
 }
@@ -243,7 +237,7 @@ State stateFromJson(const json& document) {
         state.lastRun.finished = readTime(run, "finished");
         state.lastRun.trimmedBytes = readUnsigned(run, "trimmed_bytes", 0);
         const std::string result = readString(run, "result", kNeverName);
-        state.lastRun.result = parseJobResult(result);
+        state.lastRun.result = kJobResults.find(result);
         if (!state.lastRun.result && result != kNeverName)
             throw SchemaError(fmt::format("\"result\" is not a job result: \"{}\"", result));
         state.lastRun.reachedDiskBytes = readUnsigned(run, "reached_disk_bytes", 0);
@@ -308,29 +302,6 @@ std::string moveAside(const std::filesystem::path& path, const std::string& prob
 }
 
 } // namespace
-
-std::string_view jobResultName(JobResult result) {
-    switch (result) {
-    case JobResult::Success:
-        return "success";
-    case JobResult::Partial:
-        return "partial";
-    case JobResult::Failed:
-        return "failed";
-    case JobResult::Cancelled:
-        return "cancelled";
-    }
-    return "failed";
-}
-
-std::optional<JobResult> parseJobResult(std::string_view name) {
-    for (JobResult result :
-         {JobResult::Success, JobResult::Partial, JobResult::Failed, JobResult::Cancelled}) {
-        if (jobResultName(result) == name)
-            return result;
-    }
-    return std::nullopt;
-}
 
 std::string_view RunRecord::resultName() const {
     return result ? jobResultName(*result) : kNeverName;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "enum_codec.h"
 #include "trim.h"
 #include "units.h"
 #include "verify.h"
@@ -90,8 +91,17 @@ struct PendingJob {
 // How a job ended (JobFinished on D-Bus).
 enum class JobResult { Success, Partial, Failed, Cancelled };
 // The names used on D-Bus, in the state file and in logs.
-[[nodiscard]] std::string_view jobResultName(JobResult result);
-[[nodiscard]] std::optional<JobResult> parseJobResult(std::string_view name);
+inline constexpr auto kJobResults =
+    makeEnumCodec<JobResult>("job result", {{JobResult::Success, "success"},
+                                            {JobResult::Partial, "partial"},
+                                            {JobResult::Failed, "failed"},
+                                            {JobResult::Cancelled, "cancelled"}});
+[[nodiscard]] constexpr std::string_view jobResultName(JobResult result) {
+    return kJobResults.name(result);
+}
+// What the state file and the bus say for a result that never was: the last
+// run, trim or verify before the first.
+inline constexpr std::string_view kNeverName = "never";
 
 // The last job as a whole (Manager.LastRun* on D-Bus).
 struct RunRecord {
@@ -169,7 +179,7 @@ public:
     [[nodiscard]] Loaded load() const;
 
     // Replaces the file atomically and durably: after a crash at any point,
-    // load() finds either the old state or the new one. Throws Error(System)
+    // load() finds either the old state or the new one. Throws Error(Failed)
     // naming the path when it cannot be written.
     void save(const State& state) const;
 

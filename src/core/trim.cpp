@@ -111,7 +111,7 @@ UniqueFd openMountPoint(const Mount& mount) {
         // would hide why the path was refused.
         struct stat status {};
         if (::lstat(mount.mountPoint.c_str(), &status) == 0 && S_ISLNK(status.st_mode))
-            throw Error(ErrorCode::System,
+            throw Error(ErrorCode::Failed,
                         fmt::format("open {}: is a symbolic link, not followed", mount.mountPoint));
         throwSystemError("open " + mount.mountPoint, err);
     }
@@ -144,7 +144,7 @@ void checkStillMountDevice(int fd, const Mount& mount) {
         now = "device " + device.toString();
         expected = mount.mountDevice.toString();
     }
-    throw Error(ErrorCode::System,
+    throw Error(ErrorCode::Failed,
                 fmt::format("{}: mount point no longer is the filesystem found in the mount "
                             "table ({} now, {} expected)",
                             mount.mountPoint, now, expected));
@@ -244,22 +244,6 @@ TrimLayout readTrimLayout(int mountFd, std::string_view fsType) {
         layout.chunked = false;
     }
     return layout;
-}
-
-std::string_view trimOutcomeName(TrimOutcome outcome) {
-    switch (outcome) {
-    case TrimOutcome::Success:
-        return "success";
-    case TrimOutcome::Unsupported:
-        return "unsupported";
-    case TrimOutcome::Failed:
-        return "failed";
-    case TrimOutcome::Cancelled:
-        return "cancelled";
-    case TrimOutcome::Skipped:
-        return "skipped";
-    }
-    return "failed";
 }
 
 double TrimProgress::fraction() const {

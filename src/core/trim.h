@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "enum_codec.h"
 #include "inventory.h"
 #include "unique_fd.h"
 #include "units.h"
@@ -50,14 +51,14 @@ constexpr std::uint64_t kTrimDone = std::numeric_limits<std::uint64_t>::max();
 // The layout of the filesystem open at `mountFd` (its root directory):
 // fstatfs for the size, the block group for ext2/3/4, XFS_IOC_FSGEOMETRY for
 // xfs, the chunk tree for btrfs; other types are trimmed in one call. Throws
-// Error(System).
+// Error(Failed).
 [[nodiscard]] TrimLayout readTrimLayout(int mountFd, std::string_view fsType);
 // Whether a type is trimmed in chunks (ext2/3/4, xfs, btrfs); the others are
 // trimmed in one FITRIM call that cannot be paced or stopped midway.
 [[nodiscard]] bool isChunkedType(std::string_view fsType);
 
 // Opens a managed mount for FITRIM (O_DIRECTORY | O_NOFOLLOW) and checks it
-// still is `mount` (its mount id, or device). Throws Error(System).
+// still is `mount` (its mount id, or device). Throws Error(Failed).
 [[nodiscard]] UniqueFd openForTrim(const Mount& mount);
 
 struct FitrimResult {
@@ -79,8 +80,15 @@ struct FitrimResult {
 }
 
 enum class TrimOutcome { Success, Unsupported, Failed, Cancelled, Skipped };
-// "success" | "unsupported" | "failed" | "cancelled" | "skipped"
-[[nodiscard]] std::string_view trimOutcomeName(TrimOutcome outcome);
+inline constexpr auto kTrimOutcomes =
+    makeEnumCodec<TrimOutcome>("trim result", {{TrimOutcome::Success, "success"},
+                                               {TrimOutcome::Unsupported, "unsupported"},
+                                               {TrimOutcome::Failed, "failed"},
+                                               {TrimOutcome::Cancelled, "cancelled"},
+                                               {TrimOutcome::Skipped, "skipped"}});
+[[nodiscard]] constexpr std::string_view trimOutcomeName(TrimOutcome outcome) {
+    return kTrimOutcomes.name(outcome);
+}
 
 struct TrimProgress {
     std::uint64_t position = 0; // bytes of the range done

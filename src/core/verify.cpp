@@ -361,27 +361,6 @@ void runProbe(const SystemPaths& paths, const Mount& mount, const BlockStack& st
 
 } // namespace
 
-std::string_view verifyVerdictName(VerifyVerdict verdict) {
-    switch (verdict) {
-    case VerifyVerdict::Passes:
-        return "passes";
-    case VerifyVerdict::Dropped:
-        return "dropped";
-    case VerifyVerdict::Inconclusive:
-        return "inconclusive";
-    }
-    return "inconclusive";
-}
-
-std::optional<VerifyVerdict> parseVerifyVerdict(std::string_view name) {
-    for (VerifyVerdict verdict :
-         {VerifyVerdict::Passes, VerifyVerdict::Dropped, VerifyVerdict::Inconclusive}) {
-        if (verifyVerdictName(verdict) == name)
-            return verdict;
-    }
-    return std::nullopt;
-}
-
 std::string droppedByHostSentence() {
     return "the hypervisor drops discards: check the virtual disk's discard setting on the host "
            "(QEMU -drive discard=ignore, the default, must be discard=unmap; Proxmox: tick "

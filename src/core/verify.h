@@ -3,6 +3,7 @@
 
 #include "block_stack.h"
 #include "dm_thin.h"
+#include "enum_codec.h"
 #include "inventory.h"
 #include "system_paths.h"
 #include "units.h"
@@ -25,9 +26,13 @@ namespace thintrim {
 
 enum class VerifyVerdict { Passes, Dropped, Inconclusive };
 
-// "passes" | "dropped" | "inconclusive"
-[[nodiscard]] std::string_view verifyVerdictName(VerifyVerdict verdict);
-[[nodiscard]] std::optional<VerifyVerdict> parseVerifyVerdict(std::string_view name);
+inline constexpr auto kVerifyVerdicts =
+    makeEnumCodec<VerifyVerdict>("verify verdict", {{VerifyVerdict::Passes, "passes"},
+                                                    {VerifyVerdict::Dropped, "dropped"},
+                                                    {VerifyVerdict::Inconclusive, "inconclusive"}});
+[[nodiscard]] constexpr std::string_view verifyVerdictName(VerifyVerdict verdict) {
+    return kVerifyVerdicts.name(verdict);
+}
 
 // The probe's name in the filesystem's root. A crash leaves it behind; the
 // next verify of that filesystem removes it first.

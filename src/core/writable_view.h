@@ -17,7 +17,7 @@ namespace thintrim {
 // superblock) is untouched: FITRIM still fails on that.
 //
 // Needs CAP_SYS_ADMIN and the open_tree and mount_setattr system calls
-// (Linux 5.12). Throws Error(System) naming the call that failed.
+// (Linux 5.12). Throws Error(Failed) naming the call that failed.
 [[nodiscard]] UniqueFd openWritableView(int mountRootFd);
 
 } // namespace thintrim

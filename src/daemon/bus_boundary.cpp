@@ -21,15 +21,15 @@ sdbus::Error currentExceptionAsBusError() {
         // Messages quote paths, labels and configuration text as they are.
         return dbus::makeError(dbus::errorName(e.code()), forBus(std::string(e.what())));
     } catch (const std::bad_alloc&) {
-        return dbus::makeError(dbus::errorName(ErrorCode::System), "thintrimd is out of memory");
+        return dbus::makeError(dbus::errorName(ErrorCode::Failed), "thintrimd is out of memory");
     } catch (const std::exception& e) {
         // A bug or an unexpected library failure: say so, and leave a trace.
         logMessage(LogLevel::Warning, fmt::format("internal error in a method call: {}", e.what()));
-        return dbus::makeError(dbus::errorName(ErrorCode::System),
+        return dbus::makeError(dbus::errorName(ErrorCode::Failed),
                                forBus(fmt::format("thintrimd failed unexpectedly: {}", e.what())));
     } catch (...) {
         logMessage(LogLevel::Warning, "internal error in a method call: unknown exception");
-        return dbus::makeError(dbus::errorName(ErrorCode::System),
+        return dbus::makeError(dbus::errorName(ErrorCode::Failed),
                                "thintrimd failed unexpectedly; see its log");
     }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "bus_objects.h"
 
+#include "build_config.h"
 #include "bus_boundary.h"
 #include "bus_names.h"
 #include "error.h"
@@ -87,111 +88,36 @@ void authorizeThenReply(Authorizer& authorizer, sdbus::IObject& object,
                   [action = std::move(action)](const LaterReply<Value>& reply) { reply(action); });
 }
 
-// One D-Bus property: its name and the member holding its value. Each
-// interface's table below is the only place a property is named: it
-// registers the getters and decides which names PropertiesChanged carries.
-template <typename Properties, typename Value>
-struct Property {
-    const char* name;
-    Value Properties::*member;
-    bool constant = false; // never changes: EmitsChangedSignal "const"
-};
-
-template <typename Properties, typename Value>
-constexpr Property<Properties, Value> property(const char* name, Value Properties::*member,
-                                               bool constant = false) {
-    return {name, member, constant};
-}
-
-constexpr auto kManagerProperties = std::make_tuple(
-    property("Version", &ManagerProperties::version, true),
-    property("State", &ManagerProperties::state),
-    property("CurrentJob", &ManagerProperties::currentJob),
-    property("CurrentMountPoint", &ManagerProperties::currentMountPoint),
-    property("Progress", &ManagerProperties::progress),
-    property("CurrentTrimmedBytes", &ManagerProperties::currentTrimmedBytes),
-    property("PacingState", &ManagerProperties::pacingState),
-    property("QueuedJobs", &ManagerProperties::queuedJobs),
-    property("NextScheduledTrim", &ManagerProperties::nextScheduledTrim),
-    property("LastRunStarted", &ManagerProperties::lastRunStarted),
-    property("LastRunFinished", &ManagerProperties::lastRunFinished),
-    property("LastRunTrimmedBytes", &ManagerProperties::lastRunTrimmedBytes),
-    property("LastRunResult", &ManagerProperties::lastRunResult),
-    property("TotalTrimmedBytes", &ManagerProperties::totalTrimmedBytes),
-    property("LastRunReachedDiskBytes", &ManagerProperties::lastRunReachedDiskBytes),
-    property("TotalReachedDiskBytes", &ManagerProperties::totalReachedDiskBytes),
-    property("Interval", &ManagerProperties::interval),
-    property("RateLimit", &ManagerProperties::rateLimit),
-    property("ChunkSize", &ManagerProperties::chunkSize),
-    property("MinimumExtent", &ManagerProperties::minimumExtent),
-    property("FreedSpaceThreshold", &ManagerProperties::freedSpaceThreshold));
-
-constexpr auto kFilesystemProperties = std::make_tuple(
-    property("MountPoint", &FilesystemProperties::mountPoint),
-    property("Source", &FilesystemProperties::source),
-    property("DeviceNumber", &FilesystemProperties::deviceNumber),
-    property("FsType", &FilesystemProperties::fsType),
-    property("UUID", &FilesystemProperties::uuid), property("Label", &FilesystemProperties::label),
-    property("Size", &FilesystemProperties::size),
-    property("FreeBytes", &FilesystemProperties::freeBytes),
-    property("MountOptions", &FilesystemProperties::mountOptions),
-    property("Eligible", &FilesystemProperties::eligible),
-    property("Reason", &FilesystemProperties::reason),
-    property("DiscardMaxBytes", &FilesystemProperties::discardMaxBytes),
-    property("DiscardGranularity", &FilesystemProperties::discardGranularity),
-    property("Stack", &FilesystemProperties::stack),
-    property("LastTrimStarted", &FilesystemProperties::lastTrimStarted),
-    property("LastTrimFinished", &FilesystemProperties::lastTrimFinished),
-    property("LastTrimmedBytes", &FilesystemProperties::lastTrimmedBytes),
-    property("LastTrimDuration", &FilesystemProperties::lastTrimDuration),
-    property("LastTrimResult", &FilesystemProperties::lastTrimResult),
-    property("LastTrimMessage", &FilesystemProperties::lastTrimMessage),
-    property("TotalTrimmedBytes", &FilesystemProperties::totalTrimmedBytes),
-    property("TrimCount", &FilesystemProperties::trimCount),
-    property("NextScheduledTrim", &FilesystemProperties::nextScheduledTrim),
-    property("FreedSinceLastTrim", &FilesystemProperties::freedSinceLastTrim),
-    property("LastReachedDiskBytes", &FilesystemProperties::lastReachedDiskBytes),
-    property("TotalReachedDiskBytes", &FilesystemProperties::totalReachedDiskBytes),
-    property("LastVerifyResult", &FilesystemProperties::lastVerifyResult),
-    property("LastVerifyTime", &FilesystemProperties::lastVerifyTime),
-    property("LastVerifyMessage", &FilesystemProperties::lastVerifyMessage),
-    property("AsyncDiscard", &FilesystemProperties::asyncDiscard),
-    property("DiscardBacklogBytes", &FilesystemProperties::discardBacklogBytes));
-
-// Registers a getter per table entry that reads `values` (which must outlive
-// the registration). Before registerAdaptor().
-template <typename Properties, typename Table>
-void registerProperties(sdbus::IObject& object, const char* interface, const Properties& values,
-                        const Table& table) {
-    dbus::PropertyRegistration registration(object, interface);
-    std::apply(
-        [&](const auto&... entry) {
-            (registration.add(
-                 entry.name, [&values, member = entry.member] { return forBus(values.*member); },
-                 entry.constant),
-             ...);
-        },
-        table);
+// Registers a getter per property of `List` (the schema's tuple of an
+// interface's properties) that reads `values`, which must outlive the
+// registration. Before registerAdaptor().
+template <typename Interface, typename... Property, typename Properties>
+void registerProperties(sdbus::IObject& object, std::type_identity<std::tuple<Property...>>,
+                        const Properties& values) {
+    dbus::PropertyRegistration registration(object, Interface::name);
+    (registration.add(
+         Property::name, [&values] { return forBus(values.*Property::member); },
+         Property::constant),
+     ...);
     registration.finish();
 }
 
 // The names of the properties whose values differ between `before` and `after`.
-template <typename Properties, typename Table>
-std::vector<std::string> changedProperties(const Properties& before, const Properties& after,
-                                           const Table& table) {
+template <typename... Property, typename Properties>
+std::vector<std::string> changedProperties(std::type_identity<std::tuple<Property...>>,
+                                           const Properties& before, const Properties& after) {
     std::vector<std::string> changed;
-    std::apply(
-        [&](const auto&... entry) {
-            (
-                [&] {
-                    if (!(before.*entry.member == after.*entry.member))
-                        changed.emplace_back(entry.name);
-                }(),
-                ...);
-        },
-        table);
+    (
+        [&] {
+            if (!(before.*Property::member == after.*Property::member))
+                changed.emplace_back(Property::name);
+        }(),
+        ...);
     return changed;
 }
+
+constexpr std::type_identity<dbus::schema::ManagerPropertyList> kManagerProperties;
+constexpr std::type_identity<dbus::schema::FilesystemPropertyList> kFilesystemProperties;
 
 template <typename Value>
 bool readOption(const sdbus::Variant& value, const std::string& key, const char* signature,
@@ -259,8 +185,9 @@ ManagerObject::ManagerObject(sdbus::IConnection& bus, Controller& controller,
                              Authorizer& authorizer)
     : AdaptorInterfaces(bus, dbus::objectPath(dbus::kManagerPath)), controller_(controller),
       authorizer_(authorizer) {
-    registerProperties(getObject(), ManagerInterface::INTERFACE_NAME, properties_,
-                       kManagerProperties);
+    properties_.version = THINTRIM_VERSION;
+    registerProperties<dbus::schema::ManagerInterface>(getObject(), kManagerProperties,
+                                                       properties_);
     registerAdaptor();
 }
 
@@ -269,9 +196,11 @@ ManagerObject::~ManagerObject() {
 }
 
 void ManagerObject::publish(const ManagerProperties& next) {
+    ManagerProperties filled = next;
+    filled.version = THINTRIM_VERSION;
     const std::vector<std::string> changed =
-        changedProperties(properties_, next, kManagerProperties);
-    properties_ = next;
+        changedProperties(kManagerProperties, properties_, filled);
+    properties_ = std::move(filled);
     if (!changed.empty())
         dbus::emitPropertiesChanged(getObject(), ManagerInterface::INTERFACE_NAME, changed);
 }
@@ -362,8 +291,8 @@ FilesystemObject::FilesystemObject(sdbus::IConnection& bus, Controller& controll
                                    Authorizer& authorizer, const FilesystemProperties& properties)
     : AdaptorInterfaces(bus, dbus::objectPath(dbus::filesystemObjectPath(properties.mountPoint))),
       controller_(controller), authorizer_(authorizer), properties_(properties) {
-    registerProperties(getObject(), FilesystemInterface::INTERFACE_NAME, properties_,
-                       kFilesystemProperties);
+    registerProperties<dbus::schema::FilesystemInterface>(getObject(), kFilesystemProperties,
+                                                          properties_);
     registerAdaptor();
     emitInterfacesAddedSignal();
 }
@@ -381,7 +310,7 @@ FilesystemObject::~FilesystemObject() {
 
 void FilesystemObject::publish(const FilesystemProperties& next) {
     const std::vector<std::string> changed =
-        changedProperties(properties_, next, kFilesystemProperties);
+        changedProperties(kFilesystemProperties, properties_, next);
     properties_ = next;
     if (!changed.empty())
         dbus::emitPropertiesChanged(getObject(), FilesystemInterface::INTERFACE_NAME, changed);

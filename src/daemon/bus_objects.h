@@ -2,9 +2,9 @@
 #pragma once
 
 #include "authorizer.h"
-#include "build_config.h"
 #include "diagnose.h"
 #include "thintrim1_adaptor.h"
+#include "thintrim1_schema.h"
 #include "verify.h"
 
 #include <cstdint>
@@ -71,66 +71,12 @@ protected:
     ~Controller() = default;
 };
 
-struct ManagerProperties {
-    std::string version = THINTRIM_VERSION; // constant
-    std::string state = "idle";
-    std::uint64_t currentJob = 0;
-    std::string currentMountPoint;
-    double progress = 0.0;
-    std::uint64_t currentTrimmedBytes = 0;
-    std::string pacingState; // "waiting: I/O pressure 34 %"; empty when nothing holds back
-    std::vector<std::uint64_t> queuedJobs;
-    std::uint64_t nextScheduledTrim = 0;
-    std::uint64_t lastRunStarted = 0;
-    std::uint64_t lastRunFinished = 0;
-    std::uint64_t lastRunTrimmedBytes = 0;
-    std::string lastRunResult = "never";
-    std::uint64_t totalTrimmedBytes = 0;
-    std::uint64_t lastRunReachedDiskBytes = 0;
-    std::uint64_t totalReachedDiskBytes = 0;
-    std::uint64_t interval = 0;
-    std::uint64_t rateLimit = 0;
-    std::uint64_t chunkSize = 0;
-    std::uint64_t minimumExtent = 0;
-    std::uint64_t freedSpaceThreshold = 0;
-};
-
-using StackLayer =
-    sdbus::Struct<std::uint32_t, std::string, std::string, std::uint64_t, std::uint64_t, bool>;
-
-struct FilesystemProperties {
-    std::string mountPoint;
-    std::string source;
-    std::string deviceNumber;
-    std::string fsType;
-    std::string uuid;
-    std::string label;
-    std::uint64_t size = 0;
-    std::uint64_t freeBytes = 0;
-    std::string mountOptions;
-    bool eligible = false;
-    std::string reason;
-    std::uint64_t discardMaxBytes = 0;
-    std::uint64_t discardGranularity = 0;
-    std::vector<StackLayer> stack;
-    std::uint64_t lastTrimStarted = 0;
-    std::uint64_t lastTrimFinished = 0;
-    std::uint64_t lastTrimmedBytes = 0;
-    std::uint64_t lastTrimDuration = 0;
-    std::string lastTrimResult = "never";
-    std::string lastTrimMessage;
-    std::uint64_t totalTrimmedBytes = 0;
-    std::uint64_t trimCount = 0;
-    std::uint64_t nextScheduledTrim = 0;
-    std::uint64_t freedSinceLastTrim = 0;
-    std::uint64_t lastReachedDiskBytes = UINT64_MAX; // dbus::kUnknownBytes
-    std::uint64_t totalReachedDiskBytes = 0;
-    std::string lastVerifyResult = "never";
-    std::uint64_t lastVerifyTime = 0;
-    std::string lastVerifyMessage;
-    bool asyncDiscard = false;
-    std::uint64_t discardBacklogBytes = 0;
-};
+// The values each object publishes: one member per property of the XML,
+// generated with their defaults (src/dbus/gen-schema.py). Manager's Version
+// is the bus object's own.
+using ManagerProperties = dbus::schema::ManagerProperties;
+using FilesystemProperties = dbus::schema::FilesystemProperties;
+using StackLayer = decltype(FilesystemProperties::stack)::value_type;
 
 // /org/thintrim/ThinTrim1: Manager, ObjectManager, Properties.
 class ManagerObject final

@@ -150,7 +150,7 @@ void Daemon::queueTrim(const std::vector<std::string>& mountPoints,
 std::uint64_t Daemon::enqueueTrim(const std::vector<std::string>& mountPoints,
                                   const TrimRequestOptions& request) {
     if (shuttingDown_)
-        throw Error(ErrorCode::System, "thintrimd is stopping; try again when it is back");
+        throw Error(ErrorCode::Failed, "thintrimd is stopping; try again when it is back");
     // Resolve everything first: one bad mount point queues nothing.
     const std::uint64_t id =
         engine_.enqueue(trimTargets(catalog_, mountPoints),
@@ -216,7 +216,7 @@ void Daemon::verify(const std::vector<std::string>& mountPoints, LaterReply<Veri
                                                    reply = std::move(reply)](const MountScan*) {
         try {
             if (shuttingDown_)
-                throw Error(ErrorCode::System, "thintrimd is stopping; try again when it is back");
+                throw Error(ErrorCode::Failed, "thintrimd is stopping; try again when it is back");
             std::vector<VerifyTarget> targets;
             for (const CatalogEntry* entry : verifyTargets(catalog_, mountPoints))
                 targets.push_back({entry->mount, entry->stack});

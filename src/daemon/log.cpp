@@ -38,19 +38,12 @@ bool stderrIsJournal() {
 } // namespace
 
 LogLevel parseLogLevel(std::string_view text) {
-    if (text == "error" || text == "err")
-        return LogLevel::Error;
-    if (text == "warning" || text == "warn")
-        return LogLevel::Warning;
-    if (text == "notice")
-        return LogLevel::Notice;
-    if (text == "info")
-        return LogLevel::Info;
-    if (text == "debug")
-        return LogLevel::Debug;
-    throw Error(
-        ErrorCode::InvalidArgument,
-        fmt::format("--log-level: \"{}\" is not one of error, warning, notice, info, debug", text));
+    // syslog's short spellings too
+    const std::string_view name = text == "err" ? "error" : text == "warn" ? "warning" : text;
+    if (const std::optional<LogLevel> level = kLogLevels.find(name))
+        return *level;
+    throw Error(ErrorCode::InvalidArgument, fmt::format("--log-level: \"{}\" is not one of {}",
+                                                        text, kLogLevels.acceptedNames()));
 }
 
 void initLogging(LogLevel maximum) {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "enum_codec.h"
+
 #include <string>
 #include <string_view>
 #include <utility>
@@ -10,8 +12,14 @@ namespace thintrim::daemon {
 
 // syslog priorities, in the journal's order.
 enum class LogLevel { Error = 3, Warning = 4, Notice = 5, Info = 6, Debug = 7 };
+inline constexpr auto kLogLevels =
+    makeEnumCodec<LogLevel>("log level", {{LogLevel::Error, "error"},
+                                          {LogLevel::Warning, "warning"},
+                                          {LogLevel::Notice, "notice"},
+                                          {LogLevel::Info, "info"},
+                                          {LogLevel::Debug, "debug"}});
 
-// "error", "warning", "notice", "info", "debug"; throws Error(InvalidArgument).
+// A name of kLogLevels, or "err", "warn"; throws Error(InvalidArgument).
 [[nodiscard]] LogLevel parseLogLevel(std::string_view text);
 
 // MESSAGE_ID= of each kind of event, so that `journalctl MESSAGE_ID=...`

@@ -23,7 +23,7 @@ using DiscardBacklog = std::map<std::string, std::uint64_t, std::less<>>;
 
 // Writes formatMetrics() to `file` mode 0644 with writeFileAtomically()
 // (atomic_file.h), so the collector never reads half a file and a symlink
-// planted at the temporary name is never followed. Throws Error(System).
+// planted at the temporary name is never followed. Throws Error(Failed).
 void writeMetricsFile(const std::filesystem::path& file, const State& state,
                       const DiscardBacklog& discardBacklog = {});
 

@@ -258,13 +258,13 @@ void MountScanner::onReadable() {
 std::vector<Finding> diagnosisFrom(const MountScan* scan, Microseconds waited,
                                    const FilesystemCatalog& catalog, const State& state) {
     if (scan == nullptr)
-        throw Error(ErrorCode::System,
+        throw Error(ErrorCode::Failed,
                     fmt::format("the diagnosis reads every block stack afresh, and that did not "
                                 "end within {}: a device does not answer (see thintrimd's log), "
                                 "or thintrimd is stopping",
                                 formatDuration(waited)));
     if (!scan->findings)
-        throw Error(ErrorCode::System,
+        throw Error(ErrorCode::Failed,
                     fmt::format("cannot read the mount table: {}",
                                 scan->error.value_or("the diagnosis did not run")));
     std::vector<Finding> findings = *scan->findings;

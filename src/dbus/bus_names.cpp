@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "bus_names.h"
 
-#include <array>
 #include <cstdlib>
 #include <memory>
 #include <new>
@@ -10,21 +9,6 @@
 #include <systemd/sd-bus.h>
 
 namespace thintrim::dbus {
-
-namespace {
-
-// The one table between codes and names, read both ways.
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 7> kErrorNames{{
-    {ErrorCode::InvalidArgument, "org.thintrim.ThinTrim1.Error.InvalidArgument"},
-    {ErrorCode::InvalidConfig, "org.thintrim.ThinTrim1.Error.InvalidConfig"},
-    {ErrorCode::NotManaged, "org.thintrim.ThinTrim1.Error.NotManaged"},
-    {ErrorCode::NotEligible, "org.thintrim.ThinTrim1.Error.NotEligible"},
-    {ErrorCode::NoSuchJob, "org.thintrim.ThinTrim1.Error.NoSuchJob"},
-    {ErrorCode::AccessDenied, "org.freedesktop.DBus.Error.AccessDenied"},
-    {ErrorCode::System, "org.thintrim.ThinTrim1.Error.Failed"},
-}};
-
-} // namespace
 
 std::string filesystemObjectPath(std::string_view mountPoint) {
     char* path = nullptr;
@@ -36,19 +20,21 @@ std::string filesystemObjectPath(std::string_view mountPoint) {
 }
 
 std::string errorName(ErrorCode code) {
-    for (const auto& [known, name] : kErrorNames) {
-        if (known == code)
-            return std::string(name);
-    }
-    return std::string(kErrorNames.back().second);
+    if (code == ErrorCode::AccessDenied)
+        return std::string(kAccessDeniedName);
+    return std::string(kErrorPrefix) + std::string(errorCodeName(code));
 }
 
 std::optional<ErrorCode> errorCodeFromName(std::string_view name) {
-    for (const auto& [code, known] : kErrorNames) {
-        if (known == name)
-            return code;
-    }
-    return std::nullopt;
+    if (name == kAccessDeniedName)
+        return ErrorCode::AccessDenied;
+    if (!name.starts_with(kErrorPrefix))
+        return std::nullopt;
+    const std::optional<ErrorCode> code = kErrorCodes.find(name.substr(kErrorPrefix.size()));
+    // AccessDenied travels under the bus's standard name only.
+    if (code == ErrorCode::AccessDenied)
+        return std::nullopt;
+    return code;
 }
 
 } // namespace thintrim::dbus

@@ -24,9 +24,11 @@ inline constexpr std::uint64_t kUnknownBytes = std::numeric_limits<std::uint64_t
 // /org/thintrim/ThinTrim1/filesystem/<mount point escaped by sd_bus_path_encode>.
 [[nodiscard]] std::string filesystemObjectPath(std::string_view mountPoint);
 
-// The D-Bus error name for a code: org.thintrim.ThinTrim1.Error.<Code>,
-// org.freedesktop.DBus.Error.AccessDenied for AccessDenied, and
-// org.thintrim.ThinTrim1.Error.Failed for System.
+inline constexpr std::string_view kErrorPrefix = "org.thintrim.ThinTrim1.Error.";
+inline constexpr std::string_view kAccessDeniedName = "org.freedesktop.DBus.Error.AccessDenied";
+
+// The D-Bus error name for a code: kErrorPrefix and the code's name
+// (errorCodeName), but kAccessDeniedName for AccessDenied.
 [[nodiscard]] std::string errorName(ErrorCode code);
 // The reverse; nullopt for a name thintrim does not send.
 [[nodiscard]] std::optional<ErrorCode> errorCodeFromName(std::string_view name);

@@ -57,7 +57,7 @@ JsonLineSocket JsonLineSocket::connect(const std::filesystem::path& path, std::s
     if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
         const int err = errno;
         if (err == ENOENT)
-            throw Error(ErrorCode::System,
+            throw Error(ErrorCode::Failed,
                         fmt::format("{} socket {} does not exist: is the VM running{}?", what,
                                     path.string(),
                                     what == "guest agent" ? " with a guest agent channel" : ""));
@@ -66,14 +66,14 @@ JsonLineSocket JsonLineSocket::connect(const std::filesystem::path& path, std::s
                         fmt::format("may not open the {} socket {}: {} (run as root)", what,
                                     path.string(), std::strerror(err)));
         if (err == ECONNREFUSED)
-            throw Error(ErrorCode::System,
+            throw Error(ErrorCode::Failed,
                         fmt::format("nobody listens on the {} socket {}: the VM is not running",
                                     what, path.string()));
         if (err != EINPROGRESS && err != EAGAIN)
             throwSystemError(fmt::format("connecting to the {} socket {}", what, path.string()),
                              err);
         if (!waitFor(fd.get(), POLLOUT, deadline))
-            throw Error(ErrorCode::System, fmt::format("connecting to the {} socket {} timed out",
+            throw Error(ErrorCode::Failed, fmt::format("connecting to the {} socket {} timed out",
                                                        what, path.string()));
     }
     return JsonLineSocket(std::move(fd), std::move(what), path);
@@ -92,7 +92,7 @@ void JsonLineSocket::sendRaw(std::string_view bytes, Deadline deadline) {
             throwSystemError(fmt::format("writing to the {} socket {}", what_, path_.string()),
                              errno);
         if (!waitFor(fd_.get(), POLLOUT, deadline))
-            throw Error(ErrorCode::System,
+            throw Error(ErrorCode::Failed,
                         fmt::format("the {} socket {} does not take a command (timed out)", what_,
                                     path_.string()));
     }
@@ -104,16 +104,16 @@ void JsonLineSocket::send(const nlohmann::json& message, Deadline deadline) {
 
 void JsonLineSocket::fill(Deadline deadline, std::string_view waitingFor) {
     if (buffer_.size() > (16 << 20))
-        throw Error(ErrorCode::System,
+        throw Error(ErrorCode::Failed,
                     fmt::format("the {} at {} sent more than 16 MiB without a line end", what_,
                                 path_.string()));
     if (!waitFor(fd_.get(), POLLIN, deadline))
-        throw Error(ErrorCode::System, fmt::format("the {} at {} did not answer {} in time", what_,
+        throw Error(ErrorCode::Failed, fmt::format("the {} at {} did not answer {} in time", what_,
                                                    path_.string(), waitingFor));
     std::array<char, 65536> chunk{};
     const ssize_t got = ::recv(fd_.get(), chunk.data(), chunk.size(), 0);
     if (got == 0)
-        throw Error(ErrorCode::System, fmt::format("the {} at {} closed the connection ({})", what_,
+        throw Error(ErrorCode::Failed, fmt::format("the {} at {} closed the connection ({})", what_,
                                                    path_.string(), waitingFor));
     if (got < 0 && errno != EAGAIN && errno != EINTR)
         throwSystemError(fmt::format("reading from the {} socket {}", what_, path_.string()),
@@ -153,10 +153,10 @@ nlohmann::json qmpReturn(const nlohmann::json& reply, std::string_view command) 
     if (reply.contains("return"))
         return reply["return"];
     if (reply.contains("error"))
-        throw Error(ErrorCode::System,
+        throw Error(ErrorCode::Failed,
                     fmt::format("{} failed: {}", command,
                                 reply["error"].value("desc", reply["error"].dump())));
-    throw Error(ErrorCode::System, fmt::format("{}: unexpected answer {}", command, reply.dump()));
+    throw Error(ErrorCode::Failed, fmt::format("{}: unexpected answer {}", command, reply.dump()));
 }
 
 QmpClient QmpClient::connect(const std::filesystem::path& path, std::chrono::milliseconds timeout) {
@@ -164,7 +164,7 @@ QmpClient QmpClient::connect(const std::filesystem::path& path, std::chrono::mil
     const auto greeting = client.socket_.receive(
         deadlineIn(timeout), "with its greeting (is another client connected?)");
     if (!greeting.contains("QMP"))
-        throw Error(ErrorCode::System, fmt::format("{} is not a QMP socket: it greeted with {}",
+        throw Error(ErrorCode::Failed, fmt::format("{} is not a QMP socket: it greeted with {}",
                                                    path.string(), greeting.dump()));
     const auto version = greeting["QMP"].value("version", nlohmann::json::object());
     if (version.contains("qemu"))
@@ -305,7 +305,7 @@ GuestExecResult GuestAgentClient::run(const std::string& program,
         }
         if (std::chrono::steady_clock::now() >= deadline)
             throw Error(
-                ErrorCode::System,
+                ErrorCode::Failed,
                 fmt::format("`{}` in the guest did not finish within {}s (it goes on "
                             "there; guest pid {})",
                             commandLine,

@@ -25,14 +25,14 @@ using Deadline = std::chrono::steady_clock::time_point;
 class JsonLineSocket {
 public:
     // `what` names the peer in errors ("QMP", "guest agent"). Throws
-    // Error(System) for a missing socket (the VM is not running), a socket
+    // Error(Failed) for a missing socket (the VM is not running), a socket
     // this user may not open, or nobody listening.
     [[nodiscard]] static JsonLineSocket connect(const std::filesystem::path& path, std::string what,
                                                 Deadline deadline);
 
     void sendRaw(std::string_view bytes, Deadline deadline);
     void send(const nlohmann::json& message, Deadline deadline);
-    // The next line that is a JSON object; Error(System) on timeout or EOF.
+    // The next line that is a JSON object; Error(Failed) on timeout or EOF.
     [[nodiscard]] nlohmann::json receive(Deadline deadline, std::string_view waitingFor);
     // Drops everything up to and including the byte `marker` (the guest
     // agent's 0xFF sync delimiter), waiting for it.
@@ -51,7 +51,7 @@ private:
     std::string buffer_;
 };
 
-// A QMP command's answer: "return" or an Error(System) carrying QMP's "desc".
+// A QMP command's answer: "return" or an Error(Failed) carrying QMP's "desc".
 [[nodiscard]] nlohmann::json qmpReturn(const nlohmann::json& reply, std::string_view command);
 
 class QmpClient {
@@ -109,7 +109,7 @@ public:
     [[nodiscard]] nlohmann::json execute(std::string_view command,
                                          const nlohmann::json& arguments = nullptr);
     // guest-exec with captured output, then guest-exec-status until it
-    // exits or `overall` passes (Error(System) naming the command).
+    // exits or `overall` passes (Error(Failed) naming the command).
     [[nodiscard]] GuestExecResult run(const std::string& program,
                                       const std::vector<std::string>& args,
                                       std::chrono::milliseconds overall);

@@ -88,7 +88,7 @@ struct ProveOptions {
 
 // Measures, asks the guest to trim (thintrim, else fstrim -av), measures
 // again and judges. Error(InvalidArgument) for a VM that is not running,
-// Error(System)/AccessDenied for sockets it cannot use.
+// Error(Failed)/AccessDenied for sockets it cannot use.
 [[nodiscard]] ProveReport runProve(const ProveOptions& options, const ImageProbe& probe);
 
 } // namespace thintrim::host

@@ -2,8 +2,9 @@
 # Receipts and verify (issue 12) with real FITRIM on a loop device, through
 # thintrimd on a private bus: a trim's LastReachedDiskBytes is what the loop
 # device's own discard counter (/sys/block/LOOP/stat, field 14) moved by, at
-# least what the sparse backing file shrank and at most the filesystem; a dry
-# run records 0 and leaves the last run's receipt; `thintrim verify` passes on the sparse-file loop and removes
+# least what the sparse backing file shrank and at most the filesystem, and
+# what `thintrim trim --json` reports through the daemon; a dry run records 0
+# and leaves the last run's receipt; `thintrim verify` passes on the sparse-file loop and removes
 # a probe a crash left behind; with the loop's queue/discard_max_bytes at 0,
 # verify and trim say in a sentence that discards cannot reach the disk.
 # shellcheck disable=SC2119 # daemon_start/daemon_stop take no script arguments
@@ -22,8 +23,9 @@ monitor_start
 daemon_start --mountinfo "$TT_MOUNTINFO"
 fs=$(fs_path "$mnt")
 fsprop() { prop "$fs" "$TT_FS" "$1"; }
-# Bytes of discards the loop device completed so far.
-loop_discarded() { awk '{ print $14 * 512 }' "/sys/block/$loop/stat"; }
+# Bytes of discards the loop device completed so far (in bash: mawk prints a
+# product this large as 1.9e+10, which no arithmetic reads).
+loop_discarded() { echo $(($(awk '{ print $14 }' "/sys/block/$loop/stat") * 512)); }
 
 dd if=/dev/zero of="$mnt/fill" bs=1M count=64 conv=fsync status=none
 rm -f -- "$mnt/fill"
@@ -46,6 +48,19 @@ assert_true "a dry run finishes" wait_job "$job" 60
 assert_eq "a dry run is no run: the last run's receipt stays" "$reached" "$(mprop LastRunReachedDiskBytes)"
 out=$("$THINTRIM" --mountinfo "$TT_MOUNTINFO" trim --local --dry-run --json "$mnt" 2>/dev/null)
 assert_match "a dry run records 0 at the disk" '"reached_disk_bytes": 0' "$out"
+# Through the daemon (issue 18): FilesystemTrimmed carries no receipt, the CLI
+# reads the filesystem's LastReachedDiskBytes once the job is done.
+dd if=/dev/zero of="$mnt/fill" bs=1M count=16 conv=fsync status=none
+rm -f -- "$mnt/fill"
+sync
+before=$(loop_discarded)
+out=$("$THINTRIM" --mountinfo "$TT_MOUNTINFO" trim --json "$mnt" 2>&1)
+after=$(loop_discarded)
+json_reached=$(python3 -c 'import json, sys; print(json.loads(sys.stdin.read())["results"][0]["reached_disk_bytes"])' <<<"$out" 2>&1)
+assert_eq "trim --json through the daemon reports the filesystem's receipt" "$(fsprop LastReachedDiskBytes)" "$json_reached"
+assert_eq "which is what the loop device's discard counter moved by" "$((after - before))" "$json_reached"
+out=$("$THINTRIM" --mountinfo "$TT_MOUNTINFO" trim --dry-run --json "$mnt" 2>&1)
+assert_match "a dry run through the daemon has no receipt" '"reached_disk_bytes": null' "$out"
 status=$("$THINTRIM" status 2>&1)
 assert_match "status has the AT DISK column" "AT DISK" "$status"
 

@@ -308,7 +308,7 @@ TEST_CASE("an unreadable or foreign mount table is an error", "[inventory]") {
             (void)readInventory(paths);
             FAIL("no error");
         } catch (const Error& error) {
-            CHECK(error.code() == ErrorCode::System);
+            CHECK(error.code() == ErrorCode::Failed);
             CHECK(std::string(error.what()) == "cannot read mount table " +
                                                    paths.mountinfo.string() +
                                                    ": No such file or directory");

@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
+#include <grp.h>
 #include <nlohmann/json.hpp>
 #include <stdlib.h>
-#include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -290,7 +290,7 @@ TEST_CASE("a state that cannot be written is an error naming the path") {
             StateStore(missing).save(sampleState());
             FAIL("saved into a missing directory");
         } catch (const Error& e) {
-            CHECK(e.code() == ErrorCode::System);
+            CHECK(e.code() == ErrorCode::Failed);
             CHECK_THAT(e.what(), Contains(missing.string()) && Contains("No such file"));
         }
     }
@@ -307,7 +307,7 @@ TEST_CASE("a state that cannot be written is an error naming the path") {
             StateStore(dir.path()).save(sampleState());
             FAIL("saved over a directory");
         } catch (const Error& e) {
-            CHECK(e.code() == ErrorCode::System);
+            CHECK(e.code() == ErrorCode::Failed);
             CHECK_THAT(e.what(), Contains((dir.path() / "state.json.tmp").string()));
         }
     }
@@ -319,7 +319,7 @@ TEST_CASE("a state that cannot be written is an error naming the path") {
             store.save(sampleState());
             FAIL("renamed over a non-empty directory");
         } catch (const Error& e) {
-            CHECK(e.code() == ErrorCode::System);
+            CHECK(e.code() == ErrorCode::Failed);
             CHECK_THAT(e.what(), Contains(store.path().string()));
         }
         CHECK(listDir(dir.path()) == std::vector<std::string>{"state.json"});
