@@ -465,7 +465,7 @@ int status(const RemoteOptions& options) {
     }
     std::vector<std::vector<std::string>> rows{{"MOUNT", "TYPE", "DISC-MAX", "ELIGIBLE",
                                                 "LAST TRIM", "TRIMMED", "AT DISK", "VERIFY",
-                                                "NEXT TRIM"}};
+                                                "FREED SINCE", "NEXT TRIM"}};
     std::vector<std::string> notes;
     for (const Properties& fs : filesystems) {
         rows.push_back({property<std::string>(fs, "MountPoint"),
@@ -475,6 +475,7 @@ int status(const RemoteOptions& options) {
                         sizeText(property<std::uint64_t>(fs, "LastTrimmedBytes"), options.render),
                         reachedText(fs, options.render),
                         property<std::string>(fs, "LastVerifyResult", "never"),
+                        sizeText(property<std::uint64_t>(fs, "FreedSinceLastTrim"), options.render),
                         whenText(property<std::uint64_t>(fs, "NextScheduledTrim"), now)});
         for (std::string& note : filesystemNotes(fs))
             notes.push_back(std::move(note));
@@ -502,7 +503,8 @@ int status(const RemoteOptions& options) {
     for (const std::string& note : notes)
         fmt::print("{}\n", note);
     fmt::print("\nTRIMMED is what FITRIM reported; AT DISK the discards the virtual disks "
-               "received, an upper bound of what the host frees.\n");
+               "received, an upper bound of what the host frees; FREED SINCE the free space "
+               "gained since the last trim, roughly what the next trim hands back.\n");
     return kExitOk;
 }
 

@@ -4,6 +4,7 @@
 #include "window.h"
 
 #include <algorithm>
+#include <ctime>
 #include <limits>
 #include <variant>
 
@@ -91,6 +92,35 @@ bool reachedFreedSpaceThreshold(const ScheduleConfig& config,
     return freedSinceLastTrim(filesystem.history, filesystem.freeBytes) >= threshold;
 }
 
+// An early trim waits at least this many times the filesystem's last trim
+// duration: trims stay a small share of the time (at most 1/20) where they
+// are dear (xfs and btrfs discard all free space each time; a busy disk makes
+// pacing slow a trim down), while cheap ones (ext4 skips the groups it
+// trimmed before) can follow deletions within minutes.
+constexpr Microseconds::rep kEarlyTrimCostFactor = 20;
+
+Microseconds earlySpacing(const ScheduleConfig& config, const FilesystemHistory& history) {
+    Microseconds byCost = Microseconds::max();
+    if (history.lastTrimDuration <= Microseconds::max() / kEarlyTrimCostFactor)
+        byCost = history.lastTrimDuration * kEarlyTrimCostFactor;
+    return std::max(config.earlyTrimSpacing, byCost);
+}
+
+// Longest lead before a deadline: twice a trim that took a day must not
+// start a week early.
+constexpr Microseconds kLongestDeadlineLead = std::chrono::hours(12);
+
+// Whether a deadline trim has anything to hand back: free space grew since
+// the last trim, or there is no baseline to tell (never trimmed). Without a
+// sample (size 0: not yet scanned, or stale right after a trim) it waits for
+// one.
+bool hasFreedSpace(const ScheduledFilesystem& filesystem) {
+    if (!filesystem.history.freeBytesAtLastTrim)
+        return true;
+    return filesystem.sizeBytes > 0 &&
+           freedSinceLastTrim(filesystem.history, filesystem.freeBytes) > 0;
+}
+
 bool lastAttemptFailed(const FilesystemHistory& history) {
     if (!history.lastTrimResult)
         return false;
@@ -171,8 +201,55 @@ std::string_view dueReasonName(DueReason reason) {
         return "freed-space";
     case DueReason::Retry:
         return "retry";
+    case DueReason::Deadline:
+        return "deadline";
     }
     return "interval";
+}
+
+std::vector<Microseconds> upcomingDeadlines(const ScheduleConfig& config, Microseconds after) {
+    std::vector<Microseconds> deadlines;
+    if (config.trimBefore.empty())
+        return deadlines;
+    const auto seconds =
+        static_cast<std::time_t>(std::chrono::floor<std::chrono::seconds>(after).count());
+    std::tm today{};
+    localtime_r(&seconds, &today);
+    constexpr int kDaysAhead = 3;
+    for (int day = 0; day <= kDaysAhead; ++day) {
+        for (const DailyDeadline& deadline : config.trimBefore) {
+            std::tm local = today;
+            local.tm_mday += day;
+            local.tm_hour = deadline.minute / 60;
+            local.tm_min = deadline.minute % 60;
+            local.tm_sec = 0;
+            local.tm_isdst = -1; // the offset in force that day
+            const Microseconds at = std::chrono::seconds(std::mktime(&local));
+            if (at > after)
+                deadlines.push_back(at);
+        }
+    }
+    std::sort(deadlines.begin(), deadlines.end());
+    deadlines.erase(std::unique(deadlines.begin(), deadlines.end()), deadlines.end());
+    return deadlines;
+}
+
+std::optional<Microseconds> deadlineDue(const ScheduleConfig& config,
+                                        const ScheduledFilesystem& filesystem, ClockReading now) {
+    if (config.trimBefore.empty() || !hasFreedSpace(filesystem))
+        return std::nullopt;
+    const FilesystemHistory& history = filesystem.history;
+    const Microseconds lead = std::min(
+        saturatingAdd(config.trimBeforeLead, 2 * history.lastTrimDuration), kLongestDeadlineLead);
+    // A completion time after now comes from a wrong clock: counted as none.
+    const Microseconds lastCompleted =
+        history.lastCompleted <= now.realtime ? history.lastCompleted : Microseconds{0};
+    for (const Microseconds deadline : upcomingDeadlines(config, now.realtime)) {
+        const Microseconds start = deadline - lead;
+        if (lastCompleted < start)
+            return start;
+    }
+    return std::nullopt;
 }
 
 DueTime dueTime(const ScheduleConfig& config, const sd_id128_t& machineKey,
@@ -189,8 +266,8 @@ DueTime dueTime(const ScheduleConfig& config, const sd_id128_t& machineKey,
         due = {firstSlotFrom(config, machineKey, filesystem.identity,
                              saturatingAdd(history.lastCompleted, config.interval / 2)),
                DueReason::Interval};
-        const Microseconds early =
-            std::max(now.realtime, saturatingAdd(history.lastCompleted, config.earlyTrimSpacing));
+        const Microseconds early = std::max(
+            now.realtime, saturatingAdd(history.lastCompleted, earlySpacing(config, history)));
         if (reachedFreedSpaceThreshold(config, filesystem) && early < due.at)
             due = {early, DueReason::FreedSpace};
     } else {
@@ -200,6 +277,10 @@ DueTime dueTime(const ScheduleConfig& config, const sd_id128_t& machineKey,
         due = {firstSlotFrom(config, machineKey, filesystem.identity, firstSeen),
                DueReason::NeverTrimmed};
     }
+
+    if (const std::optional<Microseconds> deadline = deadlineDue(config, filesystem, now);
+        deadline && *deadline < due.at)
+        due = {*deadline, DueReason::Deadline};
 
     if (lastAttemptFailed(history) && history.lastTrimFinished <= now.realtime) {
         Microseconds retry =

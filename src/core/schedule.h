@@ -39,7 +39,15 @@ namespace thintrim {
 //   fleet does not make every guest trim within minutes.
 // - Early: free space grew by at least FreedSpaceThreshold (bytes, or percent
 //   of the filesystem's size) since the last completed trim: due now, but not
-//   before EarlyTrimSpacing after the last completed trim of any kind.
+//   before EarlyTrimSpacing, nor 20 times the last trim's duration, after the
+//   last completed trim of any kind.
+// - Deadline (TrimBefore=): for each upcoming deadline D (local time), a
+//   filesystem that has freed space since its last trim (free space grew, or
+//   there is no baseline to tell) is due at D - lead, lead = TrimBeforeLead +
+//   2 x its last trim's duration (at most 12 h), unless a trim completed at
+//   or after D - lead already: one trim per deadline, ignoring Interval,
+//   FreedSpaceThreshold and EarlyTrimSpacing (but not BootDelay, Window= or
+//   the retry backoff).
 // - Window: any due time outside Window= moves to the next opening.
 // - Failed, cancelled or skipped last attempt: not again before
 //   `lastTrimFinished + min(Interval, 1h)`. The backoff only ever delays: a
@@ -104,9 +112,10 @@ enum class DueReason {
     NeverTrimmed,
     Interval,
     FreedSpace,
-    Retry, // after a failed, cancelled or skipped attempt
+    Retry,    // after a failed, cancelled or skipped attempt
+    Deadline, // before a TrimBefore= deadline
 };
-// "never-trimmed" | "interval" | "freed-space" | "retry", for logs.
+// "never-trimmed" | "interval" | "freed-space" | "retry" | "deadline", for logs.
 [[nodiscard]] std::string_view dueReasonName(DueReason reason);
 
 struct DueTime {
@@ -118,6 +127,17 @@ struct DueTime {
 // NextScheduledTrim property).
 [[nodiscard]] DueTime dueTime(const ScheduleConfig& config, const sd_id128_t& machineKey,
                               const ScheduledFilesystem& filesystem, ClockReading now);
+
+// The TrimBefore= deadlines after `after` and up to three days later, in
+// order, as real time (local time of day, following daylight saving time).
+[[nodiscard]] std::vector<Microseconds> upcomingDeadlines(const ScheduleConfig& config,
+                                                          Microseconds after);
+
+// When `filesystem` is due for the next TrimBefore= deadline (reason
+// Deadline), before BootDelay, Window= and retries are applied; nullopt
+// without deadlines or without freed space.
+[[nodiscard]] std::optional<Microseconds>
+deadlineDue(const ScheduleConfig& config, const ScheduledFilesystem& filesystem, ClockReading now);
 
 struct DueFilesystem {
     std::string mountPoint;

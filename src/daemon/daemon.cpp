@@ -584,6 +584,7 @@ void Daemon::applyCatalog(MountScan& scan) {
     }
     forgetUnseenFilesystems();
     syncObjects();
+    writeMetrics(); // with the new free space: thintrim_freed_since_last_trim_bytes
     reschedule();
 }
 
@@ -746,14 +747,21 @@ void Daemon::writeMetrics() {
         return;
     try {
         DiscardBacklog backlog;
+        BytesByIdentity freed;
         for (const CatalogEntry& entry : catalog_) {
             if (!isManagedHere(entry))
                 continue;
             if (auto async = asyncDiscard_.find(entry.mount.mountPoint);
                 async != asyncDiscard_.end() && async->second.backlogBytes)
                 backlog[entry.mount.identity()] = *async->second.backlogBytes;
+            auto history = engine_.state().filesystems.find(entry.mount.identity());
+            auto sample = freeSpace_.find(entry.mount.mountPoint);
+            if (history != engine_.state().filesystems.end() &&
+                history->second.freeBytesAtLastTrim && sample != freeSpace_.end())
+                freed[entry.mount.identity()] =
+                    freedSinceLastTrim(history->second, sample->second.free);
         }
-        writeMetricsFile(config_.metrics.metricsFile, engine_.state(), backlog);
+        writeMetricsFile(config_.metrics.metricsFile, engine_.state(), backlog, freed);
     } catch (const Error& e) {
         logMessage(LogLevel::Warning, fmt::format("cannot write the metrics file: {}", e.what()));
     }

@@ -140,7 +140,9 @@ wait_job "$job"
 before=$(loopfs_alloc_bytes "$img")
 loopfs_delete "$mnt/blob"
 early=$((job + 1))
-assert_true "freeing more than FreedSpaceThreshold starts a trim by itself" wait_job "$early" 10
+# Early trims also keep 20 times the last trim's duration apart: up to a
+# few seconds here.
+assert_true "freeing more than FreedSpaceThreshold starts a trim by itself" wait_job "$early" 60
 assert_match "the scheduled job trimmed this filesystem" "^\[$early,\[\"$mnt\"\]\]$" \
 	"$(signal_data JobStarted | grep "^\[$early,")"
 after=$(loopfs_alloc_bytes "$img")
@@ -158,6 +160,15 @@ count=$(prop "$path" "$TT_FS" TrimCount)
 loopfs_delete "$mnt/blob"
 sleep 4 # CheckInterval=1s: free space was sampled since
 assert_eq "within EarlyTrimSpacing freed space starts no trim" "$count" "$(prop "$path" "$TT_FS" TrimCount)"
+# The 150 MiB deleted since the trim wait on the host: visible before the next trim.
+freed=$(prop "$path" "$TT_FS" FreedSinceLastTrim)
+assert_cmp "FreedSinceLastTrim counts the 150 MiB deleted since the trim" "$freed" -ge $((140 * 1048576))
+metrics=$(cat "$TT_DIR/thintrim.prom" 2>/dev/null)
+assert_match "the metrics file has the freed-but-not-trimmed estimate (sampled, not only after a trim)" \
+	"thintrim_freed_since_last_trim_bytes\{mountpoint=\"$mnt\",identity=\"[^\"]+\"\} $freed" "$metrics"
+out=$("$THINTRIM" status --bytes)
+assert_match "thintrim status has the FREED SINCE column" "VERIFY +FREED SINCE +NEXT TRIM" "$out"
+assert_match "and shows the estimate in it" "^$mnt +ext4 .* $freed +in " "$out"
 next=$(prop "$path" "$TT_FS" NextScheduledTrim)
 last=$(prop "$path" "$TT_FS" LastTrimFinished)
 assert_cmp "NextScheduledTrim is EarlyTrimSpacing after the last trim (not before)" "$next" -ge $((last + 3600 * 1000000 - 5000000))
