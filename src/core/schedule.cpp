@@ -92,20 +92,6 @@ bool reachedFreedSpaceThreshold(const ScheduleConfig& config,
     return freedSinceLastTrim(filesystem.history, filesystem.freeBytes) >= threshold;
 }
 
-// An early trim waits at least this many times the filesystem's last trim
-// duration: trims stay a small share of the time (at most 1/20) where they
-// are dear (xfs and btrfs discard all free space each time; a busy disk makes
-// pacing slow a trim down), while cheap ones (ext4 skips the groups it
-// trimmed before) can follow deletions within minutes.
-constexpr Microseconds::rep kEarlyTrimCostFactor = 20;
-
-Microseconds earlySpacing(const ScheduleConfig& config, const FilesystemHistory& history) {
-    Microseconds byCost = Microseconds::max();
-    if (history.lastTrimDuration <= Microseconds::max() / kEarlyTrimCostFactor)
-        byCost = history.lastTrimDuration * kEarlyTrimCostFactor;
-    return std::max(config.earlyTrimSpacing, byCost);
-}
-
 // Longest lead before a deadline: twice a trim that took a day must not
 // start a week early.
 constexpr Microseconds kLongestDeadlineLead = std::chrono::hours(12);
@@ -266,8 +252,8 @@ DueTime dueTime(const ScheduleConfig& config, const sd_id128_t& machineKey,
         due = {firstSlotFrom(config, machineKey, filesystem.identity,
                              saturatingAdd(history.lastCompleted, config.interval / 2)),
                DueReason::Interval};
-        const Microseconds early = std::max(
-            now.realtime, saturatingAdd(history.lastCompleted, earlySpacing(config, history)));
+        const Microseconds early =
+            std::max(now.realtime, saturatingAdd(history.lastCompleted, config.earlyTrimSpacing));
         if (reachedFreedSpaceThreshold(config, filesystem) && early < due.at)
             due = {early, DueReason::FreedSpace};
     } else {

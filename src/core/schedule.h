@@ -39,8 +39,7 @@ namespace thintrim {
 //   fleet does not make every guest trim within minutes.
 // - Early: free space grew by at least FreedSpaceThreshold (bytes, or percent
 //   of the filesystem's size) since the last completed trim: due now, but not
-//   before EarlyTrimSpacing, nor 20 times the last trim's duration, after the
-//   last completed trim of any kind.
+//   before EarlyTrimSpacing after the last completed trim of any kind.
 // - Deadline (TrimBefore=): for each upcoming deadline D (local time), a
 //   filesystem that has freed space since its last trim (free space grew, or
 //   there is no baseline to tell) is due at D - lead, lead = TrimBeforeLead +

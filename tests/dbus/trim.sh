@@ -140,9 +140,7 @@ wait_job "$job"
 before=$(loopfs_alloc_bytes "$img")
 loopfs_delete "$mnt/blob"
 early=$((job + 1))
-# Early trims also keep 20 times the last trim's duration apart: up to a
-# few seconds here.
-assert_true "freeing more than FreedSpaceThreshold starts a trim by itself" wait_job "$early" 60
+assert_true "freeing more than FreedSpaceThreshold starts a trim by itself" wait_job "$early" 10
 assert_match "the scheduled job trimmed this filesystem" "^\[$early,\[\"$mnt\"\]\]$" \
 	"$(signal_data JobStarted | grep "^\[$early,")"
 after=$(loopfs_alloc_bytes "$img")

@@ -297,17 +297,6 @@ TEST_CASE("freeing enough space makes a filesystem due early") {
         fs.freeBytes = 10 * GiB;
         CHECK(dueTime(config, kMachineA, fs, clockAt(kNow)).reason == DueReason::Interval);
     }
-    SECTION("early trims keep 20 times the last trim's duration apart, at least") {
-        config.earlyTrimSpacing = 1min;
-        fs = trimmedAt(kNow - 10min);
-        fs.freeBytes = 60 * GiB;
-        fs.history.lastTrimDuration = 2s; // a cheap trim: EarlyTrimSpacing rules
-        CHECK(dueTime(config, kMachineA, fs, clockAt(kNow)).at == kNow);
-        fs.history.lastTrimDuration = 1min; // a dear one: 20 min apart
-        DueTime due = dueTime(config, kMachineA, fs, clockAt(kNow));
-        CHECK(due.reason == DueReason::FreedSpace);
-        CHECK(due.at == kNow - 10min + 20min);
-    }
     SECTION("still after the boot delay") {
         fs.freeBytes = 60 * GiB;
         DueTime due = dueTime(config, kMachineA, fs, clockAt(kNow, 1min));
