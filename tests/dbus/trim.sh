@@ -172,6 +172,23 @@ last=$(prop "$path" "$TT_FS" LastTrimFinished)
 assert_cmp "NextScheduledTrim is EarlyTrimSpacing after the last trim (not before)" "$next" -ge $((last + 3600 * 1000000 - 5000000))
 assert_cmp "NextScheduledTrim is EarlyTrimSpacing after the last trim (not after)" "$next" -le $((last + 3600 * 1000000 + 5000000))
 
+# --- TrimBefore=: a deadline trims freed space, whatever EarlyTrimSpacing says -------
+# The 150 MiB above wait for EarlyTrimSpacing=1h. A deadline on a minute
+# boundary 60-120 s ahead, with a lead that starts its trim 15 s from now.
+now=$(date +%s)
+deadline=$(((now / 60 + 2) * 60))
+lead=$((deadline - now - 15))
+printf 'TrimBefore=%s\nTrimBeforeLead=%ss\n' "$(date -d "@$deadline" +%H:%M)" "$lead" >>"$TT_CONFIG"
+quiet call Reload
+duration=$(prop "$path" "$TT_FS" LastTrimDuration)
+assert_eq "NextScheduledTrim is TrimBeforeLead plus twice the last trim's duration before the deadline" \
+	$(((deadline - lead) * 1000000 - 2 * duration)) "$(prop "$path" "$TT_FS" NextScheduledTrim)"
+trimmed_since() { (($(prop "$path" "$TT_FS" TrimCount) > $1)); }
+assert_true "the deadline's trim runs by itself" wait_until 60 trimmed_since "$count"
+assert_match "the log names the reason" "is due \(deadline\)" "$(cat "$TT_LOG")"
+assert_cmp "and it trimmed what was freed" "$(prop "$path" "$TT_FS" LastTrimmedBytes)" -ge $((140 * 1048576))
+count=$(prop "$path" "$TT_FS" TrimCount)
+
 # --- history survives a restart -----------------------------------------------------
 bytes=$(prop "$path" "$TT_FS" LastTrimmedBytes)
 total=$(prop "$path" "$TT_FS" TotalTrimmedBytes)
