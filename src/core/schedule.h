@@ -40,9 +40,8 @@ namespace thintrim {
 // - Early: free space grew by at least FreedSpaceThreshold (bytes, or percent
 //   of the filesystem's size) since the last completed trim: due now, but not
 //   before EarlyTrimSpacing after the last completed trim of any kind.
-// - Deadline (TrimBefore=): for each upcoming deadline D (local time), a
-//   filesystem that has freed space since its last trim (free space grew, or
-//   there is no baseline to tell) is due at D - lead, lead = TrimBeforeLead +
+// - Deadline (TrimBefore=): for each upcoming deadline D (local time), every
+//   filesystem is due at D - lead, lead = TrimBeforeLead +
 //   2 x its last trim's duration (at most 12 h), unless a trim completed at
 //   or after D - lead already: one trim per deadline, ignoring Interval,
 //   FreedSpaceThreshold and EarlyTrimSpacing (but not BootDelay, Window= or
@@ -134,7 +133,7 @@ struct DueTime {
 
 // When `filesystem` is due for the next TrimBefore= deadline (reason
 // Deadline), before BootDelay, Window= and retries are applied; nullopt
-// without deadlines or without freed space.
+// without deadlines.
 [[nodiscard]] std::optional<Microseconds>
 deadlineDue(const ScheduleConfig& config, const ScheduledFilesystem& filesystem, ClockReading now);
 

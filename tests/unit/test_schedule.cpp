@@ -506,18 +506,14 @@ TEST_CASE(
         CHECK(due.reason == DueReason::Deadline);
         CHECK(due.at == start + day);
     }
-    SECTION("no freed space since the last trim: no deadline trim") {
+    SECTION("also without free-space growth: writing and deleting strands space unseen") {
         fs.freeBytes = 40 * GiB;
-        CHECK(dueTime(config, kMachineA, fs, clockAt(midnight + 3h)).reason == DueReason::Interval);
-        fs.freeBytes = 30 * GiB; // filled up
-        CHECK(dueTime(config, kMachineA, fs, clockAt(midnight + 3h)).reason == DueReason::Interval);
-    }
-    SECTION("no free-space sample yet: waits for one") {
-        fs.sizeBytes = 0;
+        CHECK(dueTime(config, kMachineA, fs, clockAt(midnight + 3h)).reason == DueReason::Deadline);
+        fs.sizeBytes = 0; // no sample yet
         fs.freeBytes = 0;
-        CHECK(dueTime(config, kMachineA, fs, clockAt(midnight + 3h)).reason == DueReason::Interval);
+        CHECK(dueTime(config, kMachineA, fs, clockAt(midnight + 3h)).reason == DueReason::Deadline);
     }
-    SECTION("never trimmed: no baseline to tell, trimmed before the deadline") {
+    SECTION("never trimmed: trimmed before the deadline") {
         ScheduledFilesystem fresh = filesystem("/srv", "uuid-srv");
         fresh.seenSince = midnight + 1h;
         due = dueTime(config, kMachineA, fresh, clockAt(midnight + 2h));
