@@ -467,7 +467,7 @@ int status(const RemoteOptions& options) {
     }
     std::vector<std::vector<std::string>> rows{{"MOUNT", "TYPE", "DISC-MAX", "ELIGIBLE",
                                                 "LAST TRIM", "TRIMMED", "AT DISK", "VERIFY",
-                                                "NEXT TRIM"}};
+                                                "FREED SINCE", "NEXT TRIM"}};
     std::vector<std::string> notes;
     for (const FilesystemView& fs : filesystems) {
         rows.push_back({fs.get<filesystem::MountPoint>(), fs.get<filesystem::FsType>(),
@@ -475,6 +475,7 @@ int status(const RemoteOptions& options) {
                         eligibleText(fs), lastTrimText(fs, now),
                         sizeText(fs.get<filesystem::LastTrimmedBytes>(), options.render),
                         reachedText(fs, options.render), fs.get<filesystem::LastVerifyResult>(),
+                        sizeText(fs.get<filesystem::FreedSinceLastTrim>(), options.render),
                         whenText(fs.get<filesystem::NextScheduledTrim>(), now)});
         for (std::string& note : filesystemNotes(fs))
             notes.push_back(std::move(note));
@@ -500,7 +501,8 @@ int status(const RemoteOptions& options) {
     for (const std::string& note : notes)
         fmt::print("{}\n", note);
     fmt::print("\nTRIMMED is what FITRIM reported; AT DISK the discards the virtual disks "
-               "received, an upper bound of what the host frees.\n");
+               "received, an upper bound of what the host frees; FREED SINCE the free space "
+               "gained since the last trim, roughly what the next trim hands back.\n");
     return kExitOk;
 }
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <optional>
 #include <ranges>
@@ -26,9 +27,9 @@ namespace {
 // Where a key's value lives in Config. The syntax of the text is a separate
 // property because the same storage type is read in different ways (a size
 // or a rate; any words or mount point globs).
-using FieldRef =
-    std::variant<Microseconds*, std::uint64_t*, SizeOrPercent*, std::vector<std::string>*,
-                 std::filesystem::path*, bool*, std::vector<TimeWindow>*, PacingMode*>;
+using FieldRef = std::variant<Microseconds*, std::uint64_t*, SizeOrPercent*,
+                              std::vector<std::string>*, std::filesystem::path*, bool*,
+                              std::vector<TimeWindow>*, PacingMode*, std::vector<DailyDeadline>*>;
 
 enum class Syntax {
     Duration,
@@ -43,6 +44,7 @@ enum class Syntax {
     DurationOrInfinity, // "infinity" = kWholeInterval
     TimeWindows,
     Pacing,
+    TimesOfDay,
 };
 
 // `syntax` must suit the type `field` points to (std::get checks it); the
@@ -74,7 +76,7 @@ constexpr std::size_t kMaxLineBytes = std::size_t{1} << 16;
 
 // Every key thintrim knows, in the order formatConfig() writes them.
 constexpr std::array<std::string_view, 4> kSections{"Schedule", "Trim", "Filesystems", "Metrics"};
-constexpr std::array<KeyInfo, 17> kKeys{{
+constexpr std::array<KeyInfo, 19> kKeys{{
     {"Schedule", "Interval", Syntax::PositiveDuration,
      [](Config& c) -> FieldRef { return &c.schedule.interval; }, kMinute, kLongestDelay},
     {"Schedule", "RandomizedDelay", Syntax::DurationOrInfinity,
@@ -89,6 +91,10 @@ constexpr std::array<KeyInfo, 17> kKeys{{
      [](Config& c) -> FieldRef { return &c.schedule.checkInterval; }, 1'000'000, kDay},
     {"Schedule", "Window", Syntax::TimeWindows,
      [](Config& c) -> FieldRef { return &c.schedule.window; }},
+    {"Schedule", "TrimBefore", Syntax::TimesOfDay,
+     [](Config& c) -> FieldRef { return &c.schedule.trimBefore; }},
+    {"Schedule", "TrimBeforeLead", Syntax::Duration,
+     [](Config& c) -> FieldRef { return &c.schedule.trimBeforeLead; }, 0, kDay / 2},
     {"Schedule", "ForgetAfter", Syntax::Duration,
      [](Config& c) -> FieldRef { return &c.schedule.forgetAfter; }, 0, kLongestMemory},
     {"Trim", "MinimumExtent", Syntax::Size,
@@ -109,6 +115,24 @@ constexpr std::array<KeyInfo, 17> kKeys{{
     {"Metrics", "MetricsFile", Syntax::AbsolutePath,
      [](Config& c) -> FieldRef { return &c.metrics.metricsFile; }},
 }};
+
+// "H:MM" or "HH:MM" on a 24-hour clock: minutes after midnight.
+std::optional<int> parseTimeOfDay(std::string_view text) {
+    const std::size_t colon = text.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon > 2 || text.size() != colon + 3)
+        return std::nullopt;
+    int hours = 0;
+    int minutes = 0;
+    const char* hoursEnd = text.data() + colon;
+    if (std::from_chars(text.data(), hoursEnd, hours).ptr != hoursEnd)
+        return std::nullopt;
+    const char* end = text.data() + text.size();
+    if (std::from_chars(hoursEnd + 1, end, minutes).ptr != end)
+        return std::nullopt;
+    if (hours < 0 || hours > 23 || minutes < 0 || minutes > 59)
+        return std::nullopt;
+    return hours * 60 + minutes;
+}
 
 bool isBlank(char c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
@@ -307,6 +331,24 @@ void assignValue(const KeyInfo& key, FieldRef field, std::string_view value,
         *std::get<std::vector<TimeWindow>*>(field) = std::move(windows);
         return;
     }
+    case Syntax::TimesOfDay: {
+        std::vector<DailyDeadline> deadlines;
+        for (const std::string& word : splitWords(value)) {
+            const std::optional<int> minute = parseTimeOfDay(word);
+            if (!minute)
+                invalidConfig(fmt::format("{}: \"{}\" is not a time of day; expected HH:MM in "
+                                          "local time (00:00 to 23:59), several separated by "
+                                          "spaces, e.g. 05:30 or 01:00 13:00",
+                                          what, word));
+            deadlines.push_back({*minute});
+        }
+        std::sort(
+            deadlines.begin(), deadlines.end(),
+            [](const DailyDeadline& a, const DailyDeadline& b) { return a.minute < b.minute; });
+        deadlines.erase(std::unique(deadlines.begin(), deadlines.end()), deadlines.end());
+        *std::get<std::vector<DailyDeadline>*>(field) = std::move(deadlines);
+        return;
+    }
     case Syntax::Pacing:
         if (const std::optional<PacingMode> mode = kPacingModes.find(value))
             *std::get<PacingMode*>(field) = *mode;
@@ -458,6 +500,12 @@ std::string formatValue(const KeyInfo& key, FieldRef field) {
     }
     case Syntax::Pacing:
         return std::string(kPacingModes.name(*std::get<PacingMode*>(field)));
+    case Syntax::TimesOfDay: {
+        std::vector<std::string> words;
+        for (const DailyDeadline& deadline : *std::get<std::vector<DailyDeadline>*>(field))
+            words.push_back(fmt::format("{:02}:{:02}", deadline.minute / 60, deadline.minute % 60));
+        return joinWords(words);
+    }
     }
     return {};
 }

@@ -21,6 +21,14 @@ namespace thintrim {
 // RandomizedDelay=infinity: slots spread over the whole Interval.
 inline constexpr Microseconds kWholeInterval = Microseconds::max();
 
+// TrimBefore=05:30: a time of day (local) by which freed space should be
+// trimmed, e.g. before a nightly backup reads the disk image.
+struct DailyDeadline {
+    int minute = 0; // after local midnight, 0..1439
+
+    bool operator==(const DailyDeadline&) const = default;
+};
+
 struct ScheduleConfig {
     Microseconds interval = std::chrono::weeks(1); // never 0: loading rejects it
     // How far into each Interval period slots spread (schedule.h); capped by
@@ -35,6 +43,12 @@ struct ScheduleConfig {
     Microseconds earlyTrimSpacing = std::chrono::days(1);
     // Scheduled trims start and run only inside these; empty = always.
     std::vector<TimeWindow> window;
+    // Every filesystem with space freed since its last trim is trimmed before
+    // each of these (schedule.h, "Deadline"); empty = none.
+    std::vector<DailyDeadline> trimBefore;
+    // How long before a deadline its trims start, plus twice each
+    // filesystem's last trim duration.
+    Microseconds trimBeforeLead = std::chrono::minutes(30);
     // A filesystem not mounted for this long is forgotten (its history, its
     // line in the metrics file). 0: four times Interval.
     Microseconds forgetAfter{0};

@@ -41,6 +41,12 @@ namespace thintrim {
 // - Early: free space grew by at least FreedSpaceThreshold (bytes, or percent
 //   of the filesystem's size) since the last completed trim: due now, but not
 //   before EarlyTrimSpacing after the last completed trim of any kind.
+// - Deadline (TrimBefore=): for each upcoming deadline D (local time), every
+//   filesystem is due at D - lead, lead = TrimBeforeLead +
+//   2 x its last trim's duration (at most 12 h), unless a trim completed at
+//   or after D - lead already: one trim per deadline, ignoring Interval,
+//   FreedSpaceThreshold and EarlyTrimSpacing (but not BootDelay, Window= or
+//   the retry backoff).
 // - Window: any due time outside Window= moves to the next opening.
 // - Failed, cancelled or skipped last attempt: not again before
 //   `lastTrimFinished + min(Interval, 1h)`. The backoff only ever delays: a
@@ -105,14 +111,16 @@ enum class DueReason {
     NeverTrimmed,
     Interval,
     FreedSpace,
-    Retry, // after a failed, cancelled or skipped attempt
+    Retry,    // after a failed, cancelled or skipped attempt
+    Deadline, // before a TrimBefore= deadline
 };
 // For logs.
 inline constexpr auto kDueReasons =
     makeEnumCodec<DueReason>("due reason", {{DueReason::NeverTrimmed, "never-trimmed"},
                                             {DueReason::Interval, "interval"},
                                             {DueReason::FreedSpace, "freed-space"},
-                                            {DueReason::Retry, "retry"}});
+                                            {DueReason::Retry, "retry"},
+                                            {DueReason::Deadline, "deadline"}});
 [[nodiscard]] constexpr std::string_view dueReasonName(DueReason reason) {
     return kDueReasons.name(reason);
 }
@@ -126,6 +134,17 @@ struct DueTime {
 // NextScheduledTrim property).
 [[nodiscard]] DueTime dueTime(const ScheduleConfig& config, const sd_id128_t& machineKey,
                               const ScheduledFilesystem& filesystem, ClockReading now);
+
+// The TrimBefore= deadlines after `after` and up to three days later, in
+// order, as real time (local time of day, following daylight saving time).
+[[nodiscard]] std::vector<Microseconds> upcomingDeadlines(const ScheduleConfig& config,
+                                                          Microseconds after);
+
+// When `filesystem` is due for the next TrimBefore= deadline (reason
+// Deadline), before BootDelay, Window= and retries are applied; nullopt
+// without deadlines.
+[[nodiscard]] std::optional<Microseconds>
+deadlineDue(const ScheduleConfig& config, const ScheduledFilesystem& filesystem, ClockReading now);
 
 struct DueFilesystem {
     std::string mountPoint;

@@ -77,4 +77,16 @@ SchedulePlan ScheduleInputs::plan(const ScheduleConfig& config, sd_id128_t machi
     return planSchedule({config, machineKey, filesystems, engine.state().suspended, queued, now});
 }
 
+std::map<std::string, std::uint64_t, std::less<>>
+freedSinceLastTrimByIdentity(const FilesystemCatalog& catalog, const State& state) {
+    std::map<std::string, std::uint64_t, std::less<>> freed;
+    for (const CatalogEntry* entry : catalog.managedEntries()) {
+        const auto history = state.filesystems.find(entry->mount.identity());
+        const std::optional<FreeSpace> sample = catalog.freeSpace(entry->mount.mountPoint);
+        if (history != state.filesystems.end() && history->second.freeBytesAtLastTrim && sample)
+            freed[entry->mount.identity()] = freedSinceLastTrim(history->second, sample->free);
+    }
+    return freed;
+}
+
 } // namespace thintrim

@@ -65,4 +65,11 @@ private:
     std::map<std::string, Microseconds, std::less<>> firstSeen_;
 };
 
+// freedSinceLastTrim() of every managed filesystem with a last trim to count
+// from and a free-space sample, by identity (Mount::identity()): the stranded
+// space the metrics file shows. A filesystem never trimmed is left out
+// (unknown, not 0).
+[[nodiscard]] std::map<std::string, std::uint64_t, std::less<>>
+freedSinceLastTrimByIdentity(const FilesystemCatalog& catalog, const State& state);
+
 } // namespace thintrim

@@ -357,6 +357,7 @@ void Daemon::applyCatalog(MountScan& scan) {
     }
     forgetUnseenFilesystems();
     filesystems_.sync(catalog_, [this](const CatalogEntry& entry) { return propertiesOf(entry); });
+    writeMetrics(); // with the new free space: thintrim_freed_since_last_trim_bytes
     reschedule();
 }
 
@@ -422,7 +423,8 @@ void Daemon::writeMetrics() {
         return;
     try {
         writeMetricsFile(config_.metrics.metricsFile, engine_.state(),
-                         catalog_.asyncDiscardBacklogs());
+                         catalog_.asyncDiscardBacklogs(),
+                         freedSinceLastTrimByIdentity(catalog_, engine_.state()));
     } catch (const Error& e) {
         logMessage(LogLevel::Warning, fmt::format("cannot write the metrics file: {}", e.what()));
     }

@@ -30,7 +30,8 @@ struct Family {
 
 } // namespace
 
-std::string formatMetrics(const State& state, const DiscardBacklog& discardBacklog) {
+std::string formatMetrics(const State& state, const DiscardBacklog& discardBacklog,
+                          const BytesByIdentity& freedSinceLastTrim) {
     std::string text;
     auto header = [&text](const Family& family) {
         text += fmt::format("# HELP {} {}\n# TYPE {} {}\n", family.name, family.help, family.name,
@@ -92,15 +93,23 @@ std::string formatMetrics(const State& state, const DiscardBacklog& discardBackl
     perFilesystem({"thintrim_verify_timestamp_seconds", "gauge",
                    "When the last thintrim verify of the filesystem finished (Unix time)."},
                   [](const FilesystemHistory& h) { return seconds(h.lastVerifyTime); });
-    header({"thintrim_discard_backlog_bytes", "gauge",
-            "btrfs discard=async: bytes freed but not yet discarded (discardable_bytes)."});
-    for (const auto& [identity, history] : state.filesystems) {
-        if (auto backlog = discardBacklog.find(identity); backlog != discardBacklog.end())
-            text += fmt::format(
-                "thintrim_discard_backlog_bytes{{mountpoint=\"{}\",identity=\"{}\"}} {}\n",
-                prometheusLabelValue(history.mountPoint), prometheusLabelValue(identity),
-                backlog->second);
-    }
+    // Only the filesystems `samples` has a value for.
+    auto sampled = [&](const Family& family, const BytesByIdentity& samples) {
+        header(family);
+        for (const auto& [identity, history] : state.filesystems) {
+            if (auto sample = samples.find(identity); sample != samples.end())
+                text += fmt::format("{}{{mountpoint=\"{}\",identity=\"{}\"}} {}\n", family.name,
+                                    prometheusLabelValue(history.mountPoint),
+                                    prometheusLabelValue(identity), sample->second);
+        }
+    };
+    sampled({"thintrim_discard_backlog_bytes", "gauge",
+             "btrfs discard=async: bytes freed but not yet discarded (discardable_bytes)."},
+            discardBacklog);
+    sampled({"thintrim_freed_since_last_trim_bytes", "gauge",
+             "Free space gained since the last trim: freed in the guest, likely still allocated "
+             "on the host until the next trim (an estimate)."},
+            freedSinceLastTrim);
 
     header({"thintrim_suspended", "gauge", "1 while thintrimd is suspended."});
     text += fmt::format("thintrim_suspended {}\n", state.suspended ? 1 : 0);
@@ -115,8 +124,9 @@ std::string formatMetrics(const State& state, const DiscardBacklog& discardBackl
 }
 
 void writeMetricsFile(const std::filesystem::path& file, const State& state,
-                      const DiscardBacklog& discardBacklog) {
-    const std::string text = formatMetrics(state, discardBacklog);
+                      const DiscardBacklog& discardBacklog,
+                      const BytesByIdentity& freedSinceLastTrim) {
+    const std::string text = formatMetrics(state, discardBacklog, freedSinceLastTrim);
     // node_exporter reads only *.prom, so the temporary name is not picked
     // up. The unit's UMask=0077 would leave the file 0600, unreadable for
     // node_exporter's user: the mode is set exactly.

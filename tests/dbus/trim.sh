@@ -158,10 +158,36 @@ count=$(prop "$path" "$TT_FS" TrimCount)
 loopfs_delete "$mnt/blob"
 sleep 4 # CheckInterval=1s: free space was sampled since
 assert_eq "within EarlyTrimSpacing freed space starts no trim" "$count" "$(prop "$path" "$TT_FS" TrimCount)"
+# The 150 MiB deleted since the trim wait on the host: visible before the next trim.
+freed=$(prop "$path" "$TT_FS" FreedSinceLastTrim)
+assert_cmp "FreedSinceLastTrim counts the 150 MiB deleted since the trim" "$freed" -ge $((140 * 1048576))
+metrics=$(cat "$TT_DIR/thintrim.prom" 2>/dev/null)
+assert_match "the metrics file has the freed-but-not-trimmed estimate (sampled, not only after a trim)" \
+	"thintrim_freed_since_last_trim_bytes\{mountpoint=\"$mnt\",identity=\"[^\"]+\"\} $freed" "$metrics"
+out=$("$THINTRIM" status --bytes)
+assert_match "thintrim status has the FREED SINCE column" "VERIFY +FREED SINCE +NEXT TRIM" "$out"
+assert_match "and shows the estimate in it" "$mnt +ext4 .* $freed +in " "$out"
 next=$(prop "$path" "$TT_FS" NextScheduledTrim)
 last=$(prop "$path" "$TT_FS" LastTrimFinished)
 assert_cmp "NextScheduledTrim is EarlyTrimSpacing after the last trim (not before)" "$next" -ge $((last + 3600 * 1000000 - 5000000))
 assert_cmp "NextScheduledTrim is EarlyTrimSpacing after the last trim (not after)" "$next" -le $((last + 3600 * 1000000 + 5000000))
+
+# --- TrimBefore=: a deadline trims freed space, whatever EarlyTrimSpacing says -------
+# The 150 MiB above wait for EarlyTrimSpacing=1h. A deadline on a minute
+# boundary 60-120 s ahead, with a lead that starts its trim 15 s from now.
+now=$(date +%s)
+deadline=$(((now / 60 + 2) * 60))
+lead=$((deadline - now - 15))
+printf 'TrimBefore=%s\nTrimBeforeLead=%ss\n' "$(date -d "@$deadline" +%H:%M)" "$lead" >>"$TT_CONFIG"
+quiet call Reload
+duration=$(prop "$path" "$TT_FS" LastTrimDuration)
+assert_eq "NextScheduledTrim is TrimBeforeLead plus twice the last trim's duration before the deadline" \
+	$(((deadline - lead) * 1000000 - 2 * duration)) "$(prop "$path" "$TT_FS" NextScheduledTrim)"
+trimmed_since() { (($(prop "$path" "$TT_FS" TrimCount) > $1)); }
+assert_true "the deadline's trim runs by itself" wait_until 60 trimmed_since "$count"
+assert_match "the log names the reason" "is due \(deadline\)" "$(cat "$TT_LOG")"
+assert_cmp "and it trimmed what was freed" "$(prop "$path" "$TT_FS" LastTrimmedBytes)" -ge $((140 * 1048576))
+count=$(prop "$path" "$TT_FS" TrimCount)
 
 # --- history survives a restart -----------------------------------------------------
 bytes=$(prop "$path" "$TT_FS" LastTrimmedBytes)

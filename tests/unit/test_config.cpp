@@ -57,6 +57,8 @@ TEST_CASE("defaults are the documented ones") {
     CHECK(config.schedule.bootDelay == 5min);
     CHECK(config.schedule.earlyTrimSpacing == std::chrono::days(1));
     CHECK(config.schedule.window.empty());
+    CHECK(config.schedule.trimBefore.empty());
+    CHECK(config.schedule.trimBeforeLead == 30min);
     CHECK(config.trim.pacing == PacingMode::Auto);
 
     CHECK(std::get<std::uint64_t>(config.schedule.freedSpaceThreshold) == 8 * GiB);
@@ -397,6 +399,8 @@ TEST_CASE("the rendered configuration reads back the same") {
     config.schedule.window = {{60, 300}, {1320, 120}};
     config.schedule.earlyTrimSpacing = 6h;
     config.trim.pacing = PacingMode::Fixed;
+    config.schedule.trimBefore = {{5}, {330}};
+    config.schedule.trimBeforeLead = 45min;
     std::string text = formatConfig(config);
     INFO(text);
     CHECK(parseConfig(text, "<rendered>") == config);
@@ -407,6 +411,7 @@ TEST_CASE("the rendered configuration reads back the same") {
     CHECK_THAT(text, Contains("[Filesystems]\nInclude=/ /home/*\nExclude=\nTypes=ext4\n"));
     CHECK_THAT(text, Contains("Window=01:00-05:00 22:00-02:00\n"));
     CHECK_THAT(text, Contains("Pacing=fixed\n"));
+    CHECK_THAT(text, Contains("TrimBefore=00:05 05:30\nTrimBeforeLead=45min\n"));
     CHECK_THAT(formatConfig(Config{}), Contains("RandomizedDelay=infinity\n"));
 }
 
@@ -427,4 +432,23 @@ TEST_CASE("Window, EarlyTrimSpacing and RandomizedDelay=infinity") {
     CHECK_THAT(configError("[Trim]\nPacing=gentle\n"),
                Contains("thintrim.conf:2: [Trim] Pacing=\"gentle\"") &&
                    Contains("expected auto or fixed"));
+}
+
+TEST_CASE(
+    "TrimBefore: times of day in order, TrimBeforeLead bounded, errors say what is accepted") {
+    Config config =
+        parseConfig("[Schedule]\nTrimBefore=13:00 5:30 13:00\nTrimBeforeLead=1h\n", "<test>");
+    CHECK(config.schedule.trimBefore == std::vector<DailyDeadline>{{330}, {780}});
+    CHECK(config.schedule.trimBeforeLead == 1h);
+    CHECK(parseConfig("[Schedule]\nTrimBefore=\n", "<test>", config).schedule.trimBefore.empty());
+
+    CHECK_THAT(configError("[Schedule]\nTrimBefore=05:30 24:00\n"),
+               Contains("thintrim.conf:2: [Schedule] TrimBefore=\"05:30 24:00\"") &&
+                   Contains("\"24:00\" is not a time of day; expected HH:MM in local time"));
+    CHECK_THAT(configError("[Schedule]\nTrimBefore=5am\n"),
+               Contains("\"5am\" is not a time of day"));
+    CHECK_THAT(configError("[Schedule]\nTrimBefore=05:30-06:00\n"),
+               Contains("is not a time of day"));
+    CHECK_THAT(configError("[Schedule]\nTrimBeforeLead=13h\n"),
+               Contains("[Schedule] TrimBeforeLead=\"13h\"") && Contains("takes 0 to 12h"));
 }

@@ -459,3 +459,94 @@ TEST_CASE("Window=: slots fall inside the windows, other due times wait for the 
     CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(afternoon)).dueNow.empty());
     CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(due.at)).dueNow.size() == 1);
 }
+
+TEST_CASE(
+    "TrimBefore=: freed space is trimmed before each deadline, whatever the other rules say") {
+    ::setenv("TZ", "UTC0", 1);
+    ::tzset();
+    const Microseconds day = std::chrono::days(1);
+    const Microseconds midnight = (kNow / day) * day;
+    ScheduleConfig config = defaultSchedule(); // Interval 1w, 8 GiB threshold, spacing 1d
+    config.trimBefore = {{5 * 60 + 30}};       // 05:30
+    // Trimmed yesterday at 10:00 in 5 minutes; 1 GiB freed since: far below
+    // FreedSpaceThreshold, within EarlyTrimSpacing, days before the next slot.
+    ScheduledFilesystem fs = trimmedAt(midnight - day + 10h);
+    fs.history.lastTrimDuration = 5min;
+    fs.freeBytes = 41 * GiB;
+    const Microseconds start = midnight + 5h + 30min - 30min - 2 * 5min; // 04:50
+
+    DueTime due = dueTime(config, kMachineA, fs, clockAt(midnight + 3h));
+    CHECK(due.reason == DueReason::Deadline);
+    CHECK(due.at == start);
+    CHECK(dueReasonName(due.reason) == "deadline");
+    CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(start - 1s)).dueNow.empty());
+    NextDue next = nextDue(config, kMachineA, {fs}, false, clockAt(start));
+    REQUIRE(next.dueNow.size() == 1);
+    CHECK(next.dueNow[0].reason == DueReason::Deadline);
+    // Space freed late in the lead time still goes before the deadline.
+    CHECK(nextDue(config, kMachineA, {fs}, false, clockAt(midnight + 5h + 29min)).dueNow.size() ==
+          1);
+    // Past the deadline, the next one is tomorrow's.
+    CHECK(dueTime(config, kMachineA, fs, clockAt(midnight + 6h)).at == start + day);
+
+    SECTION("TrimBeforeLead and the last trim's duration set the lead, at most 12 h") {
+        config.trimBeforeLead = 2h;
+        CHECK(dueTime(config, kMachineA, fs, clockAt(midnight + 1h)).at ==
+              midnight + 5h + 30min - 2h - 10min);
+        fs.history.lastTrimDuration = 10h;
+        CHECK(dueTime(config, kMachineA, fs, clockAt(midnight - 12h)).at ==
+              midnight + 5h + 30min - 12h);
+    }
+    SECTION(
+        "one trim per deadline: a trim in the lead time counts, the next deadline is tomorrow") {
+        ScheduledFilesystem done = trimmedAt(start + 3min);
+        done.history.lastTrimDuration = 5min;
+        done.freeBytes = 42 * GiB; // deleted more after that trim
+        due = dueTime(config, kMachineA, done, clockAt(start + 10min));
+        CHECK(due.reason == DueReason::Deadline);
+        CHECK(due.at == start + day);
+    }
+    SECTION("also without free-space growth: writing and deleting strands space unseen") {
+        fs.freeBytes = 40 * GiB;
+        CHECK(dueTime(config, kMachineA, fs, clockAt(midnight + 3h)).reason == DueReason::Deadline);
+        fs.sizeBytes = 0; // no sample yet
+        fs.freeBytes = 0;
+        CHECK(dueTime(config, kMachineA, fs, clockAt(midnight + 3h)).reason == DueReason::Deadline);
+    }
+    SECTION("never trimmed: trimmed before the deadline") {
+        ScheduledFilesystem fresh = filesystem("/srv", "uuid-srv");
+        fresh.seenSince = midnight + 1h;
+        due = dueTime(config, kMachineA, fresh, clockAt(midnight + 2h));
+        CHECK(due.reason == DueReason::Deadline);
+        CHECK(due.at == midnight + 5h); // TrimBeforeLead alone: no duration on record
+    }
+    SECTION("BootDelay still holds") {
+        due = dueTime(config, kMachineA, fs, clockAt(midnight + 5h, 1min));
+        CHECK(due.at == midnight + 5h + 4min);
+    }
+    SECTION("several deadlines: the next one counts") {
+        config.trimBefore = {{5 * 60 + 30}, {13 * 60}};
+        ScheduledFilesystem done = trimmedAt(start + 3min);
+        done.history.lastTrimDuration = 5min;
+        done.freeBytes = 42 * GiB;
+        CHECK(dueTime(config, kMachineA, done, clockAt(midnight + 6h)).at ==
+              midnight + 13h - 40min);
+    }
+}
+
+TEST_CASE("TrimBefore= is local time and follows daylight saving time") {
+    // Central Europe: UTC+1, UTC+2 from the last Sunday of March.
+    ::setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3", 1);
+    ::tzset();
+    ScheduleConfig config = defaultSchedule();
+    config.trimBefore = {{5 * 60 + 30}};
+    // Friday 2023-03-24 12:00 UTC; clocks go forward on Sunday the 26th.
+    const Microseconds fridayNoon = 1'679'659'200'000'000us;
+    const std::vector<Microseconds> deadlines = upcomingDeadlines(config, fridayNoon);
+    REQUIRE(deadlines.size() == 3); // Saturday to Monday: the local days up to three ahead
+    CHECK(deadlines[0] == fridayNoon + 12h + 4h + 30min); // Saturday 05:30 CET = 04:30 UTC
+    CHECK(deadlines[1] == deadlines[0] + 23h);            // Sunday 05:30 CEST = 03:30 UTC
+    CHECK(deadlines[2] == deadlines[1] + std::chrono::days(1));
+    ::setenv("TZ", "UTC0", 1);
+    ::tzset();
+}
