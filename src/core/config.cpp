@@ -116,24 +116,6 @@ constexpr std::array<KeyInfo, 19> kKeys{{
      [](Config& c) -> FieldRef { return &c.metrics.metricsFile; }},
 }};
 
-// "H:MM" or "HH:MM" on a 24-hour clock: minutes after midnight.
-std::optional<int> parseTimeOfDay(std::string_view text) {
-    const std::size_t colon = text.find(':');
-    if (colon == std::string_view::npos || colon == 0 || colon > 2 || text.size() != colon + 3)
-        return std::nullopt;
-    int hours = 0;
-    int minutes = 0;
-    const char* hoursEnd = text.data() + colon;
-    if (std::from_chars(text.data(), hoursEnd, hours).ptr != hoursEnd)
-        return std::nullopt;
-    const char* end = text.data() + text.size();
-    if (std::from_chars(hoursEnd + 1, end, minutes).ptr != end)
-        return std::nullopt;
-    if (hours < 0 || hours > 23 || minutes < 0 || minutes > 59)
-        return std::nullopt;
-    return hours * 60 + minutes;
-}
-
 bool isBlank(char c) {
     return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
 }

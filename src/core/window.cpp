@@ -23,23 +23,9 @@ constexpr Microseconds kLookAhead = std::chrono::days(3);
 constexpr std::int64_t kMaxDays = 3660;
 
 std::optional<int> parseClock(std::string_view text, bool isEnd) {
-    // "H:MM" or "HH:MM"
-    const std::size_t colon = text.find(':');
-    if (colon == std::string_view::npos || colon == 0 || colon > 2 || text.size() != colon + 3)
-        return std::nullopt;
-    int hours = 0;
-    int minutes = 0;
-    const char* hoursEnd = text.data() + colon;
-    if (std::from_chars(text.data(), hoursEnd, hours).ptr != hoursEnd)
-        return std::nullopt;
-    const char* minutesEnd = text.data() + text.size();
-    if (std::from_chars(hoursEnd + 1, minutesEnd, minutes).ptr != minutesEnd)
-        return std::nullopt;
-    if (isEnd && hours == 24 && minutes == 0)
+    if (isEnd && text == "24:00")
         return 0; // the midnight that ends a day
-    if (hours < 0 || hours > 23 || minutes < 0 || minutes > 59)
-        return std::nullopt;
-    return hours * 60 + minutes;
+    return parseTimeOfDay(text);
 }
 
 std::time_t toSeconds(Microseconds at) {
@@ -143,6 +129,23 @@ std::optional<Microseconds> WindowSet::closesAt(Microseconds at) const {
     if (spans.empty() || spans.front().start != at)
         return std::nullopt;
     return spans.front().end;
+}
+
+std::optional<int> parseTimeOfDay(std::string_view text) {
+    const std::size_t colon = text.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon > 2 || text.size() != colon + 3)
+        return std::nullopt;
+    int hours = 0;
+    int minutes = 0;
+    const char* hoursEnd = text.data() + colon;
+    if (std::from_chars(text.data(), hoursEnd, hours).ptr != hoursEnd)
+        return std::nullopt;
+    const char* end = text.data() + text.size();
+    if (std::from_chars(hoursEnd + 1, end, minutes).ptr != end)
+        return std::nullopt;
+    if (hours < 0 || hours > 23 || minutes < 0 || minutes > 59)
+        return std::nullopt;
+    return hours * 60 + minutes;
 }
 
 } // namespace thintrim

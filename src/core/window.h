@@ -20,6 +20,10 @@ struct TimeWindow {
     bool operator==(const TimeWindow&) const = default;
 };
 
+// "H:MM" or "HH:MM" on a 24-hour clock, as minutes after local midnight
+// (0..1439); nullopt for anything else.
+[[nodiscard]] std::optional<int> parseTimeOfDay(std::string_view text);
+
 // "HH:MM-HH:MM" (24-hour clock; "24:00" as an end means midnight). Throws
 // Error(InvalidArgument) naming `what` and saying what is accepted. A window
 // with its end equal to its start is refused: it would be either empty or
