@@ -112,8 +112,37 @@ bool isSameDisk(const GuestDiskId& guest, const AuditedDisk& disk) {
            !disk.runningDriveId.empty() && guest.serial.ends_with("_" + disk.runningDriveId);
 }
 
+namespace {
+
+// The disk has something the guest sees as its serial: serial=, or a
+// scsi-hd's -drive id.
+bool showsSerial(const AuditedDisk& disk) {
+    return !disk.serial.empty() || (disk.effective().bus == "scsi" && !disk.runningFromBlockdev &&
+                                    !disk.runningDriveId.empty());
+}
+
+} // namespace
+
 std::uint64_t placeGuestTrims(std::vector<DiskProof>& proofs, const GuestTrim& trim,
                               const std::vector<GuestFilesystemDisks>& fsinfo) {
+    // A guest disk without a serial is the VM's one disk that shows none
+    // (a virtio-blk without serial=, often the root disk), when there is
+    // exactly one such; with more it cannot be told which.
+    std::optional<std::size_t> onlySerialless;
+    for (std::size_t i = 0; i < proofs.size(); ++i) {
+        if (showsSerial(proofs[i].disk))
+            continue;
+        if (onlySerialless) {
+            onlySerialless.reset();
+            break;
+        }
+        onlySerialless = i;
+    }
+    auto matches = [&](const GuestDiskId& id, std::size_t i) {
+        if (id.serial.empty())
+            return onlySerialless == i;
+        return isSameDisk(id, proofs[i].disk);
+    };
     std::uint64_t unplaced = 0;
     std::vector<std::uint64_t> trimmed(proofs.size(), 0);
     for (const GuestFilesystemTrim& filesystem : trim.filesystems) {
@@ -123,9 +152,8 @@ std::uint64_t placeGuestTrims(std::vector<DiskProof>& proofs, const GuestTrim& t
                 continue;
             for (std::size_t i = 0; i < proofs.size(); ++i) {
                 const bool onThisDisk =
-                    std::any_of(info.disks.begin(), info.disks.end(), [&](const GuestDiskId& id) {
-                        return isSameDisk(id, proofs[i].disk);
-                    });
+                    std::any_of(info.disks.begin(), info.disks.end(),
+                                [&](const GuestDiskId& id) { return matches(id, i); });
                 if (!onThisDisk)
                     continue;
                 // A filesystem over several disks (LVM, RAID) counts on each:

@@ -110,8 +110,9 @@ void judge(DiskProof& proof, std::uint64_t guestTrimmedBytes);
 // Sets each proof's guestTrimmedBytes and guestMountPoints from what the
 // guest trimmed and where its filesystems are. Disks on which no trimmed
 // filesystem was placed get 0, unless a trimmed filesystem could not be
-// placed at all: then they stay unknown. Returns the trimmed bytes that
-// could not be placed.
+// placed at all: then they stay unknown. A guest disk without a serial is
+// placed on the VM's one disk that shows none, when there is exactly one.
+// Returns the trimmed bytes that could not be placed.
 std::uint64_t placeGuestTrims(std::vector<DiskProof>& proofs, const GuestTrim& trim,
                               const std::vector<GuestFilesystemDisks>& fsinfo);
 

@@ -161,6 +161,18 @@ TEST_CASE("guest-get-fsinfo: each filesystem's disks, matched to host disks by s
     CHECK(placeGuestTrims(unplaced, trim, fsinfo) == 50);
     CHECK(unplaced[0].guestTrimmedBytes == 107u);
     CHECK(!unplaced[1].guestTrimmedBytes);
+    // With one disk that shows no serial (a virtio-blk root disk without
+    // serial=), the guest's serial-less disk is that one; with two, neither.
+    auto root = proofOf(DiscardMode::Unmap, 0, 0, 10 << 20, 10 << 20);
+    root.disk.disk = "root";
+    root.disk.running->bus = "virtio";
+    std::vector<DiskProof> withRoot{scsiDisk, driveIdDisk, root};
+    CHECK(placeGuestTrims(withRoot, trim, fsinfo) == 0);
+    CHECK(withRoot[2].guestTrimmedBytes == 50u);
+    CHECK(withRoot[1].guestTrimmedBytes == 0u);
+    std::vector<DiskProof> twoRoots{scsiDisk, root, root};
+    CHECK(placeGuestTrims(twoRoots, trim, fsinfo) == 50);
+    CHECK(!twoRoots[1].guestTrimmedBytes);
 }
 
 TEST_CASE("verdicts per disk: nothing trimmed on it, or trimmed there and lost in the guest") {
