@@ -314,7 +314,9 @@ void judge(DiskProof& proof, std::uint64_t guestTrimmedBytes) {
         (disk.usage.qcow2->snapshots > 0 || !disk.usage.qcow2->backingFile.empty())) {
         set(StopLayer::Qcow2Pinned,
             fmt::format(
-                "{}, passed on, but the qcow2 image kept its clusters: {}", receivedText,
+                "{}; QEMU passes discards on (discard=unmap), but the qcow2 image kept its "
+                "clusters: {}",
+                receivedText,
                 disk.usage.qcow2->snapshots > 0
                     ? fmt::format("{} internal snapshot(s) hold them", disk.usage.qcow2->snapshots)
                     : fmt::format("they are in the backing file {}",
@@ -322,8 +324,10 @@ void judge(DiskProof& proof, std::uint64_t guestTrimmedBytes) {
         return;
     }
     if (disk.usage.thinPoolDiscards == ThinPoolDiscards::Ignore) {
-        set(StopLayer::ThinPool, fmt::format("{}, passed on; thin pool {} ignores discards",
-                                             receivedText, disk.usage.thinPool));
+        set(StopLayer::ThinPool,
+            fmt::format("{}; QEMU passes discards on (discard=unmap), but thin pool {} ignores "
+                        "them",
+                        receivedText, disk.usage.thinPool));
         return;
     }
     if (!released) {
