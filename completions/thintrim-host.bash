@@ -34,7 +34,7 @@ _thintrim_host()
     local cur prev words cword
     _init_completion || return
 
-    local commands='audit prove'
+    local commands='audit prove vzdump-hook'
     local global_opts='--help --version --pve-dir --libvirt-dir --proc'
 
     local i command=''
@@ -77,6 +77,20 @@ _thintrim_host()
             mapfile -t COMPREPLY < <(compgen -W "$global_opts" -- "$cur")
         else
             mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
+        fi
+        return
+    fi
+
+    if [[ $command == vzdump-hook ]]; then
+        # vzdump passes PHASE [MODE VMID]; by hand, the phase that acts.
+        if [[ $cur == -* ]]; then
+            mapfile -t COMPREPLY < <(compgen -W '--qga --trim-timeout --timeout --help' -- "$cur")
+        elif [[ $prev == vzdump-hook ]]; then
+            mapfile -t COMPREPLY < <(compgen -W 'backup-start backup-end backup-abort job-init job-start job-end job-abort log-end pre-stop pre-restart post-restart' -- "$cur")
+        elif [[ $prev == backup-* || $prev == log-end || $prev == pre-* || $prev == post-restart ]]; then
+            mapfile -t COMPREPLY < <(compgen -W 'snapshot suspend stop' -- "$cur")
+        elif [[ $prev == snapshot || $prev == suspend || $prev == stop ]]; then
+            mapfile -t COMPREPLY < <(compgen -W "$(_thintrim_host_vms)" -- "$cur")
         fi
         return
     fi

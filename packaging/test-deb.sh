@@ -118,14 +118,22 @@ else
     echo "checking $(basename "$host_deb")"
     dpkg-deb -c "$host_deb" | awk '{ print $6 }' | sed -e 's|^\./|/|' -e 's|/$||' >"$work/host-contents"
     for wanted in /usr/bin/thintrim-host /usr/share/man/man1/thintrim-host.1.gz \
-        /usr/share/bash-completion/completions/thintrim-host /usr/share/doc/thintrim-host/copyright; do
+        /usr/share/bash-completion/completions/thintrim-host /usr/share/doc/thintrim-host/copyright \
+        /usr/share/thintrim-host/vzdump-hook; do
         grep -qx "$wanted" "$work/host-contents" || fail "thintrim-host lacks $wanted"
     done
-    host_allowed='^/(usr|usr/bin(/thintrim-host)?|usr/share|usr/share/man(/man1(/thintrim-host\.1\.gz)?)?|usr/share/doc(/thintrim-host(/.*)?)?|usr/share/bash-completion(/completions(/thintrim-host)?)?)?$'
+    host_allowed='^/(usr|usr/bin(/thintrim-host)?|usr/share|usr/share/man(/man1(/thintrim-host\.1\.gz)?)?|usr/share/doc(/thintrim-host(/.*)?)?|usr/share/bash-completion(/completions(/thintrim-host)?)?|usr/share/thintrim-host(/vzdump-hook)?)?$'
     while read -r path; do
         [ -z "$path" ] && continue
         [[ $path =~ $host_allowed ]] || fail "unexpected file in thintrim-host: $path"
     done <"$work/host-contents"
+    # The vzdump hook: a path vzdump can run, calling the packaged binary.
+    dpkg-deb -c "$host_deb" | grep -q '^-rwxr-xr-x .* \./usr/share/thintrim-host/vzdump-hook$' ||
+        fail "thintrim-host's vzdump-hook is not executable: $(dpkg-deb -c "$host_deb" | grep vzdump-hook)"
+    mkdir -p "$work/host-x"
+    dpkg-deb -x "$host_deb" "$work/host-x"
+    grep -q '^/usr/bin/thintrim-host vzdump-hook ' "$work/host-x/usr/share/thintrim-host/vzdump-hook" ||
+        fail "vzdump-hook does not call /usr/bin/thintrim-host vzdump-hook"
     dpkg-deb -f "$host_deb" Depends | grep -q 'dbus' &&
         fail "thintrim-host depends on the bus: $(dpkg-deb -f "$host_deb" Depends)"
 fi

@@ -127,8 +127,12 @@ else
         if [ -z "$host_rpm" ]; then
             fail "rpmbuild made no thintrim-host rpm"
         else
-            for path in /usr/bin/thintrim-host /usr/share/bash-completion/completions/thintrim-host; do
-                rpm -qlp "$host_rpm" 2>/dev/null | grep -qx "$path" || fail "the thintrim-host rpm lacks $path"
+            # The list in a file: `rpm -qlp | grep -q` fails under pipefail
+            # when grep stops reading before rpm has written every path.
+            rpm -qlp "$host_rpm" >"$work/host-contents" 2>/dev/null
+            for path in /usr/bin/thintrim-host /usr/share/bash-completion/completions/thintrim-host \
+                /usr/share/thintrim-host/vzdump-hook; do
+                grep -qx "$path" "$work/host-contents" || fail "the thintrim-host rpm lacks $path"
             done
         fi
         grep -q 'ExecStart=/usr/sbin/thintrimd' \

@@ -175,6 +175,21 @@ void computeFindings(AuditedDisk& disk) {
                         "full stop/start",
                         disk.configFile, describe(*disk.pending), describe(settings)),
             stopStart(disk));
+    if (!disk.deviceDiscardOff.empty())
+        add(FindingSeverity::Error,
+            fmt::format("the running device ({} {}) has {}: the guest sees a disk without "
+                        "discard support and never sends a TRIM, whatever the drive's discard= "
+                        "says",
+                        disk.deviceDriver.empty() ? std::string("-device") : disk.deviceDriver,
+                        disk.disk, disk.deviceDiscardOff),
+            fmt::format("remove {} from the -device of {}{}, then {}", disk.deviceDiscardOff,
+                        disk.disk,
+                        disk.source == "proxmox"   ? fmt::format(" (qm config {}: an args: line "
+                                                                   "or a hookscript adds it)",
+                                                                 disk.vm)
+                        : disk.source == "libvirt" ? " (virsh edit: wherever the domain adds it)"
+                                                   : std::string(),
+                        stopStart(disk)));
     if (settings.bus == "virtio" && !disk.qemuVersion.empty() && versionBelow(disk.qemuVersion, 4))
         add(FindingSeverity::Error,
             fmt::format("virtio-blk passes discards from QEMU 4.0 on; this QEMU is {}",
@@ -391,6 +406,9 @@ collectDisks(const std::vector<std::pair<PveVmConfig, std::string>>& pveConfigs,
             match->running = qemuDisk.settings;
             match->runningDriveId = qemuDisk.driveId;
             match->runningFromBlockdev = qemuDisk.fromBlockdev;
+            match->deviceDriver = qemuDisk.deviceDriver;
+            match->serial = qemuDisk.serial;
+            match->deviceDiscardOff = qemuDisk.deviceDiscardOff;
             if (match->vmName.empty())
                 match->vmName = process.name;
         }

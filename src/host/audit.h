@@ -41,6 +41,11 @@ struct AuditedDisk {
     std::optional<DiskSettings> running;
     std::string runningDriveId; // "drive-scsi0" or a -blockdev node name
     bool runningFromBlockdev = false;
+    std::string deviceDriver; // the running QEMU's -device driver ("scsi-hd")
+    std::string serial;       // the running device's serial=, empty when not set
+    // The running device's option that hides discard from the guest
+    // ("discard=off", "discard_granularity=0"); empty when none.
+    std::string deviceDiscardOff;
     std::optional<int> pid;
     std::string qmpSocket;
     std::string guestAgentSocket;
@@ -54,6 +59,11 @@ struct AuditedDisk {
     // The settings in effect: the running QEMU's, else the configuration's.
     [[nodiscard]] const DiskSettings& effective() const;
     [[nodiscard]] const std::string& image() const { return effective().image; }
+    // QEMU passes the guest's discards to the image: discard=unmap on the
+    // drive and nothing on the device that hides discard from the guest.
+    [[nodiscard]] bool passesDiscards() const {
+        return effective().discard == DiscardMode::Unmap && deviceDiscardOff.empty();
+    }
 };
 
 struct AuditReport {

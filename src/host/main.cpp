@@ -9,8 +9,10 @@
 #include "prove.h"
 #include "render.h"
 #include "units.h"
+#include "vzdump_hook.h"
 
 #include <cstdio>
+#include <cstdlib>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -77,8 +79,15 @@ int runProveCommand(const Options& options, ProveOptions prove) {
         fmt::print("{}\n", dumpJson(proveJson(report)));
     else
         printProve(stdout, report, options.exactBytes);
+    // Disks the guest trimmed nothing on prove nothing either way; at least
+    // one must have given space back.
     const bool allCameBack =
         std::all_of(report.disks.begin(), report.disks.end(),
+                    [](const DiskProof& proof) {
+                        return proof.verdict == StopLayer::None ||
+                               proof.verdict == StopLayer::NothingTrimmed;
+                    }) &&
+        std::any_of(report.disks.begin(), report.disks.end(),
                     [](const DiskProof& proof) { return proof.verdict == StopLayer::None; });
     return allCameBack ? kExitOk : kExitFindings;
 }
@@ -122,6 +131,23 @@ int run(int argc, char** argv) {
         command->add_option("--timeout", options.timeout,
                             "Wait this long for each QMP or agent answer (default 5s)");
     }
+    VzdumpHookOptions hook;
+    std::string hookTrimTimeout = "5min";
+    CLI::App* hookCommand = app.add_subcommand(
+        "vzdump-hook", "Proxmox VE vzdump hook: in phase backup-start, ask the VM's guest to "
+                       "trim and wait a bounded time; never fails the backup");
+    hookCommand
+        ->add_option("phase", hook.args,
+                     "What vzdump passes: PHASE [MODE VMID] (backup-start snapshot 100)")
+        ->required();
+    hookCommand->add_option(
+        "--qga", hook.agentSocket,
+        "The guest agent's unix socket (default /var/run/qemu-server/VMID.qga)");
+    hookCommand->add_option("--trim-timeout", hookTrimTimeout,
+                            "Let the backup wait this long for the trim in the guest (default "
+                            "5min)");
+    hookCommand->add_option("--timeout", options.timeout,
+                            "Wait this long for each agent answer (default 5s)");
     audit->add_option("--vm", options.roots.onlyVm, "Only this VM (VMID or name)");
     audit->add_flag("--no-qmp", options.noQmp, "Do not ask running QEMUs for their counters");
 
@@ -138,6 +164,15 @@ int run(int argc, char** argv) {
         options.roots.onlyPid = pid;
     if (audit->parsed())
         return runAuditCommand(options);
+    if (hookCommand->parsed()) {
+        hook.requestTimeout = milliseconds(options.timeout, "--timeout");
+        hook.trimTimeout = milliseconds(hookTrimTimeout, "--trim-timeout");
+        if (const char* vmType = std::getenv("VMTYPE"))
+            hook.vmType = vmType;
+        const int code = runVzdumpHook(hook, stdout);
+        std::fflush(stdout);
+        return code;
+    }
     return runProveCommand(options, prove);
 }
 

@@ -215,6 +215,20 @@ std::string busOfDeviceDriver(std::string_view driver) {
     return {};
 }
 
+// The device option that keeps discard from the guest: virtio-blk's
+// discard=off (no VIRTIO_BLK_F_DISCARD), or discard_granularity=0, with
+// which a SCSI disk reports no unmap support (the guest sets
+// provisioning_mode=full) and virtio-blk none either.
+std::string deviceDiscardOff(const Options& device) {
+    const std::string discard = get(device, "discard");
+    if (busOfDeviceDriver(get(device, "driver")) == "virtio" &&
+        (discard == "off" || discard == "false" || discard == "no"))
+        return "discard=" + discard;
+    if (get(device, "discard_granularity") == "0")
+        return "discard_granularity=0";
+    return {};
+}
+
 } // namespace
 
 std::optional<QemuProcess> parseQemuCommandLine(int pid, const std::vector<std::string>& args) {
@@ -322,7 +336,15 @@ std::optional<QemuProcess> parseQemuCommandLine(int pid, const std::vector<std::
             std::string name = get(device, "id");
             if (name.empty())
                 name = driveId.starts_with("drive-") ? driveId.substr(6) : driveId;
-            process.disks.push_back({name, driveId, std::move(settings), fromBlockdev});
+            QemuDisk disk;
+            disk.name = name;
+            disk.driveId = driveId;
+            disk.settings = std::move(settings);
+            disk.fromBlockdev = fromBlockdev;
+            disk.deviceDriver = get(device, "driver");
+            disk.serial = get(device, "serial");
+            disk.deviceDiscardOff = deviceDiscardOff(device);
+            process.disks.push_back(std::move(disk));
             return;
         }
     };
@@ -343,8 +365,12 @@ std::optional<QemuProcess> parseQemuCommandLine(int pid, const std::vector<std::
             settings.bus = interface.empty() ? "ide" : interface;
             if (settings.bus == "scsi")
                 settings.controller = "lsi53c895a";
-            process.disks.push_back(
-                {id.empty() ? settings.bus : id, id, std::move(settings), false});
+            QemuDisk disk;
+            disk.name = id.empty() ? settings.bus : id;
+            disk.driveId = id;
+            disk.settings = std::move(settings);
+            disk.serial = get(drive, "serial");
+            process.disks.push_back(std::move(disk));
         }
     }
     for (const Options& device : devices) {

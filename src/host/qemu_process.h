@@ -20,6 +20,12 @@ struct QemuDisk {
     std::string driveId; // "drive-scsi0", or the node-name the device takes
     DiskSettings settings;
     bool fromBlockdev = false; // set up by -blockdev nodes, not -drive
+    std::string deviceDriver;  // "scsi-hd", "virtio-blk-pci"; empty for if=virtio and the like
+    std::string serial;        // the device's serial=, what the guest sees as the disk's serial
+    // The device's own option that hides discard from the guest whatever the
+    // drive says ("discard=off" on virtio-blk, "discard_granularity=0");
+    // empty when there is none.
+    std::string deviceDiscardOff;
 };
 
 struct QemuProcess {

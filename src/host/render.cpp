@@ -102,6 +102,8 @@ nlohmann::json diskJson(const AuditedDisk& disk) {
         {"controller", optionalString(settings.controller)},
         {"discard", discardModeName(settings.discard)},
         {"detect_zeroes", optionalString(settings.detectZeroes)},
+        {"device_discard_off", optionalString(disk.deviceDiscardOff)},
+        {"serial", optionalString(disk.serial)},
         {"running", disk.running.has_value()},
         {"pid", disk.pid ? nlohmann::json(*disk.pid) : nlohmann::json()},
         {"config_file", optionalString(disk.configFile)},
@@ -160,7 +162,10 @@ void printAudit(std::FILE* out, const AuditReport& report, bool exactBytes) {
                                             ? ""
                                             : "/" + settings.controller),
                         settings.format.empty() ? "-" : settings.format,
-                        std::string(discardModeName(settings.discard)),
+                        disk.deviceDiscardOff.empty()
+                            ? std::string(discardModeName(settings.discard))
+                            : fmt::format("{} ({} on device)", discardModeName(settings.discard),
+                                          disk.deviceDiscardOff),
                         settings.detectZeroes.empty() ? "-" : settings.detectZeroes,
                         size(disk.usage.allocatedBytes, exactBytes),
                         size(disk.usage.sizeBytes, exactBytes),
@@ -207,7 +212,7 @@ std::string auditMetrics(const AuditReport& report) {
     family("thintrim_host_disk_discard", "gauge",
            "1 if QEMU passes the guest's discards to the image (discard=unmap), else 0.",
            [](const AuditedDisk& d) -> std::optional<std::uint64_t> {
-               return d.effective().discard == DiscardMode::Unmap ? 1 : 0;
+               return d.passesDiscards() ? 1 : 0;
            });
     family("thintrim_host_disk_running", "gauge", "1 if the disk is attached to a running QEMU.",
            [](const AuditedDisk& d) -> std::optional<std::uint64_t> { return d.running ? 1 : 0; });
@@ -242,7 +247,11 @@ nlohmann::json proveJson(const ProveReport& report) {
         disk["allocated_bytes_after"] = optionalNumber(proof.after.allocatedBytes);
         disk["unmap_bytes_before"] = optionalNumber(proof.before.unmapBytes);
         disk["unmap_bytes_after"] = optionalNumber(proof.after.unmapBytes);
+        disk["guest_trimmed_bytes"] = optionalNumber(proof.guestTrimmedBytes);
+        disk["guest_mount_points"] = proof.guestMountPoints;
+        disk["qemu_counts_discards"] = proof.qemuCountsDiscards();
         disk["qemu_received_bytes"] = optionalNumber(proof.qemuReceivedBytes());
+        disk["qemu_received_operations"] = optionalNumber(proof.qemuReceivedOperations());
         disk["released_bytes"] = optionalNumber(proof.releasedBytes());
         disk["verdict"] = stopLayerName(proof.verdict);
         disk["explanation"] = proof.explanation;
@@ -265,7 +274,9 @@ nlohmann::json proveJson(const ProveReport& report) {
           {"trimmed_bytes", report.guest.trimmedBytes()},
           {"reached_disk_bytes", optionalNumber(report.guest.reachedDiskBytes())},
           {"filesystems", filesystems},
-          {"error", optionalString(report.guest.error)}}},
+          {"error", optionalString(report.guest.error)},
+          {"fsinfo_error", optionalString(report.fsinfoError)},
+          {"unplaced_trimmed_bytes", report.unplacedTrimmedBytes}}},
         {"disks", disks},
     };
 }
@@ -287,11 +298,24 @@ void printProve(std::FILE* out, const ProveReport& report, bool exactBytes) {
                 : std::string());
     if (guest.exitCode != 0 && !guest.error.empty())
         fmt::print(out, "  guest stderr: {}\n", escapeInvalidUtf8(guest.error));
+    if (!report.fsinfoError.empty())
+        fmt::print(out,
+                   "  the guest's filesystems could not be placed on disks (guest-get-fsinfo: "
+                   "{}): every disk is judged by the guest's total\n",
+                   escapeInvalidUtf8(report.fsinfoError));
+    else if (report.unplacedTrimmedBytes > 0)
+        fmt::print(out,
+                   "  {} trimmed on filesystems the guest agent placed on no disk of this VM "
+                   "(no serial to match)\n",
+                   size(report.unplacedTrimmedBytes, exactBytes));
     fmt::print(out, "\n");
-    std::vector<std::vector<std::string>> rows{
-        {"DISK", "QEMU RECEIVED", "ALLOC BEFORE", "ALLOC AFTER", "GAVE BACK", "STOPPED AT"}};
+    std::vector<std::vector<std::string>> rows{{"DISK", "GUEST TRIMMED", "QEMU RECEIVED",
+                                                "ALLOC BEFORE", "ALLOC AFTER", "GAVE BACK",
+                                                "STOPPED AT"}};
     for (const DiskProof& proof : report.disks)
-        rows.push_back({proof.disk.disk, size(proof.qemuReceivedBytes(), exactBytes),
+        rows.push_back({proof.disk.disk, size(proof.guestTrimmedBytes, exactBytes),
+                        proof.qemuCountsDiscards() ? size(proof.qemuReceivedBytes(), exactBytes)
+                                                   : std::string("uncounted"),
                         size(proof.before.allocatedBytes, exactBytes),
                         size(proof.after.allocatedBytes, exactBytes),
                         size(proof.releasedBytes(), exactBytes),
@@ -312,9 +336,10 @@ std::string proveMetrics(const ProveReport& report) {
         }
     };
     family("thintrim_host_prove_guest_trimmed_bytes",
-           "Bytes the guest reported trimmed in the last prove (all its filesystems).",
-           [&](const DiskProof&) -> std::optional<std::uint64_t> {
-               return report.guest.trimmedBytes();
+           "Bytes the guest reported trimmed in the last prove on the disk's filesystems (all "
+           "its filesystems when they could not be placed on disks).",
+           [&](const DiskProof& p) -> std::optional<std::uint64_t> {
+               return p.guestTrimmedBytes.value_or(report.guest.trimmedBytes());
            });
     family("thintrim_host_prove_qemu_received_bytes",
            "Bytes of discards QEMU received for the disk during the last prove.",

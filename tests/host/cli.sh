@@ -8,6 +8,7 @@ set -uo pipefail
 host=${THINTRIM_HOST:?}
 data=${THINTRIM_HOST_TEST_DATA:?}
 command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
+command -v python3 >/dev/null || { echo "SKIP: python3 (the fake guest agent) is not installed"; exit 77; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
@@ -103,6 +104,57 @@ if "$host" "${roots[@]}" prove web2 >/dev/null 2>"$work/err"; then
 fi
 grep -q "libvirt keeps the guest agent and QMP of VM web2 to itself" "$work/err" ||
     fail "prove web2: $(cat "$work/err")"
+
+# vzdump-hook: vzdump's calls, against the FAKE guest agent. Every outcome
+# exits 0 (a failing hook would fail the backup); only backup-start acts.
+{
+    here=$(dirname "$0")
+    agent() { # FAKE_TRIMMED: a fake agent on $work/qga.sock, until its client leaves
+        rm -f "$work/qga.sock"
+        python3 "$here/fake-guest-agent.py" "$work/qga.sock" "$1" &
+        agent_pid=$!
+        for _ in $(seq 50); do [ -S "$work/qga.sock" ] && return; sleep 0.1; done
+        fail "the fake guest agent did not start"
+    }
+    agent 5368709120
+    VMTYPE=qemu "$host" vzdump-hook --qga "$work/qga.sock" backup-start snapshot 100 >"$work/hook" 2>&1
+    rc=$?
+    [ "$rc" -eq 0 ] || fail "vzdump-hook backup-start exited $rc"
+    grep -q '^thintrim-host: VM 100: the guest trimmed 5.0 GiB on 1 filesystem(s) in [0-9.]*s (`fstrim -av`) before the snapshot backup$' \
+        "$work/hook" || fail "vzdump-hook backup-start: $(cat "$work/hook")"
+    wait "$agent_pid" 2>/dev/null
+    # Phases without work, or a container: nothing asked of any agent.
+    for phase in "job-init" "job-start" "job-end" "job-abort" "backup-end stop 100" "log-end stop 100" "pre-stop stop 100"; do
+        # shellcheck disable=SC2086 # the phase's arguments, split on purpose
+        "$host" vzdump-hook --qga "$work/nothing.sock" $phase >"$work/hook" 2>&1 ||
+            fail "vzdump-hook $phase exited non-zero"
+        [ -s "$work/hook" ] && fail "vzdump-hook $phase printed: $(cat "$work/hook")"
+    done
+    VMTYPE=lxc "$host" vzdump-hook backup-start snapshot 101 >"$work/hook" 2>&1 || fail "lxc: non-zero exit"
+    grep -q "VM 101 is a lxc guest, not QEMU" "$work/hook" || fail "lxc: $(cat "$work/hook")"
+    # No agent: logged, exit 0, the backup goes on.
+    "$host" vzdump-hook --qga "$work/nothing.sock" backup-start stop 102 >"$work/hook" 2>&1 ||
+        fail "vzdump-hook without an agent exited non-zero"
+    grep -q "VM 102: no trim before the backup after .*nothing.sock.*; the stop backup goes on" "$work/hook" ||
+        fail "no agent: $(cat "$work/hook")"
+    # A stuck agent: bounded by --timeout, exit 0.
+    FAKE_AGENT_NEVER_ANSWER=1 agent 0
+    start=$(date +%s)
+    "$host" vzdump-hook --qga "$work/qga.sock" --timeout 1s backup-start snapshot 103 >"$work/hook" 2>&1 ||
+        fail "vzdump-hook with a stuck agent exited non-zero"
+    [ $(($(date +%s) - start)) -le 10 ] || fail "vzdump-hook waited $(($(date +%s) - start))s on a stuck agent with --timeout 1s"
+    grep -q "VM 103: no trim before the backup after .*guest agent.*; the snapshot backup goes on" "$work/hook" ||
+        fail "stuck agent: $(cat "$work/hook")"
+    kill "$agent_pid" 2>/dev/null
+    wait "$agent_pid" 2>/dev/null
+    # The installed wrapper vzdump runs: the phase passes through, exit 0 even when
+    # thintrim-host fails (here: an --trim-timeout it rejects).
+    sed "s|^@BINDIR@/thintrim-host|$host|" "$here/../../src/host/vzdump-hook.in" >"$work/vzdump-hook"
+    chmod +x "$work/vzdump-hook"
+    THINTRIM_VZDUMP_TRIM_TIMEOUT=soon "$work/vzdump-hook" backup-start snapshot 104 >"$work/hook" 2>&1 ||
+        fail "the wrapper exited non-zero"
+    grep -q "the backup goes on" "$work/hook" || fail "wrapper with a bad timeout: $(cat "$work/hook")"
+}
 
 # Usage errors exit 2.
 "$host" audit --bogus >/dev/null 2>&1

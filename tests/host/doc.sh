@@ -27,7 +27,7 @@ warnings=$(MANWIDTH=200 man --warnings -l "$page" 2>&1 >/dev/null)
 options_of() {
     "$host" "$@" --help | grep -o -- '--[a-z][a-z-]*' | sort -u
 }
-for command in audit prove; do
+for command in audit prove vzdump-hook; do
     for option in $(options_of "$command"); do
         grep -q -- "$option" <<<"$text" || fail "thintrim-host.1 does not document $command $option"
     done
@@ -54,9 +54,9 @@ complete_line() {
     _thintrim_host
     printf '%s\n' "${COMPREPLY[@]}"
 }
-[ "$(complete_line thintrim-host '' | sort | tr '\n' ' ')" = "audit prove " ] ||
+[ "$(complete_line thintrim-host '' | sort | tr '\n' ' ')" = "audit prove vzdump-hook " ] ||
     fail "commands: $(complete_line thintrim-host '')"
-for command in audit prove; do
+for command in audit prove vzdump-hook; do
     completed=$(complete_line thintrim-host "$command" -)
     for option in $(options_of "$command"); do
         [[ $option == --version ]] && continue
@@ -68,6 +68,8 @@ done
 vms=$(complete_line thintrim-host --pve-dir "$data/pve" --libvirt-dir "$data/libvirt" prove '' |
     sort | tr '\n' ' ')
 [ "$vms" = "100 101 102 103 db2 web2 " ] || fail "VMs completed for prove: $vms"
+[ "$(complete_line thintrim-host vzdump-hook backup- | sort | tr '\n' ' ')" = "backup-abort backup-end backup-start " ] ||
+    fail "vzdump-hook phases: $(complete_line thintrim-host vzdump-hook backup-)"
 
 [ "$failures" -eq 0 ] || exit 1
 echo "host-doc: all checks passed"

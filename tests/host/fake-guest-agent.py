@@ -10,6 +10,12 @@ FAKE_AGENT_DISCARD (a drive id and a length, "drive-scsi0 4M"), its
 "fstrim" also discards that range through QEMU's block layer (HMP qemu-io),
 so the image really shrinks; QEMU's device counters do not see it.
 
+With FAKE_AGENT_FSINFO (JSON), guest-get-fsinfo answers it; without, the
+agent lacks that command (CommandNotFound), as one that disallows it does.
+
+With FAKE_AGENT_NEVER_ANSWER=1 it accepts the connection and reads, but
+never answers: a stuck agent.
+
 Usage: fake-guest-agent.py SOCKET [FAKE_TRIMMED]
 """
 import base64
@@ -56,6 +62,11 @@ def discard_through_qemu():
     qmp.close()
 
 
+if os.environ.get("FAKE_AGENT_NEVER_ANSWER") == "1":
+    for raw in stream:
+        pass
+    sys.exit(0)
+
 polls = 0
 for raw in stream:
     line = raw.lstrip(b"\xff").strip()
@@ -66,6 +77,8 @@ for raw in stream:
     arguments = request.get("arguments", {})
     if command == "guest-sync-delimited":
         reply({"return": arguments["id"]}, delimited=True)
+    elif command == "guest-get-fsinfo" and os.environ.get("FAKE_AGENT_FSINFO"):
+        reply({"return": json.loads(os.environ["FAKE_AGENT_FSINFO"])})
     elif command == "guest-exec" and arguments.get("path") == "thintrim":
         reply({"error": {"class": "GenericError", "desc": "Guest agent command failed, error "
                          "was 'Failed to execute child process \u201cthintrim\u201d (No such "

@@ -115,12 +115,37 @@ start_agent 1073741824
     >"$work/prove.json" 2>"$work/err"
 rc=$?
 [ "$rc" -eq 1 ] || fail "prove exited $rc, expected 1 (space did not come back): $(cat "$work/err")"
+# No guest-get-fsinfo in this agent: each disk is judged by the guest's
+# total. scsi0 counts discards (none came); virtio-blk's QEMU does not count
+# them, so its verdict comes from discard=ignore and the allocation.
 jq -e '.guest.command == "fstrim -av" and .guest.trimmed_bytes == 1073741824
+        and (.guest.fsinfo_error | test("guest-get-fsinfo"))
         and (.disks | length) == 2
-        and ([.disks[] | .verdict == "guest stack" and .qemu_received_bytes == 0] | all)' \
+        and (.disks[] | select(.disk == "scsi0") | .verdict == "guest stack"
+             and .qemu_received_bytes == 0 and .qemu_received_operations == 0
+             and .unmap_bytes == 0 and .unmap_operations == 0 and .guest_trimmed_bytes == null)
+        and (.disks[] | select(.disk == "virtio1") | .verdict == "qemu discard=ignore"
+             and .qemu_counts_discards == false and .qemu_received_bytes == null
+             and (.explanation | test("does not count virtio-blk discards")))' \
     "$work/prove.json" >/dev/null || fail "prove: $(cat "$work/prove.json")"
-grep -q 'thintrim_host_prove_verdict{.*layer="guest stack"} 1' "$work/prove.prom" ||
+grep -q 'thintrim_host_prove_verdict{.*disk="scsi0".*layer="guest stack"} 1' "$work/prove.prom" ||
     fail "prove metrics: $(cat "$work/prove.prom")"
+
+# With guest-get-fsinfo: the trimmed "/" is on the guest disk whose serial
+# is scsi0's drive id (as a scsi-hd on -drive shows it to udev), nothing was
+# trimmed on virtio1.
+export FAKE_AGENT_FSINFO='[{"name": "sda1", "mountpoint": "/", "type": "ext4", "disk": [
+    {"serial": "0QEMU_QEMU_HARDDISK_drive-scsi0", "bus-type": "scsi", "dev": "/dev/sda"}]}]'
+start_agent 1073741824
+"$host" --pve-dir "$none" --libvirt-dir "$none" --proc /proc prove livetest --pid "$qemu_pid" \
+    --qmp "$work/qmp.sock" --qga "$work/qga.sock" --json >"$work/prove-placed.json" 2>"$work/err"
+jq -e '.guest.fsinfo_error == null and .guest.unplaced_trimmed_bytes == 0
+        and (.disks[] | select(.disk == "scsi0") | .verdict == "guest stack"
+             and .guest_trimmed_bytes == 1073741824 and .guest_mount_points == ["/"])
+        and (.disks[] | select(.disk == "virtio1") | .verdict == "nothing trimmed"
+             and .guest_trimmed_bytes == 0)' \
+    "$work/prove-placed.json" >/dev/null || fail "prove with fsinfo: $(cat "$work/prove-placed.json" "$work/err")"
+unset FAKE_AGENT_FSINFO
 
 # prove with space that comes back: 4 MiB written into the qcow2 through
 # QEMU, and the FAKE agent's "fstrim" discards them through QEMU's block

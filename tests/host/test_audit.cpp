@@ -91,11 +91,12 @@ TEST_CASE("audit: the configuration says on, QEMU still runs with discard off") 
     QemuProcess process;
     process.pid = 70;
     process.vmid = "7";
-    process.disks.push_back(
-        {"scsi0",
-         "drive-scsi0",
-         {"/dev/pve/vm-7-disk-0", "raw", "scsi", "virtio-scsi-pci", DiscardMode::Ignore, "on"},
-         false});
+    QemuDisk running;
+    running.name = "scsi0";
+    running.driveId = "drive-scsi0";
+    running.settings = {"/dev/pve/vm-7-disk-0", "raw", "scsi", "virtio-scsi-pci",
+                        DiscardMode::Ignore,    "on"};
+    process.disks.push_back(running);
     const auto storages = parsePveStorageConfig(readData("pve/storage.cfg"), "s");
     auto disks = collectDisks({{config, "7.conf"}}, storages, {}, {process});
     REQUIRE(disks.size() == 1);
@@ -219,4 +220,44 @@ TEST_CASE("audit metrics: Prometheus text with escaped labels") {
                          "thintrim_host_disk_allocated_bytes{vm=\"a\\\"b\",disk=\"vda\",image=\"/"
                          "x\\\\y\\n\"} 4096"));
     CHECK_THAT(text, !thintrim::test::Contains("thintrim_host_disk_size_bytes{"));
+}
+
+TEST_CASE("audit: a device that hides discard from the guest is named with its fix") {
+    // The disks vm-disk-kinds adds: the drive passes discards, the device
+    // does not offer them to the guest.
+    const auto process = parseQemuCommandLine(
+        4242,
+        {"qemu-system-x86_64", "-name", "kinds", "-drive",
+         "file=/v/nodisc-vblk.qcow2,if=none,id=nodisc-vblk,format=qcow2,discard=unmap", "-device",
+         "virtio-blk-pci,drive=nodisc-vblk,serial=nodisc-vblk,discard=off", "-device",
+         "virtio-scsi-pci,id=scsi0", "-drive",
+         "file=/v/nodisc-scsi.qcow2,if=none,id=nodisc-scsi,format=qcow2,discard=unmap", "-device",
+         "scsi-hd,bus=scsi0.0,scsi-id=3,lun=0,drive=nodisc-scsi,serial=nodisc-scsi,"
+         "discard_granularity=0",
+         "-drive", "file=/v/good.qcow2,if=none,id=good,format=qcow2,discard=unmap", "-device",
+         "virtio-blk-pci,drive=good,serial=good,discard=on"});
+    REQUIRE(process);
+    REQUIRE(process->disks.size() == 3);
+    CHECK(process->disks[0].deviceDiscardOff == "discard=off");
+    CHECK(process->disks[0].serial == "nodisc-vblk");
+    CHECK(process->disks[1].deviceDiscardOff == "discard_granularity=0");
+    CHECK(process->disks[2].deviceDiscardOff.empty());
+
+    auto disks = collectDisks({}, {}, {}, {*process});
+    REQUIRE(disks.size() == 3);
+    for (AuditedDisk& disk : disks)
+        computeFindings(disk);
+    CHECK(!disks[0].passesDiscards());
+    CHECK(hasFinding(disks[0], "has discard=off: the guest sees a disk without discard support",
+                     "remove discard=off from the -device of nodisc-vblk"));
+    CHECK(hasFinding(disks[1], "has discard_granularity=0",
+                     "remove discard_granularity=0 from the -device of nodisc-scsi"));
+    CHECK(disks[2].passesDiscards());
+    CHECK(disks[2].findings.empty());
+    const auto json = diskJson(disks[1]);
+    CHECK(json["device_discard_off"] == "discard_granularity=0");
+    CHECK(json["serial"] == "nodisc-scsi");
+    CHECK_THAT(auditMetrics({disks, {}}),
+               thintrim::test::Contains("thintrim_host_disk_discard{vm=\"pid 4242\",disk=\"nodisc-"
+                                        "scsi\",image=\"/v/nodisc-scsi.qcow2\"} 0"));
 }

@@ -16,15 +16,33 @@
 # THINTRIM_VM_OUT; from the test THINTRIM_HOST (the thintrim-host binary).
 # THINTRIM_VM_PROVE_TEXT=1: prove prints its table instead of JSON (by hand,
 # for the docs; the test's assertions need the JSON).
+#
+# At the mark vzdump-hook (issue 19: 256 MiB written and deleted again on
+# data1), runs Proxmox VE's vzdump hook as vzdump would call it:
+#
+#   VMTYPE=qemu thintrim-host vzdump-hook --qga $THINTRIM_VM_QGA backup-start snapshot 100
+#
+# and saves vzdump-hook.out and vzdump-hook.rc; check-host-prove.sh checks
+# that it exited 0 and that data1's image gave the space back (the host's
+# samples at the marks vzdump-hook and vzdump-after).
 set -uo pipefail
 
-[ "${1:-}" = host-prove ] || exit 0
+case ${1:-} in host-prove | vzdump-hook) ;; *) exit 0 ;; esac
 dir=$THINTRIM_VM_OUT/host-prove
 mkdir -p "$dir"
 host=${THINTRIM_HOST:-}
 if [ -z "$host" ] || [ ! -x "$host" ]; then
     echo "THINTRIM_HOST='$host': not an executable thintrim-host" | tee "$dir/error"
     exit 1
+fi
+if [ "$1" = vzdump-hook ]; then
+    rc=0
+    VMTYPE=qemu "$host" vzdump-hook --qga "$THINTRIM_VM_QGA" --timeout 30s --trim-timeout 90s \
+        backup-start snapshot 100 >"$dir/vzdump-hook.out" 2>&1 || rc=$?
+    echo "$rc" >"$dir/vzdump-hook.rc"
+    echo "vzdump-hook: exit $rc"
+    cat "$dir/vzdump-hook.out"
+    exit 0
 fi
 
 # This run's QEMU: the process whose command line has this run's QMP socket

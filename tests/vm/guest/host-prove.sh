@@ -10,7 +10,8 @@
 # prove`, which asks this guest's qemu-guest-agent to run `thintrim trim --all
 # --json`, while the guest waits at the mark. The host test asserts on the
 # JSON (tests/vm/check-host-prove.sh). Marks: prove-base, prove-written,
-# host-prove (deleted; the hook runs), prove-trimmed. Results: prove.*.
+# host-prove (deleted; the hook runs), prove-trimmed, vzdump-hook (deleted
+# again; the host runs the vzdump hook), vzdump-after. Results: prove.*.
 
 prove_mib=256
 prove_unmap=$(disk_by_serial trimdata1)
@@ -41,4 +42,14 @@ for m in /mnt/prove-unmap /mnt/prove-ignore; do
     obj=$(tt_fs_object "$m")
     result "prove.${m#/mnt/prove-}.LastTrimmedBytes" "$(tt_get "$obj" "$TT_FS" LastTrimmedBytes)"
 done
+# Proxmox VE's vzdump hook (issue 19): 256 MiB more written and deleted on
+# /mnt/prove-unmap, then the mark vzdump-hook, where the host calls
+# `thintrim-host vzdump-hook backup-start snapshot 100` as vzdump would; it
+# asks this guest's agent to trim. The host samples data1 at vzdump-hook
+# and vzdump-after.
+run dd if=/dev/zero of=/mnt/prove-unmap/fill bs=1M count=$prove_mib conv=fsync status=none
+run rm /mnt/prove-unmap/fill
+run sync
+mark vzdump-hook
+mark vzdump-after
 log "host-prove done"
