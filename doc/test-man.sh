@@ -115,7 +115,7 @@ done
 # --- thintrim.conf(5) and conf/thintrim.conf ----------------------------------
 # The keys: the daemon's table when it can be read, else the contract's list.
 keys=$(sed -n 's/^ *{"\([A-Z][A-Za-z]*\)", "\([A-Z][A-Za-z]*\)", Syntax::.*/\1 \2/p' \
-    "$top/src/core/config.cpp" 2>/dev/null)
+    "$top/src/core/config/config.cpp" 2>/dev/null)
 if [ -z "$keys" ]; then
     keys='Schedule Interval
 Schedule RandomizedDelay

@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // thintrim: the command-line client. Local mode reads the system directly and
 // trims in-process; every failure ends in main()'s single error boundary.
+#include "base/error.h"
+#include "base/units.h"
 #include "build_config.h"
-#include "catalog.h"
-#include "config.h"
-#include "diagnose.h"
-#include "engine.h"
-#include "error.h"
+#include "config/config.h"
+#include "discovery/catalog.h"
+#include "engine/diagnose.h"
+#include "engine/engine.h"
 #include "exit_codes.h"
-#include "receipts.h"
 #include "remote.h"
 #include "render.h"
-#include "trim.h"
-#include "units.h"
-#include "verify.h"
+#include "trim/receipts.h"
+#include "trim/trim.h"
+#include "trim/verify.h"
 
 #include <cstdio>
 #include <optional>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "polkit_agent.h"
 
-#include "unique_fd.h"
+#include "base/unique_fd.h"
 
 #include <array>
 #include <cerrno>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "base/error.h"
 #include "bus_names.h"
-#include "error.h"
 #include "sdbus_compat.h"
 #include "thintrim1_schema.h"
 

@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "remote.h"
 
-#include "btrfs_discard.h"
+#include "base/unique_fd.h"
+#include "base/units.h"
 #include "bus_names.h"
-#include "engine.h"
+#include "discovery/btrfs_discard.h"
+#include "engine/engine.h"
 #include "interactive_authorization.h"
 #include "polkit_agent.h"
 #include "properties.h"
-#include "receipts.h"
 #include "sdbus_compat.h"
-#include "state.h"
+#include "state/state.h"
 #include "thintrim1_proxy.h"
-#include "trim.h"
-#include "unique_fd.h"
-#include "units.h"
+#include "trim/receipts.h"
+#include "trim/trim.h"
 
 #include <cerrno>
 #include <chrono>

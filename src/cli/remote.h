@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "diagnose.h"
-#include "error.h"
+#include "base/error.h"
+#include "engine/diagnose.h"
 #include "exit_codes.h"
 #include "render.h"
 

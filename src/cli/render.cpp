@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "render.h"
 
+#include "base/utf8.h"
 #include "exit_codes.h"
-#include "receipts.h"
 #include "thintrim1_schema.h"
-#include "utf8.h"
+#include "trim/receipts.h"
 
 #include <algorithm>
 #include <array>

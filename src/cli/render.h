@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "catalog.h"
-#include "diagnose.h"
-#include "trim.h"
-#include "verify.h"
+#include "discovery/catalog.h"
+#include "engine/diagnose.h"
+#include "trim/trim.h"
+#include "trim/verify.h"
 
 #include <array>
 #include <cstdio>

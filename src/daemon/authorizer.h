@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "error.h"
+#include "base/error.h"
 
 #include <functional>
 #include <memory>

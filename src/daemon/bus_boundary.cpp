@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "bus_boundary.h"
 
+#include "base/error.h"
 #include "bus_names.h"
-#include "error.h"
 #include "log.h"
 #include "sdbus_compat.h"
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "bus_objects.h"
 
+#include "base/error.h"
 #include "build_config.h"
 #include "bus_boundary.h"
 #include "bus_names.h"
-#include "error.h"
 #include "log.h"
 #include "sdbus_compat.h"
 

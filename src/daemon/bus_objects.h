@@ -2,10 +2,10 @@
 #pragma once
 
 #include "authorizer.h"
-#include "diagnose.h"
+#include "engine/diagnose.h"
 #include "thintrim1_adaptor.h"
 #include "thintrim1_schema.h"
-#include "verify.h"
+#include "trim/verify.h"
 
 #include <cstdint>
 #include <functional>

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "daemon.h"
 
+#include "base/error.h"
 #include "bus_boundary.h"
 #include "bus_names.h"
-#include "error.h"
-#include "job_options.h"
 #include "journal.h"
 #include "log.h"
 #include "metrics.h"
 #include "published_properties.h"
 #include "sdbus_compat.h"
-#include "target_resolution.h"
+#include "service/job_options.h"
+#include "service/target_resolution.h"
 
 #include <chrono>
 

@@ -3,18 +3,18 @@
 
 #include "authorizer.h"
 #include "bus_objects.h"
-#include "config.h"
-#include "engine.h"
+#include "config/config.h"
+#include "discovery/filesystem_catalog.h"
+#include "engine/engine.h"
 #include "event_loop.h"
-#include "filesystem_catalog.h"
 #include "filesystem_objects.h"
-#include "gentle_policies.h"
 #include "mount_watch.h"
-#include "receipt_tracker.h"
-#include "scan_waiters.h"
-#include "schedule_plan.h"
+#include "service/gentle_policies.h"
+#include "service/receipt_tracker.h"
+#include "service/scan_waiters.h"
+#include "service/schedule_plan.h"
 #include "sleep_inhibitor.h"
-#include "state.h"
+#include "state/state.h"
 #include "termination_signals.h"
 #include "trim_worker.h"
 #include "verify_worker.h"
@@ -35,7 +35,7 @@ struct DaemonOptions {
 };
 
 // thintrimd: publishes the managed filesystems on the bus, feeds the trim
-// engine (src/core/engine.h) with bus calls, timers, signals and the worker's
+// engine (src/core/engine/engine.h) with bus calls, timers, signals and the worker's
 // FITRIM results, keeps the schedule, and publishes what the engine changed.
 // Everything here runs on the loop thread. The decisions are the core's (the
 // catalog, target resolution, job options, scan waiters, receipts, schedule

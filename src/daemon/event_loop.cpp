@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "event_loop.h"
 
-#include "error.h"
+#include "base/error.h"
 #include "log.h"
 #include "sdbus_compat.h"
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "unique_fd.h"
-#include "units.h"
+#include "base/unique_fd.h"
+#include "base/units.h"
 
 #include <ctime>
 #include <functional>

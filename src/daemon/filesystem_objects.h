@@ -2,7 +2,7 @@
 #pragma once
 
 #include "bus_objects.h"
-#include "filesystem_catalog.h"
+#include "discovery/filesystem_catalog.h"
 
 #include <cstddef>
 #include <functional>

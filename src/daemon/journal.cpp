@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "journal.h"
 
+#include "base/units.h"
 #include "log.h"
 #include "published_properties.h"
-#include "schedule.h"
-#include "units.h"
+#include "state/schedule.h"
 
 #include <fmt/format.h>
 

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "catalog.h"
-#include "engine.h"
-#include "error.h"
-#include "state.h"
-#include "verify.h"
+#include "base/error.h"
+#include "discovery/catalog.h"
+#include "engine/engine.h"
+#include "state/state.h"
+#include "trim/verify.h"
 
 #include <optional>
 #include <string>

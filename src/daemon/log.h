@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "enum_codec.h"
+#include "base/enum_codec.h"
 
 #include <string>
 #include <string_view>

@@ -4,10 +4,10 @@
 // stderr and a non-zero exit, so systemd shows why it did not start. Once
 // the loop runs, its own boundary (event_loop.h) logs a failure and stops;
 // what still escapes is reported as a stop, not as a failure to start.
+#include "base/error.h"
 #include "build_config.h"
-#include "config.h"
+#include "config/config.h"
 #include "daemon.h"
-#include "error.h"
 #include "log.h"
 #include "sdbus_compat.h"
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "metrics.h"
 
-#include "atomic_file.h"
-#include "error.h"
-#include "unique_fd.h"
-#include "utf8.h"
+#include "base/atomic_file.h"
+#include "base/error.h"
+#include "base/unique_fd.h"
+#include "base/utf8.h"
 
 #include <cerrno>
 #include <cstdio>

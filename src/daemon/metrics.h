@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "state.h"
+#include "state/state.h"
 
 #include <cstdint>
 #include <filesystem>

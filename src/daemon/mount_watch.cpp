@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "mount_watch.h"
 
-#include "error.h"
+#include "base/error.h"
 
 #include <array>
 #include <cerrno>

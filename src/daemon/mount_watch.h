@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "btrfs_discard.h"
-#include "catalog.h"
-#include "diagnose.h"
+#include "base/unique_fd.h"
+#include "discovery/btrfs_discard.h"
+#include "discovery/catalog.h"
+#include "discovery/filesystem_catalog.h"
+#include "engine/diagnose.h"
 #include "event_loop.h"
-#include "filesystem_catalog.h"
-#include "state.h"
-#include "unique_fd.h"
+#include "state/state.h"
 
 #include <chrono>
 #include <condition_variable>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "error.h"
-#include "unique_fd.h"
+#include "base/error.h"
+#include "base/unique_fd.h"
 
 #include <cerrno>
 #include <condition_variable>

@@ -2,10 +2,10 @@
 #pragma once
 
 #include "bus_objects.h"
-#include "config.h"
-#include "engine.h"
-#include "filesystem_catalog.h"
-#include "schedule_plan.h"
+#include "config/config.h"
+#include "discovery/filesystem_catalog.h"
+#include "engine/engine.h"
+#include "service/schedule_plan.h"
 
 #include <cstdint>
 #include <optional>

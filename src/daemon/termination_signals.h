@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "base/unique_fd.h"
 #include "event_loop.h"
-#include "unique_fd.h"
 
 #include <functional>
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "engine.h"
+#include "base/unique_fd.h"
+#include "engine/engine.h"
 #include "posted_worker.h"
-#include "unique_fd.h"
 
 #include <optional>
 #include <variant>

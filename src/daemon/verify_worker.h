@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "block_stack.h"
-#include "dm_thin.h"
-#include "inventory.h"
+#include "base/system_paths.h"
+#include "discovery/inventory.h"
 #include "posted_worker.h"
-#include "system_paths.h"
-#include "verify.h"
+#include "stack/block_stack.h"
+#include "stack/dm_thin.h"
+#include "trim/verify.h"
 
 #include <cstdint>
 #include <memory>

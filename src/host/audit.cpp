@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "audit.h"
 
-#include "error.h"
-#include "text.h"
-#include "units.h"
+#include "base/error.h"
+#include "base/text.h"
+#include "base/units.h"
 
 #include <algorithm>
 #include <fstream>

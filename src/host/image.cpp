@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "image.h"
 
-#include "block_stack.h"
-#include "error.h"
-#include "text.h"
-#include "unique_fd.h"
+#include "base/error.h"
+#include "base/text.h"
+#include "base/unique_fd.h"
+#include "stack/block_stack.h"
 
 #include <array>
 #include <fstream>

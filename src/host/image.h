@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "dm_thin.h"
+#include "stack/dm_thin.h"
 
 #include <chrono>
 #include <cstdint>

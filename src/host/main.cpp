@@ -2,13 +2,13 @@
 // thintrim-host: the host side. Audits what every VM disk does with the
 // guest's discards and proves, on a running VM, where freed space stops.
 // Read-only except `prove`, which asks the guest to trim.
-#include "atomic_file.h"
 #include "audit.h"
+#include "base/atomic_file.h"
+#include "base/error.h"
+#include "base/units.h"
 #include "build_config.h"
-#include "error.h"
 #include "prove.h"
 #include "render.h"
-#include "units.h"
 #include "vzdump_hook.h"
 
 #include <cstdio>

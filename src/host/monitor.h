@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "unique_fd.h"
+#include "base/unique_fd.h"
 
 #include <chrono>
 #include <cstdint>

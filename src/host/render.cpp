@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "render.h"
 
-#include "units.h"
-#include "utf8.h"
+#include "base/units.h"
+#include "base/utf8.h"
 
 #include <algorithm>
 

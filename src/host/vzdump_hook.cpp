@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "vzdump_hook.h"
 
-#include "error.h"
+#include "base/error.h"
+#include "base/text.h"
+#include "base/units.h"
+#include "base/utf8.h"
 #include "monitor.h"
 #include "prove.h"
-#include "text.h"
-#include "units.h"
-#include "utf8.h"
 
 #include <fmt/format.h>
 

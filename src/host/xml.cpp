@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "xml.h"
 
-#include "error.h"
+#include "base/error.h"
 
 #include <fmt/format.h>
 

@@ -2,7 +2,7 @@
 // Fleet simulation: 10,000 guests with random machine ids get thintrim in one
 // rollout hour and run for four weeks with the default configuration. How
 // many trims start in each hour, for
-// - thintrim: the real schedule code (src/core/schedule.h), default config;
+// - thintrim: the real schedule code (src/core/state/schedule.h), default config;
 // - fstrim.timer: OnCalendar=weekly (Monday 00:00) + RandomizedDelaySec=100min,
 //   a fresh random delay each week, as util-linux ships it;
 // - the old "trim at start": every daemon trims when it starts, then
@@ -11,8 +11,8 @@
 // peak-to-mean ratio of each; exits 1 when thintrim's is above the target.
 //
 //   fleet-sim [MACHINES] [WEEKS] [SEED]
-#include "config.h"
-#include "schedule.h"
+#include "config/config.h"
+#include "state/schedule.h"
 
 #include <algorithm>
 #include <cstdio>

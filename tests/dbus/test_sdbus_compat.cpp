@@ -4,9 +4,9 @@
 // variant, and the event loop's wake-up for messages that sdbus-c++ has read
 // already. Built against the installed sdbus-c++, so each release's package
 // build runs it against its own version.
+#include "base/error.h"
 #include "bus_objects.h"
 #include "catch.h"
-#include "error.h"
 #include "event_loop.h"
 #include "sdbus_compat.h"
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The configuration parser: any text either parses or throws Error; what
 // parses formats back to text that parses to the same configuration.
-#include "config.h"
-#include "error.h"
+#include "base/error.h"
+#include "config/config.h"
 
 #include <cstdint>
 #include <cstdlib>

@@ -4,7 +4,7 @@
 // private directory, with every other system path pointing inside it too.
 #pragma once
 
-#include "system_paths.h"
+#include "base/system_paths.h"
 
 #include <cstdint>
 #include <cstdlib>

@@ -2,11 +2,11 @@
 // The mount table readers: the input is read as mountinfo, as fstab (with a
 // one-line mountinfo) and as crypttab (the doctor's check). Each reads or
 // throws Error, never crashes.
-#include "catalog.h"
-#include "diagnose.h"
-#include "error.h"
+#include "base/error.h"
+#include "discovery/catalog.h"
+#include "discovery/inventory.h"
+#include "engine/diagnose.h"
 #include "fuzz_input.h"
-#include "inventory.h"
 
 #include <cstdint>
 

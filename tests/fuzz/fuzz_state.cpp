@@ -2,7 +2,7 @@
 // The state file reader: any file content loads (an empty state with a
 // warning when unusable) and never throws; what loads saves and loads back.
 #include "fuzz_input.h"
-#include "state.h"
+#include "state/state.h"
 
 #include <cstdint>
 #include <cstdlib>

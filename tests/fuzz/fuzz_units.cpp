@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The size, rate, percentage and duration parsers: a value or Error, never
 // a crash, an overflow (UBSan) or a negative duration.
-#include "error.h"
-#include "units.h"
+#include "base/error.h"
+#include "base/units.h"
 
 #include <cstdint>
 #include <cstdlib>

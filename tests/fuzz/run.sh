@@ -36,7 +36,7 @@ libs=($(pkg-config --libs mount blkid libsystemd fmt) -pthread)
 
 # The core once, with coverage for the fuzzer; make-style: only what changed.
 objects=()
-for source in "$src"/src/core/*.cpp; do
+for source in "$src"/src/core/*/*.cpp; do
 	object=$out/obj/$(basename "$source" .cpp).o
 	objects+=("$object")
 	if [[ ! $object -nt $source ]] || [[ $meson_build/build_config.h -nt $object ]] ||

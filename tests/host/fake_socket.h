@@ -4,7 +4,7 @@
 // qemu-guest-agent; the real QMP replies it sends are the captured ones.
 #pragma once
 
-#include "unique_fd.h"
+#include "base/unique_fd.h"
 
 #include <cstring>
 #include <filesystem>

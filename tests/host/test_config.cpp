@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "base/error.h"
 #include "catch.h"
-#include "error.h"
 #include "test_support.h"
 #include "vm_config.h"
 

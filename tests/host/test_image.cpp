@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "../unit/temp_dir.h"
 #include "audit.h"
-#include "block_stack.h"
 #include "catch.h"
 #include "image.h"
+#include "stack/block_stack.h"
 
 #include <fstream>
 

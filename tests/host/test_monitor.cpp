@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "../unit/temp_dir.h"
+#include "base/error.h"
 #include "catch.h"
-#include "error.h"
 #include "fake_socket.h"
 #include "monitor.h"
 #include "test_support.h"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "audit.h"
+#include "base/error.h"
 #include "catch.h"
-#include "error.h"
 #include "image.h"
 #include "qemu_process.h"
 #include "test_support.h"

@@ -2,8 +2,8 @@
 // Mutated fixtures: every parser of host input either parses or throws
 // thintrim::Error, never crashes or throws anything else (run under ASan
 // and UBSan by packaging/dev.sh test).
+#include "base/error.h"
 #include "catch.h"
-#include "error.h"
 #include "qemu_process.h"
 #include "test_support.h"
 #include "vm_config.h"

@@ -11,8 +11,8 @@
 //   - the path stays read-only for everyone (nothing was attached),
 //   - an ro superblock stays ro: the copy cannot be used to write to it.
 // Root only; exit 77 otherwise.
-#include "unique_fd.h"
-#include "writable_view.h"
+#include "base/unique_fd.h"
+#include "base/writable_view.h"
 
 #include <cerrno>
 #include <cstdio>

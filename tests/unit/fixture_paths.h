@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "system_paths.h"
+#include "base/system_paths.h"
 
 #include <cstdlib>
 #include <filesystem>

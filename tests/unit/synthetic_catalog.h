@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
-#include "catalog.h"
-#include "error.h"
+#include "base/error.h"
+#include "discovery/catalog.h"
 
 #include <functional>
 #include <memory>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "atomic_file.h"
+#include "base/atomic_file.h"
+#include "base/error.h"
 #include "catch.h"
-#include "error.h"
 #include "temp_dir.h"
 
 #include <fstream>

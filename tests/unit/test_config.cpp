@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // By path: a plain "config.h" would find meson's generated build-root header
 // first (THINTRIM_VERSION...), which precedes src/core on the include path.
-#include "../../src/core/config.h"
+#include "base/error.h"
 #include "catch.h"
-#include "error.h"
+#include "config/config.h"
 #include "fixture_paths.h"
 #include "temp_dir.h"
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "catalog.h"
 #include "catch.h"
-#include "diagnose.h"
+#include "discovery/catalog.h"
+#include "engine/diagnose.h"
 #include "fixture_paths.h"
 #include "temp_dir.h"
 

@@ -2,9 +2,9 @@
 // The trim engine's state machine with a fake FITRIM (records calls, answers
 // when the test says: until then a call "blocks"), a fake clock and a
 // recording state store.
+#include "base/error.h"
 #include "catch.h"
-#include "engine.h"
-#include "error.h"
+#include "engine/engine.h"
 
 #include <cerrno>
 #include <map>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "base/enum_codec.h"
+#include "base/error.h"
 #include "catch.h"
-#include "enum_codec.h"
-#include "error.h"
 
 #include <string>
 

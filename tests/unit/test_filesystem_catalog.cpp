@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// The daemon's catalog (src/core/filesystem_catalog.h): what is managed here,
+// The daemon's catalog (src/core/discovery/filesystem_catalog.h): what is managed here,
 // the visible mount at a mount point, and the samples of the last scan.
 #include "catch.h"
-#include "filesystem_catalog.h"
+#include "discovery/filesystem_catalog.h"
 #include "synthetic_catalog.h"
 
 using namespace thintrim;

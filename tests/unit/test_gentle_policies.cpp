@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// The daemon's gentle policies over its catalog (src/core/gentle_policies.h),
+// The daemon's gentle policies over its catalog (src/core/service/gentle_policies.h),
 // on the captured raid5 stack (md0 over sda1, sdb1, sdc1) made degraded.
 #include "catch.h"
 #include "fixture_paths.h"
-#include "gentle_policies.h"
+#include "service/gentle_policies.h"
 #include "temp_dir.h"
 
 #include <fstream>

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "catalog.h"
+#include "base/error.h"
 #include "catch.h"
-#include "config.h"
-#include "error.h"
+#include "config/config.h"
+#include "discovery/catalog.h"
+#include "discovery/inventory.h"
 #include "fixture_paths.h"
-#include "inventory.h"
 #include "temp_dir.h"
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// A job's options: the caller's over [Trim] (src/core/job_options.h).
+// A job's options: the caller's over [Trim] (src/core/service/job_options.h).
 #include "catch.h"
-#include "job_options.h"
+#include "service/job_options.h"
 
 using namespace thintrim;
 

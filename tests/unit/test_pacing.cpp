@@ -3,8 +3,8 @@
 // recover when quiet, never below the floor; and the readers of
 // /proc/pressure/io and /proc/diskstats.
 #include "catch.h"
-#include "pacing.h"
 #include "temp_dir.h"
+#include "trim/pacing.h"
 
 #include <fstream>
 

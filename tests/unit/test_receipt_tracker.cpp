@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// The receipt of each run, from its start to its end (src/core/receipt_tracker.h).
+// The receipt of each run, from its start to its end (src/core/service/receipt_tracker.h).
 #include "catch.h"
-#include "receipt_tracker.h"
+#include "service/receipt_tracker.h"
 #include "synthetic_catalog.h"
 #include "temp_dir.h"
 

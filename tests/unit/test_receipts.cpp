@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "btrfs_discard.h"
-#include "catalog.h"
 #include "catch.h"
-#include "diagnose.h"
-#include "dm_thin.h"
+#include "discovery/btrfs_discard.h"
+#include "discovery/catalog.h"
+#include "engine/diagnose.h"
 #include "fixture_paths.h"
-#include "receipts.h"
-#include "state.h"
+#include "stack/dm_thin.h"
+#include "state/state.h"
 #include "temp_dir.h"
-#include "verify.h"
+#include "trim/receipts.h"
+#include "trim/verify.h"
 
 #include <filesystem>
 #include <fstream>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Calls waiting for a fresh scan, with a deadline (src/core/scan_waiters.h).
+// Calls waiting for a fresh scan, with a deadline (src/core/service/scan_waiters.h).
 #include "catch.h"
-#include "scan_waiters.h"
+#include "service/scan_waiters.h"
 
 #include <chrono>
 #include <string>

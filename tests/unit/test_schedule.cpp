@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "catch.h"
-#include "schedule.h"
+#include "state/schedule.h"
 
 #include <array>
 #include <cstdlib>

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// The daemon's use of the schedule (src/core/schedule_plan.h) with a fake
+// The daemon's use of the schedule (src/core/service/schedule_plan.h) with a fake
 // clock: what gets queued, when the timer is armed, what NextScheduledTrim
 // says. The rules themselves are tested in tests/unit/test_schedule.cpp.
 #include "catch.h"
-#include "schedule_plan.h"
+#include "service/schedule_plan.h"
 #include "synthetic_catalog.h"
 
 #include <chrono>

@@ -5,11 +5,11 @@
 // may not exist yet; and the error names both ways.
 #include "bus_names.h"
 #include "catch.h"
-#include "engine.h"
-#include "state.h"
+#include "engine/engine.h"
+#include "state/state.h"
 #include "thintrim1_schema.h"
-#include "trim.h"
-#include "verify.h"
+#include "trim/trim.h"
+#include "trim/verify.h"
 
 #include <algorithm>
 #include <set>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "block_stack.h"
+#include "base/error.h"
 #include "catch.h"
-#include "error.h"
 #include "fixture_paths.h"
+#include "stack/block_stack.h"
 
 #include <algorithm>
 #include <filesystem>

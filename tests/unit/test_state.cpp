@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "base/error.h"
 #include "catch.h"
-#include "error.h"
 #include "fixture_paths.h"
-#include "state.h"
+#include "state/state.h"
 #include "temp_dir.h"
 
 #include <filesystem>

@@ -4,7 +4,7 @@
 // with md/sync_action and md/degraded written as the kernel shows them.
 #include "catch.h"
 #include "fixture_paths.h"
-#include "storage_health.h"
+#include "stack/storage_health.h"
 #include "temp_dir.h"
 
 #include <fstream>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Which filesystems a caller's mount points mean (src/core/target_resolution.h).
+// Which filesystems a caller's mount points mean (src/core/service/target_resolution.h).
 #include "catch.h"
+#include "service/target_resolution.h"
 #include "synthetic_catalog.h"
-#include "target_resolution.h"
 
 using namespace thintrim;
 using thintrim::test::errorCodeOf;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "catch.h"
-#include "engine.h"
+#include "engine/engine.h"
 #include "temp_dir.h"
-#include "trim.h"
+#include "trim/trim.h"
 
 #include <algorithm>
 #include <cerrno>

@@ -3,7 +3,7 @@
 // pacing probes after each chunk and backs off, windows and busy storage
 // defer scheduled jobs only.
 #include "catch.h"
-#include "trim_policies.h"
+#include "engine/trim_policies.h"
 
 #include <cstdlib>
 #include <ctime>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "base/error.h"
+#include "base/units.h"
 #include "catch.h"
-#include "error.h"
-#include "units.h"
 
 #include <limits>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "base/utf8.h"
 #include "catch.h"
-#include "utf8.h"
 
 using namespace thintrim;
 using namespace std::string_literals;

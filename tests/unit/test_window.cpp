@@ -2,9 +2,9 @@
 // Window=: parsing, and open/close in local time across midnight and across
 // a daylight saving change. The time zone is a POSIX TZ string, so the test
 // needs no tzdata.
+#include "base/error.h"
 #include "catch.h"
-#include "error.h"
-#include "window.h"
+#include "config/window.h"
 
 #include <cstdlib>
 #include <ctime>
