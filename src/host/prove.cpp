@@ -175,28 +175,6 @@ std::uint64_t placeGuestTrims(std::vector<DiskProof>& proofs, const GuestTrim& t
     return unplaced;
 }
 
-std::string_view stopLayerName(StopLayer layer) {
-    switch (layer) {
-    case StopLayer::None:
-        return "none";
-    case StopLayer::GuestStack:
-        return "guest stack";
-    case StopLayer::QemuIgnore:
-        return "qemu discard=ignore";
-    case StopLayer::Qcow2Pinned:
-        return "qcow2 snapshot or backing file";
-    case StopLayer::ThinPool:
-        return "thin pool";
-    case StopLayer::BelowQemu:
-        return "below qemu";
-    case StopLayer::Inconclusive:
-        return "inconclusive";
-    case StopLayer::NothingTrimmed:
-        return "nothing trimmed";
-    }
-    return "inconclusive";
-}
-
 namespace {
 
 std::optional<std::uint64_t> growth(std::optional<std::uint64_t> before,

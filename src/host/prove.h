@@ -2,6 +2,7 @@
 #pragma once
 
 #include "audit.h"
+#include "base/enum_codec.h"
 
 #include <chrono>
 #include <cstdint>
@@ -71,7 +72,18 @@ enum class StopLayer {
     Inconclusive,   // nothing to judge by (nothing trimmed, no counters)
     NothingTrimmed, // the guest trimmed nothing on this disk's filesystems
 };
-[[nodiscard]] std::string_view stopLayerName(StopLayer layer);
+inline constexpr auto kStopLayers =
+    makeEnumCodec<StopLayer>("verdict", {{StopLayer::None, "none"},
+                                         {StopLayer::GuestStack, "guest stack"},
+                                         {StopLayer::QemuIgnore, "qemu discard=ignore"},
+                                         {StopLayer::Qcow2Pinned, "qcow2 snapshot or backing file"},
+                                         {StopLayer::ThinPool, "thin pool"},
+                                         {StopLayer::BelowQemu, "below qemu"},
+                                         {StopLayer::Inconclusive, "inconclusive"},
+                                         {StopLayer::NothingTrimmed, "nothing trimmed"}});
+[[nodiscard]] constexpr std::string_view stopLayerName(StopLayer layer) {
+    return kStopLayers.name(layer);
+}
 
 struct DiskMeasure {
     std::optional<std::uint64_t> allocatedBytes;

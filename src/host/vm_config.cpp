@@ -8,28 +8,13 @@
 
 namespace thintrim::host {
 
-std::string_view discardModeName(DiscardMode mode) {
-    return mode == DiscardMode::Unmap ? "unmap" : "ignore";
-}
-
 std::optional<DiscardMode> parseDiscardMode(std::string_view text) {
-    if (text == "on" || text == "unmap")
+    // Proxmox's and libvirt's spellings, then QEMU's.
+    if (text == "on")
         return DiscardMode::Unmap;
-    if (text == "off" || text == "ignore")
+    if (text == "off")
         return DiscardMode::Ignore;
-    return std::nullopt;
-}
-
-std::string_view findingSeverityName(FindingSeverity severity) {
-    switch (severity) {
-    case FindingSeverity::Info:
-        return "info";
-    case FindingSeverity::Warning:
-        return "warning";
-    case FindingSeverity::Error:
-        return "error";
-    }
-    return "warning";
+    return kDiscardModes.find(text);
 }
 
 namespace {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "base/enum_codec.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -13,7 +15,11 @@ namespace thintrim::host {
 // drops it (ignore, QEMU's default when nothing is set).
 enum class DiscardMode { Ignore, Unmap };
 
-[[nodiscard]] std::string_view discardModeName(DiscardMode mode);
+inline constexpr auto kDiscardModes = makeEnumCodec<DiscardMode>(
+    "discard mode", {{DiscardMode::Ignore, "ignore"}, {DiscardMode::Unmap, "unmap"}});
+[[nodiscard]] constexpr std::string_view discardModeName(DiscardMode mode) {
+    return kDiscardModes.name(mode);
+}
 // "on"/"unmap" and "off"/"ignore", as Proxmox, libvirt and QEMU spell them;
 // nullopt for anything else.
 [[nodiscard]] std::optional<DiscardMode> parseDiscardMode(std::string_view text);
@@ -33,7 +39,13 @@ struct DiskSettings {
 };
 
 enum class FindingSeverity { Info, Warning, Error };
-[[nodiscard]] std::string_view findingSeverityName(FindingSeverity severity);
+inline constexpr auto kFindingSeverities =
+    makeEnumCodec<FindingSeverity>("finding severity", {{FindingSeverity::Info, "info"},
+                                                        {FindingSeverity::Warning, "warning"},
+                                                        {FindingSeverity::Error, "error"}});
+[[nodiscard]] constexpr std::string_view findingSeverityName(FindingSeverity severity) {
+    return kFindingSeverities.name(severity);
+}
 
 // Something that keeps the guest's discards from freeing space, and the fix.
 struct HostFinding {
