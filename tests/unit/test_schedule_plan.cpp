@@ -180,3 +180,24 @@ TEST_CASE("the schedule sees each trimmable filesystem with its history and fres
         CHECK(later[1].freeBytes == 0u);
     }
 }
+
+TEST_CASE("the metrics file's stranded-space estimate: free space grown since the last trim") {
+    FilesystemCatalog catalog;
+    catalog.replace({syntheticEntry("/", {.minor = 1}), syntheticEntry("/home", {.minor = 2}),
+                     syntheticEntry("/srv", {.minor = 3}),
+                     syntheticEntry("/proc", {.managed = false, .minor = 4})},
+                    {{"/", {100, 40}}, {"/home", {200, 50}}, {"/proc", {10, 10}}}, {});
+    State state;
+    state.filesystems["uuid/"].freeBytesAtLastTrim = 25;    // 15 freed since
+    state.filesystems["uuid/srv"].freeBytesAtLastTrim = 10; // trimmed, but no sample
+    state.filesystems["uuid/proc"].freeBytesAtLastTrim = 0; // not managed
+    state.filesystems["uuid/home"].trimCount = 0;           // never trimmed: unknown
+
+    const auto freed = freedSinceLastTrimByIdentity(catalog, state);
+    CHECK(freed == std::map<std::string, std::uint64_t, std::less<>>{{"uuid/", 15}});
+
+    SECTION("less free space than at the last trim counts as nothing freed, not a wrap") {
+        state.filesystems["uuid/"].freeBytesAtLastTrim = 60;
+        CHECK(freedSinceLastTrimByIdentity(catalog, state).at("uuid/") == 0u);
+    }
+}
