@@ -42,9 +42,7 @@ dbus_setup
 loopfs_image disk "$IMAGE" >/dev/null
 loopfs_attach "$LOOPFS_IMG" -P >/dev/null
 dev=$LOOPFS_DEV
-printf 'label: gpt\n,1GiB\n,\n' | sfdisk -q -- "$dev" >/dev/null 2>&1 || loopfs_die "sfdisk $dev failed"
-loopfs_wait_dev "${dev}p2" 10 || partx -a -- "$dev" || loopfs_die "partx -a $dev failed"
-loopfs_wait_dev "${dev}p2" || loopfs_die "${dev}p2 did not appear"
+loopfs_partition "$dev" 1GiB
 loopfs_mkfs ext4 "${dev}p1" tt-fg
 loopfs_mkfs ext4 "${dev}p2" tt-bg
 fg=$(loopfs_mount "${dev}p1" fg nodiscard,noinit_itable ext4)

@@ -90,9 +90,7 @@ run_one() { # FSTYPE CONFIG
 	img=$(loopfs_image "$name" "$IMAGE")
 	loopfs_attach "$img" -P >/dev/null
 	dev=$LOOPFS_DEV
-	printf 'label: gpt\n,1GiB\n,\n' | sfdisk -q -- "$dev" >/dev/null 2>&1 || loopfs_die "sfdisk $dev failed"
-	loopfs_wait_dev "${dev}p2" 10 || partx -a -- "$dev" || loopfs_die "partx -a $dev failed"
-	loopfs_wait_dev "${dev}p2" || loopfs_die "${dev}p2 did not appear"
+	loopfs_partition "$dev" 1GiB
 	loopfs_mkfs ext4 "${dev}p1" tt-fg
 	loopfs_mkfs "$fs" "${dev}p2" tt-bg
 	fg=$(loopfs_mount "${dev}p1" "fg-$name" "$(loopfs_default_opts ext4)" ext4)

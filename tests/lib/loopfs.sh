@@ -481,6 +481,24 @@ loopfs_remove_fs() {
 	rm -f -- "$3"
 }
 
+# loopfs_partition /dev/loopN FIRST: a GPT with a FIRST-sized (sfdisk size,
+# e.g. 1GiB) first partition and the rest as second; returns once both
+# partition devices exist.  The loop must be attached with -P.
+loopfs_partition() {
+	local dev=$1 first=$2 out
+	loopfs_require_cmd sfdisk partx
+	out=$(printf 'label: gpt\n,%s\n,\n' "$first" | sfdisk -q -- "$dev" 2>&1) ||
+		loopfs_die "sfdisk $dev failed: $out"
+	# sfdisk asks the kernel to re-read the table (losetup -P enabled
+	# partition scanning); a kernel built without partition table parsers
+	# (CONFIG_EFI_PARTITION=n) finds nothing, so tell it the partitions
+	# from user space then.  Detaching the loop drops them either way.
+	if ! loopfs_wait_dev "${dev}p2" 10; then
+		out=$(partx -a -- "$dev" 2>&1) || loopfs_die "partx -a $dev failed: $out"
+		loopfs_wait_dev "${dev}p2" || loopfs_die "partition ${dev}p2 did not appear"
+	fi
+}
+
 # loopfs_new_partitioned NAME SIZE FSTYPE: image attached with -P, GPT with a
 # 32 MiB first partition and the rest as second; FSTYPE on p2, mounted.
 # Sets LOOPFS_IMG, LOOPFS_DEV (the whole loop), LOOPFS_PART, LOOPFS_MNT.
@@ -489,17 +507,8 @@ loopfs_new_partitioned() {
 	loopfs_require_cmd sfdisk partx
 	loopfs_image "$name" "$size" >/dev/null
 	loopfs_attach "$LOOPFS_IMG" -P >/dev/null
-	out=$(printf 'label: gpt\n,32MiB\n,\n' | sfdisk -q -- "$LOOPFS_DEV" 2>&1) ||
-		loopfs_die "sfdisk $LOOPFS_DEV failed: $out"
+	loopfs_partition "$LOOPFS_DEV" 32MiB
 	LOOPFS_PART=${LOOPFS_DEV}p2
-	# sfdisk asks the kernel to re-read the table (losetup -P enabled
-	# partition scanning); a kernel built without partition table parsers
-	# (CONFIG_EFI_PARTITION=n) finds nothing, so tell it the partitions
-	# from user space then.  Detaching the loop drops them either way.
-	if ! loopfs_wait_dev "$LOOPFS_PART" 10; then
-		out=$(partx -a -- "$LOOPFS_DEV" 2>&1) || loopfs_die "partx -a $LOOPFS_DEV failed: $out"
-		loopfs_wait_dev "$LOOPFS_PART" || loopfs_die "partition $LOOPFS_PART did not appear"
-	fi
 	loopfs_mkfs "$t" "$LOOPFS_PART" "tt-$name"
 	loopfs_mount "$LOOPFS_PART" "$name" "$(loopfs_default_opts "$t")" "$t" >/dev/null
 }

@@ -27,6 +27,19 @@ inline SystemPaths fixturePaths(const std::string& name) {
     return paths;
 }
 
+// The capture `name` with its sysfs copied under `into`, for a test that
+// changes it (marks a disk removable, an array degraded): the extracted
+// capture is shared by every test. The other roots stay the capture's.
+inline SystemPaths writableFixturePaths(const std::string& name,
+                                        const std::filesystem::path& into) {
+    SystemPaths paths = fixturePaths(name);
+    std::filesystem::copy(paths.sysfsRoot / "sys", into / "sys",
+                          std::filesystem::copy_options::recursive |
+                              std::filesystem::copy_options::copy_symlinks);
+    paths.sysfsRoot = into;
+    return paths;
+}
+
 // Files hand-written for a test (mountinfo lines for nfs, autofs...), in tests/data.
 inline std::filesystem::path testData(const std::string& name) {
     const char* base = std::getenv("THINTRIM_TEST_DATA");

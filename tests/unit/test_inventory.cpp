@@ -421,12 +421,7 @@ TEST_CASE("a filesystem on a removable device is skipped unless UserMedia=yes", 
     // A copy of a captured sysfs with one disk marked removable, as the
     // kernel marks USB sticks and SD cards; sdb1's stack reaches sdb.
     thintrim::test::TempDir dir;
-    const SystemPaths captured = fixturePaths("nodiscard-disk");
-    std::filesystem::copy(captured.sysfsRoot, dir.path(),
-                          std::filesystem::copy_options::recursive |
-                              std::filesystem::copy_options::copy_symlinks);
-    SystemPaths paths = captured;
-    paths.sysfsRoot = dir.path();
+    const SystemPaths paths = thintrim::test::writableFixturePaths("nodiscard-disk", dir.path());
     const std::filesystem::path disk = std::filesystem::canonical(paths.sys("dev/block/8:16"));
     std::ofstream(disk / "removable") << "1\n";
 

@@ -30,15 +30,26 @@ FilesystemReport reportOf(const CatalogEntry& entry) {
     return report;
 }
 
-} // namespace
-
-TEST_CASE("a run's receipt is what the leaves discarded between its start and its end") {
+// A sysfs root whose disk sda has discarded 1000 sectors, a filesystem on
+// sda, and a tracker reading that root.
+struct OneDisk {
     TempDir root{"thintrim-receipt-tracker"};
-    SystemPaths paths;
-    paths.sysfsRoot = root.path();
-    writeDiscarded(root.path(), 1000);
+    SystemPaths paths = pathsUnder(root.path());
     const CatalogEntry entry = syntheticEntry("/a");
     ReceiptTracker receipts{paths};
+
+    static SystemPaths pathsUnder(const std::filesystem::path& sysfsRoot) {
+        writeDiscarded(sysfsRoot, 1000);
+        SystemPaths paths;
+        paths.sysfsRoot = sysfsRoot;
+        return paths;
+    }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(OneDisk,
+                 "a run's receipt is what the leaves discarded between its start and its end") {
 
     receipts.starting(entry.stack.get());
     writeDiscarded(root.path(), 3048);
@@ -53,13 +64,8 @@ TEST_CASE("a run's receipt is what the leaves discarded between its start and it
     }
 }
 
-TEST_CASE("no receipt without a stack, for an unresolved mount, or over a dry run's") {
-    TempDir root{"thintrim-receipt-tracker"};
-    SystemPaths paths;
-    paths.sysfsRoot = root.path();
-    writeDiscarded(root.path(), 1000);
-    const CatalogEntry entry = syntheticEntry("/a");
-    ReceiptTracker receipts{paths};
+TEST_CASE_METHOD(OneDisk,
+                 "no receipt without a stack, for an unresolved mount, or over a dry run's") {
 
     SECTION("no stack known") {
         receipts.starting(nullptr);

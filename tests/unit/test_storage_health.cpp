@@ -20,12 +20,7 @@ struct Raid5Copy {
     BlockStack stack;
 
     Raid5Copy() {
-        const SystemPaths original = test::fixturePaths("raid5-safe");
-        std::filesystem::copy(original.sysfsRoot / "sys", dir.path() / "sys",
-                              std::filesystem::copy_options::recursive |
-                                  std::filesystem::copy_options::copy_symlinks);
-        paths = original;
-        paths.sysfsRoot = dir.path();
+        paths = test::writableFixturePaths("raid5-safe", dir.path());
         const auto md0 = deviceNumberOf(paths, "md0");
         REQUIRE(md0);
         stack = walkBlockStack(paths, {*md0});
