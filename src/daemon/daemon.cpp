@@ -24,6 +24,9 @@ namespace {
 // How long a method waits for the scan it asked for; a scan normally takes
 // milliseconds, one stuck on a hung device never ends.
 constexpr Microseconds kFreshScanWait = std::chrono::seconds(5);
+// Layers change under mounts without a mount event (a crypttab fix, a
+// discard_max_bytes written): every stack is walked again this often.
+constexpr Microseconds kRewalkInterval = std::chrono::minutes(15);
 
 } // namespace
 
@@ -55,6 +58,9 @@ Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
       rewalkTimer_(
           loop_, CLOCK_MONOTONIC, [this] { scanner_->request(MountScanner::Scope::Verdicts); },
           "walking every block stack again"),
+      sampleTimer_(
+          loop_, CLOCK_MONOTONIC, [this] { scanner_->request(MountScanner::Scope::Samples); },
+          "sampling free space and writes"),
       scanWaitTimer_(
           loop_, CLOCK_BOOTTIME,
           [this] {
@@ -116,7 +122,8 @@ int Daemon::run() {
     else
         logMessage(LogLevel::Warning, "reading the mounts takes longer than 10 s (a hung "
                                       "device?): starting without them; they appear once read");
-    rewalkTimer_.armIn(config_.schedule.checkInterval, config_.schedule.checkInterval);
+    rewalkTimer_.armIn(kRewalkInterval, kRewalkInterval);
+    sampleTimer_.armIn(config_.schedule.checkInterval, config_.schedule.checkInterval);
     // Objects first, then the name: a client that sees the name finds them.
     dbus::requestName(bus_, dbus::kBusName);
 
@@ -194,7 +201,7 @@ void Daemon::reload() {
     engine_.setOptions(engineOptionsFor(config_));
     policies_.configure(config_);
     engine_.kick();
-    rewalkTimer_.armIn(config_.schedule.checkInterval, config_.schedule.checkInterval);
+    sampleTimer_.armIn(config_.schedule.checkInterval, config_.schedule.checkInterval);
     logEvent(LogLevel::Info, message_id::kConfigReloaded, "configuration reloaded", {});
     // [Filesystems] may have changed which filesystems are managed.
     rebuildCatalog();
@@ -263,11 +270,14 @@ void Daemon::jobStarted(std::uint64_t jobId, const std::vector<std::string>& mou
 void Daemon::filesystemStarting(std::uint64_t /*jobId*/, const Mount& mount) {
     const CatalogEntry* entry = catalog_.managed(mount.mountPoint);
     receipts_.starting(entry != nullptr ? entry->stack.get() : nullptr);
+    catalog_.trimStarting(mount);
 }
 
 void Daemon::filesystemFinished(FilesystemReport& filesystem) {
     const TrimReport& report = filesystem.trim;
     const std::string& mountPoint = filesystem.mountPoint;
+    if (filesystem.mount)
+        catalog_.trimEnded(*filesystem.mount, filesystem.recorded && completedTrim(report.outcome));
     if (receipts_.finished(filesystem))
         engine_.recordReceipt(filesystem);
     const std::string result{trimOutcomeName(report.outcome)};
@@ -341,6 +351,8 @@ void Daemon::applyScan(MountScan scan) {
         logMessage(
             LogLevel::Warning,
             fmt::format("cannot read the mount table, keeping the last one: {}", *scan.error));
+    else if (scan.samplesOnly)
+        applySamples(scan);
     else
         applyCatalog(scan);
     scanWaiters_.answer(scan.answers, scan);
@@ -358,6 +370,17 @@ void Daemon::applyCatalog(MountScan& scan) {
     forgetUnseenFilesystems();
     filesystems_.sync(catalog_, [this](const CatalogEntry& entry) { return propertiesOf(entry); });
     writeMetrics(); // with the new free space: thintrim_freed_since_last_trim_bytes
+    reschedule();
+}
+
+void Daemon::applySamples(MountScan& scan) {
+    if (scan.freeSpace.empty())
+        return; // nothing was written: nothing changed
+    catalog_.updateFreeSpace(std::move(scan.freeSpace));
+    filesystems_.publish(catalog_,
+                         [this](const CatalogEntry& entry) { return propertiesOf(entry); });
+    // At most once per CheckInterval, and only when something was written.
+    writeMetrics();
     reschedule();
 }
 

@@ -101,6 +101,8 @@ private:
     void applyScan(MountScan scan);
     // applyScan() of a scan that read the mount table: takes its catalog.
     void applyCatalog(MountScan& scan);
+    // applyScan() of Scope::Samples: new free space of what was written to.
+    void applySamples(MountScan& scan);
     // Asks the scanner for a scan of `scope` (Verdicts: every stack walked
     // again, as layers change under a mount) and runs `then` on the loop
     // thread once a scan that began after this call has been applied, with
@@ -152,7 +154,8 @@ private:
     std::unique_ptr<SleepInhibitor> sleepInhibitor_;
     Timer scheduleTimer_;
     Timer engineTimer_;   // CLOCK_BOOTTIME: the engine's waits (rate limit, BootDelay)
-    Timer rewalkTimer_;   // every CheckInterval: every stack walked again, free space sampled
+    Timer rewalkTimer_;   // every kRewalkInterval: every stack walked again, free space sampled
+    Timer sampleTimer_;   // every CheckInterval: free space of what was written to
     Timer scanWaitTimer_; // CLOCK_BOOTTIME: the earliest scan waiter's deadline
     Timer watchdogTimer_;
 };

@@ -2,6 +2,8 @@
 #include "mount_watch.h"
 
 #include "base/error.h"
+#include "base/units.h"
+#include "stack/diskstats.h"
 
 #include <array>
 #include <cerrno>
@@ -111,6 +113,18 @@ void MountWatch::onReadable() {
 
 // --- MountScanner ---------------------------------------------------------------
 
+namespace {
+
+// What Scope::Samples looks at: the last full scan's visible managed mounts,
+// by mount point, with the write counter of their last sample.
+struct SampleTarget {
+    std::shared_ptr<const BlockStack> stack;
+    std::optional<std::uint64_t> written;
+};
+using SampleTargets = std::map<std::string, SampleTarget, std::less<>>;
+
+} // namespace
+
 struct MountScanner::Shared {
     explicit Shared(SystemPaths systemPaths) : paths(std::move(systemPaths)) {}
 
@@ -130,12 +144,58 @@ struct MountScanner::Shared {
     // The scanning thread's alone.
     DeviceNameCache names;
     StackCache stacks;
+    SampleTargets targets;
 };
 
 namespace {
 
+// Bytes written to the tops of `stack` (the filesystem's own devices: not
+// its disk, which other filesystems share); nullopt when none is listed.
+std::optional<std::uint64_t> writtenTo(const BlockStack* stack, const Diskstats& diskstats) {
+    if (stack == nullptr)
+        return std::nullopt;
+    std::optional<std::uint64_t> written;
+    for (const Layer* top : stack->tops()) {
+        if (auto row = diskstats.find(top->name); row != diskstats.end())
+            written =
+                saturatingAdd(written.value_or(0), row->second.writtenSectors > UINT64_MAX / 512
+                                                       ? UINT64_MAX
+                                                       : row->second.writtenSectors * 512);
+    }
+    return written;
+}
+
+std::optional<FreeSpace> sampleFreeSpace(const std::string& mountPoint,
+                                         std::optional<std::uint64_t> written) {
+    struct statvfs info {};
+    if (::statvfs(mountPoint.c_str(), &info) != 0)
+        return std::nullopt;
+    return FreeSpace{std::uint64_t{info.f_blocks} * info.f_frsize,
+                     std::uint64_t{info.f_bavail} * info.f_frsize, written};
+}
+
+MountScan sampleChanged(const SystemPaths& paths, SampleTargets& targets) {
+    MountScan scan;
+    scan.samplesOnly = true;
+    const std::optional<Diskstats> diskstats = readDiskstats(paths.diskstats);
+    if (!diskstats)
+        return scan;
+    for (auto& [mountPoint, target] : targets) {
+        const std::optional<std::uint64_t> written = writtenTo(target.stack.get(), *diskstats);
+        if (!written || written == target.written)
+            continue;
+        target.written = written;
+        if (std::optional<FreeSpace> sample = sampleFreeSpace(mountPoint, written))
+            scan.freeSpace[mountPoint] = *sample;
+    }
+    return scan;
+}
+
 MountScan scanOnce(MountScanner::Scope scope, const SystemPaths& paths,
-                   const InventoryOptions& options, DeviceNameCache& names, StackCache& stacks) {
+                   const InventoryOptions& options, DeviceNameCache& names, StackCache& stacks,
+                   SampleTargets& targets) {
+    if (scope == MountScanner::Scope::Samples)
+        return sampleChanged(paths, targets);
     MountScan scan;
     if (scope >= MountScanner::Scope::Verdicts)
         stacks.walks.clear();
@@ -145,13 +205,16 @@ MountScan scanOnce(MountScanner::Scope scope, const SystemPaths& paths,
         scan.error = e.what();
         return scan;
     }
+    const Diskstats diskstats = readDiskstats(paths.diskstats).value_or(Diskstats{});
+    targets.clear();
     for (const CatalogEntry& entry : scan.catalog) {
         if (!entry.mount.isManaged())
             continue;
-        struct statvfs info {};
-        if (::statvfs(entry.mount.mountPoint.c_str(), &info) == 0)
-            scan.freeSpace[entry.mount.mountPoint] = {std::uint64_t{info.f_blocks} * info.f_frsize,
-                                                      std::uint64_t{info.f_bavail} * info.f_frsize};
+        const std::optional<std::uint64_t> written = writtenTo(entry.stack.get(), diskstats);
+        if (!entry.mount.hidden)
+            targets[entry.mount.mountPoint] = {entry.stack, written};
+        if (std::optional<FreeSpace> sample = sampleFreeSpace(entry.mount.mountPoint, written))
+            scan.freeSpace[entry.mount.mountPoint] = *sample;
         if (auto async = btrfsAsyncDiscard(paths, entry.mount))
             scan.asyncDiscard[entry.mount.mountPoint] = *async;
     }
@@ -176,7 +239,7 @@ void scanLoop(const std::shared_ptr<MountScanner::Shared>& shared) {
             options = s.options;
             serving = s.requests;
         }
-        MountScan scan = scanOnce(scope, s.paths, options, s.names, s.stacks);
+        MountScan scan = scanOnce(scope, s.paths, options, s.names, s.stacks, s.targets);
         scan.answers = serving;
         {
             std::lock_guard lock(s.mutex);

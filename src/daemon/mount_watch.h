@@ -68,9 +68,13 @@ struct MountScan {
     // The number of the last MountScanner::request() this scan answers: it
     // began after that request and every earlier one.
     std::uint64_t answers = 0;
+    // Empty for Scope::Samples, which reads no mount table.
     std::vector<CatalogEntry> catalog;
-    // Of every managed mount whose statvfs answered, by mount point.
+    // Of every managed mount whose statvfs answered, by mount point; for
+    // Scope::Samples, of those whose devices wrote something since their
+    // last sample.
     std::map<std::string, FreeSpace, std::less<>> freeSpace;
+    bool samplesOnly = false; // Scope::Samples: apply with updateFreeSpace()
     // Of every managed btrfs mount with discard=async, by mount point.
     std::map<std::string, BtrfsAsyncDiscard, std::less<>> asyncDiscard;
     // Scope::Diagnosis: runDiagnosis() over `catalog`.
@@ -98,6 +102,10 @@ class MountScanner {
 public:
     // Each scope includes the ones before it.
     enum class Scope {
+        // Free space and write counters of the last scan's managed mounts,
+        // statvfs only for those whose devices wrote since (one read of
+        // /proc/diskstats when nothing changed; CheckInterval)
+        Samples,
         Mounts,    // the mount table changed: new devices are read, known ones reused
         Verdicts,  // also walk every stack again (layers change under mounts)
         Diagnosis, // also run the doctor's checks (MountScan::findings)

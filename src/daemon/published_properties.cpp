@@ -55,8 +55,8 @@ FilesystemProperties filesystemProperties(const CatalogEntry& entry,
     if (auto sample = catalog.freeSpace(mount.mountPoint)) {
         p.size = sample->size;
         p.freeBytes = sample->free;
-        p.freedSinceLastTrim = freedSinceLastTrim(history, sample->free);
     }
+    p.freedSinceLastTrim = freedSinceLastTrimOf(catalog, entry, history).value_or(0);
     if (auto next = plan.nextTrim.find(mount.mountPoint); next != plan.nextTrim.end())
         p.nextScheduledTrim = usec(next->second);
     return p;

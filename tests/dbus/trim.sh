@@ -140,12 +140,39 @@ wait_job "$job"
 before=$(loopfs_alloc_bytes "$img")
 loopfs_delete "$mnt/blob"
 early=$((job + 1))
-assert_true "freeing more than FreedSpaceThreshold starts a trim by itself" wait_job "$early" 10
+# Not before 20 times the last trim's duration (a second or so here), even
+# with EarlyTrimSpacing=0.
+assert_true "freeing more than FreedSpaceThreshold starts a trim by itself" wait_job "$early" 60
 assert_match "the scheduled job trimmed this filesystem" "^\[$early,\[\"$mnt\"\]\]$" \
 	"$(signal_data JobStarted | grep "^\[$early,")"
 after=$(loopfs_alloc_bytes "$img")
 assert_cmp "and the image shrank ($(loopfs_human "$before") -> $(loopfs_human "$after"))" \
 	$((before - after)) -ge $((100 * 1048576))
+
+# --- early trim: a file written and another as large deleted ----------------------
+# Free space does not grow; what was freed was written first, and the disk's
+# write counter shows it.
+loopfs_write_mib "$mnt/old" 150
+job=$(trim_job "$mnt")
+wait_job "$job"
+sleep 2 # the samples after that trim
+free_at_trim=$(stat -f -c '%a' "$mnt")
+loopfs_write_mib "$mnt/new" 150
+before=$(loopfs_alloc_bytes "$img")
+loopfs_delete "$mnt/old"
+churn=$((job + 1))
+assert_true "writing 150 MiB and deleting 150 MiB starts a trim by itself" wait_job "$churn" 60
+assert_match "that job trimmed this filesystem" "^\[$churn,\[\"$mnt\"\]\]$" \
+	"$(signal_data JobStarted | grep "^\[$churn,")"
+after=$(loopfs_alloc_bytes "$img")
+assert_cmp "and the image gave the deleted file back ($(loopfs_human "$before") -> $(loopfs_human "$after"))" \
+	$((before - after)) -ge $((100 * 1048576))
+free_now=$(stat -f -c '%a' "$mnt")
+assert_cmp "though free space did not grow (blocks free: $free_at_trim at the trim, $free_now now)" \
+	"$free_now" -le $((free_at_trim + 10 * 1048576 / $(stat -f -c '%S' "$mnt")))
+loopfs_delete "$mnt/new"
+job=$(trim_job "$mnt")
+wait_job "$job"
 count=$(prop "$path" "$TT_FS" TrimCount)
 
 # --- early trims keep EarlyTrimSpacing ---------------------------------------------------

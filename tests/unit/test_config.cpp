@@ -55,14 +55,14 @@ TEST_CASE("defaults are the documented ones") {
     CHECK(config.schedule.interval == std::chrono::weeks(1));
     CHECK(config.schedule.randomizedDelay == kWholeInterval);
     CHECK(config.schedule.bootDelay == 5min);
-    CHECK(config.schedule.earlyTrimSpacing == std::chrono::days(1));
+    CHECK(config.schedule.earlyTrimSpacing == 1min);
     CHECK(config.schedule.window.empty());
     CHECK(config.schedule.trimBefore.empty());
     CHECK(config.schedule.trimBeforeLead == 30min);
     CHECK(config.trim.pacing == PacingMode::Auto);
 
-    CHECK(std::get<std::uint64_t>(config.schedule.freedSpaceThreshold) == 8 * GiB);
-    CHECK(config.schedule.checkInterval == 15min);
+    CHECK(std::get<std::uint64_t>(config.schedule.freedSpaceThreshold) == 128 * MiB);
+    CHECK(config.schedule.checkInterval == 10s);
     CHECK(config.trim.minimumExtent == 0);
     CHECK(config.trim.chunkSize == GiB);
     CHECK(config.trim.rateLimit == 0);
@@ -81,9 +81,13 @@ TEST_CASE("no configuration files at all is the defaults") {
 TEST_CASE("the spec's example, trailing comments and all, reads as the defaults") {
     ConfigPaths paths = ConfigPaths::explicitFile(test::testData("config/spec-example.conf"));
     // Version 1's example sets RandomizedDelay=100min; since 1.1 the default
-    // spreads slots over the whole Interval (RandomizedDelay=infinity).
+    // spreads slots over the whole Interval (RandomizedDelay=infinity). Its
+    // freshness settings (8G, 15min) are no longer the defaults either
+    // (thintrim.conf(5), FRESHNESS).
     Config expected;
     expected.schedule.randomizedDelay = 100min;
+    expected.schedule.freedSpaceThreshold = 8 * GiB;
+    expected.schedule.checkInterval = 15min;
     CHECK(loadConfig(paths) == expected);
 }
 

@@ -65,15 +65,15 @@ TEST_CASE("the visible mount at a mount point, not the one hidden under it") {
 
 TEST_CASE("free space after a trim is stale for the schedule until the next scan") {
     FilesystemCatalog catalog;
-    catalog.replace({syntheticEntry("/a")}, {{"/a", {100, 40}}}, {});
-    CHECK(catalog.freshFreeSpace("/a") == FreeSpace{100, 40});
+    catalog.replace({syntheticEntry("/a")}, {{"/a", {100, 40, {}}}}, {});
+    CHECK(catalog.freshFreeSpace("/a") == FreeSpace{100, 40, {}});
     catalog.markFreeSpaceStale("/a");
     CHECK_FALSE(catalog.freshFreeSpace("/a"));
-    CHECK(catalog.freeSpace("/a") == FreeSpace{100, 40}); // still published
+    CHECK(catalog.freeSpace("/a") == FreeSpace{100, 40, {}}); // still published
     CHECK_FALSE(catalog.freeSpace("/b"));
 
-    catalog.replace({syntheticEntry("/a")}, {{"/a", {100, 60}}}, {});
-    CHECK(catalog.freshFreeSpace("/a") == FreeSpace{100, 60});
+    catalog.replace({syntheticEntry("/a")}, {{"/a", {100, 60, {}}}}, {});
+    CHECK(catalog.freshFreeSpace("/a") == FreeSpace{100, 60, {}});
 }
 
 TEST_CASE("the btrfs discard=async backlog of the last scan") {
@@ -87,4 +87,43 @@ TEST_CASE("the btrfs discard=async backlog of the last scan") {
     catalog.replace({}, {}, {});
     CHECK_FALSE(catalog.asyncDiscard("/b"));
     CHECK(catalog.visible("/b") == nullptr);
+}
+
+TEST_CASE("written since the last trim: from the first sample, then from each completed trim") {
+    FilesystemCatalog catalog;
+    const auto scan = [&](std::uint64_t written) {
+        catalog.replace({syntheticEntry("/a")}, {{"/a", {100, 40, written}}}, {});
+    };
+    scan(5000); // this daemon's first sample: writes before it are not counted
+    CHECK(catalog.writtenSinceLastTrim("/a") == 0);
+    catalog.updateFreeSpace({{"/a", {100, 40, 5300}}});
+    CHECK(catalog.writtenSinceLastTrim("/a") == 300);
+    CHECK(catalog.freshFreeSpace("/a") == FreeSpace{100, 40, 5300});
+
+    const Mount mount = catalog.visible("/a")->mount;
+    SECTION("a completed trim counts from its start") {
+        catalog.trimStarting(mount);
+        catalog.updateFreeSpace({{"/a", {100, 40, 5400}}}); // written during the trim
+        catalog.trimEnded(mount, true);
+        CHECK(catalog.writtenSinceLastTrim("/a") == 100);
+    }
+    SECTION("a failed or cancelled one does not") {
+        catalog.trimStarting(mount);
+        catalog.trimEnded(mount, false);
+        CHECK(catalog.writtenSinceLastTrim("/a") == 300);
+    }
+    SECTION("a counter that went backwards restarted: all of it is new") {
+        scan(70);
+        CHECK(catalog.writtenSinceLastTrim("/a") == 70);
+    }
+    SECTION("unmounted, then mounted again: counted from its new first sample") {
+        catalog.replace({}, {}, {});
+        CHECK(catalog.writtenSinceLastTrim("/a") == 0);
+        scan(9000);
+        CHECK(catalog.writtenSinceLastTrim("/a") == 0);
+    }
+    SECTION("a sample of a mount point gone since the scan is dropped") {
+        catalog.updateFreeSpace({{"/b", {100, 40, 1}}});
+        CHECK_FALSE(catalog.freeSpace("/b"));
+    }
 }

@@ -166,11 +166,14 @@ TEST_CASE("/proc/pressure/io and /proc/diskstats") {
         "   8       1 sda1 900 10 7000 450 1900 20 15000 1400 0 800 1800 77 0 9999 8888 0 0\n"
         "   8      16 sdb 10 0 80 5 20 0 160 15 0 9 20 0 0 0 0 0 0\n"
         " 253       0 dm-0 1 2 3\n";
-    const DiskCounters both = parseDiskstats(diskstats, {"sda", "sdb"});
+    const Diskstats rows = parseDiskstats(diskstats);
+    CHECK(rows.at("sda1").writtenSectors == 15000);
+    CHECK_FALSE(rows.contains("dm-0")); // a short line is skipped
+    const DiskCounters both = sumDiskCounters(rows, {"sda", "sdb"});
     CHECK(both.devices == 2);
     CHECK(both.ios == 3030);
-    CHECK(both.ioMs == 2020);                                // discard time (8888) left out
-    CHECK(parseDiskstats(diskstats, {"dm-0"}).devices == 0); // a short line is skipped
+    CHECK(both.ioMs == 2020); // discard time (8888) left out
+    CHECK(sumDiskCounters(rows, {"dm-0"}).devices == 0);
 
     test::TempDir dir;
     std::ofstream(dir.path() / "io") << "some avg10=0.00 avg60=0.00 avg300=0.00 total=42\n";

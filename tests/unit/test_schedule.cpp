@@ -38,8 +38,14 @@ ClockReading clockAt(Microseconds realtime, Microseconds sinceBoot = kLongUptime
     return {realtime, sinceBoot};
 }
 
-ScheduleConfig defaultSchedule() {
-    return ScheduleConfig{};
+// The built-in defaults with version 1.1's freshness settings
+// (FreedSpaceThreshold=8G, EarlyTrimSpacing=1d): the numbers these tests
+// reason with. The freshness defaults have tests of their own.
+ScheduleConfig weeklySchedule() {
+    ScheduleConfig config;
+    config.freedSpaceThreshold = 8 * GiB;
+    config.earlyTrimSpacing = std::chrono::days(1);
+    return config;
 }
 
 ScheduledFilesystem filesystem(std::string mountPoint, std::string identity) {
@@ -118,7 +124,7 @@ TEST_CASE("splay spreads the filesystems of one machine too") {
 }
 
 TEST_CASE("a filesystem is due at its first slot Interval/2 after its last trim") {
-    ScheduleConfig config = defaultSchedule();
+    ScheduleConfig config = weeklySchedule();
     ScheduledFilesystem fs = trimmedAt(kNow - 3 * std::chrono::days(1));
     const Microseconds expected =
         firstSlotFrom(config, kMachineA, "uuid-root", fs.history.lastCompleted + kWeek / 2);
@@ -144,7 +150,7 @@ TEST_CASE("a filesystem is due at its first slot Interval/2 after its last trim"
 }
 
 TEST_CASE("slots: one per Interval, at a stable offset, a whole Interval apart") {
-    const ScheduleConfig config = defaultSchedule();
+    const ScheduleConfig config = weeklySchedule();
     const Microseconds slot = slotInPeriod(config, kMachineA, "uuid-root", 2900);
     CHECK(slot >= kSlotOrigin + 2900 * kWeek);
     CHECK(slot < kSlotOrigin + 2901 * kWeek);
@@ -163,7 +169,7 @@ TEST_CASE("slots: one per Interval, at a stable offset, a whole Interval apart")
 }
 
 TEST_CASE("slots spread machines over the whole Interval by default") {
-    const ScheduleConfig config = defaultSchedule();
+    const ScheduleConfig config = weeklySchedule();
     std::array<int, 7> days{};
     for (std::uint64_t n = 0; n < 7000; ++n) {
         const Microseconds offset =
@@ -177,7 +183,7 @@ TEST_CASE("slots spread machines over the whole Interval by default") {
 }
 
 TEST_CASE("RandomizedDelay narrows the spread; 0 puts every slot at the period's start") {
-    ScheduleConfig config = defaultSchedule();
+    ScheduleConfig config = weeklySchedule();
     config.randomizedDelay = 2h;
     for (std::uint64_t n = 0; n < 100; ++n) {
         const Microseconds offset =
@@ -190,11 +196,11 @@ TEST_CASE("RandomizedDelay narrows the spread; 0 puts every slot at the period's
     // Larger than the Interval: the Interval.
     config.randomizedDelay = 2 * kWeek;
     CHECK(slotInPeriod(config, kMachineA, "uuid-root", 3) ==
-          slotInPeriod(defaultSchedule(), kMachineA, "uuid-root", 3));
+          slotInPeriod(weeklySchedule(), kMachineA, "uuid-root", 3));
 }
 
 TEST_CASE("absurd intervals saturate instead of wrapping into the past") {
-    ScheduleConfig config = defaultSchedule();
+    ScheduleConfig config = weeklySchedule();
     config.interval = Microseconds::max() / 2;
     ScheduledFilesystem fs = trimmedAt(kNow - 1h);
     const DueTime due = dueTime(config, kMachineA, fs, clockAt(kNow));
@@ -204,13 +210,13 @@ TEST_CASE("absurd intervals saturate instead of wrapping into the past") {
 TEST_CASE("an unsupported result waits a whole interval, like a success") {
     ScheduledFilesystem fs = trimmedAt(kNow - 1h);
     fs.history.lastTrimResult = TrimOutcome::Unsupported;
-    DueTime due = dueTime(defaultSchedule(), kMachineA, fs, clockAt(kNow));
+    DueTime due = dueTime(weeklySchedule(), kMachineA, fs, clockAt(kNow));
     CHECK(due.reason == DueReason::Interval);
     CHECK(due.at >= kNow - 1h + kWeek / 2);
 }
 
 TEST_CASE("a new filesystem is first trimmed at its slot, never at daemon start") {
-    ScheduleConfig config = defaultSchedule();
+    ScheduleConfig config = weeklySchedule();
     ScheduledFilesystem fs = filesystem("/home", "uuid-home");
     fs.seenSince = kNow; // a daemon installed and started now
     const Microseconds slot = firstSlotFrom(config, kMachineA, "uuid-home", kNow);
@@ -242,7 +248,7 @@ TEST_CASE("a new filesystem is first trimmed at its slot, never at daemon start"
 }
 
 TEST_CASE("an overdue filesystem catches up after the boot delay") {
-    ScheduleConfig config = defaultSchedule();
+    ScheduleConfig config = weeklySchedule();
     ScheduledFilesystem fs = trimmedAt(kNow - std::chrono::days(30)); // the machine was off
     ClockReading justBooted = clockAt(kNow, 30s);
     DueTime due = dueTime(config, kMachineA, fs, justBooted);
@@ -256,7 +262,7 @@ TEST_CASE("an overdue filesystem catches up after the boot delay") {
 }
 
 TEST_CASE("freeing enough space makes a filesystem due early") {
-    ScheduleConfig config = defaultSchedule(); // 8 GiB
+    ScheduleConfig config = weeklySchedule(); // 8 GiB
     ScheduledFilesystem fs = trimmedAt(kNow - std::chrono::days(1));
 
     SECTION("an absolute threshold") {
@@ -306,7 +312,7 @@ TEST_CASE("freeing enough space makes a filesystem due early") {
 }
 
 TEST_CASE("a failed attempt is retried after min(Interval, 1h)") {
-    ScheduleConfig config = defaultSchedule();
+    ScheduleConfig config = weeklySchedule();
     ScheduledFilesystem fs = trimmedAt(kNow - std::chrono::days(11)); // overdue
     failAt(fs, kNow - 10min,
            GENERATE(TrimOutcome::Failed, TrimOutcome::Cancelled, TrimOutcome::Skipped));
@@ -347,15 +353,15 @@ TEST_CASE("times from the future are not trusted") {
     // Trimmed while the clock was a year ahead, then corrected: waiting for
     // "a week after next year" would stop trims for a year.
     ScheduledFilesystem fs = trimmedAt(kNow + std::chrono::days(365));
-    DueTime due = dueTime(defaultSchedule(), kMachineA, fs, clockAt(kNow));
+    DueTime due = dueTime(weeklySchedule(), kMachineA, fs, clockAt(kNow));
     CHECK(due.reason == DueReason::NeverTrimmed);
     CHECK(due.at ==
-          firstSlotFrom(defaultSchedule(), kMachineA, "uuid-root", kNow - kLongUptime + 5min));
+          firstSlotFrom(weeklySchedule(), kMachineA, "uuid-root", kNow - kLongUptime + 5min));
     CHECK(due.at < kNow);
 }
 
 TEST_CASE("nextDue gives the earliest time and everything due now") {
-    ScheduleConfig config = defaultSchedule();
+    ScheduleConfig config = weeklySchedule();
     ScheduledFilesystem root = trimmedAt(kNow - std::chrono::days(11), "/", "uuid-root");
     ScheduledFilesystem home = trimmedAt(kNow - std::chrono::days(2), "/home", "uuid-home");
     ScheduledFilesystem var = trimmedAt(kNow - std::chrono::days(3), "/var", "uuid-var");
@@ -381,17 +387,58 @@ TEST_CASE("nextDue gives the earliest time and everything due now") {
 TEST_CASE("nothing is due while suspended") {
     std::vector<ScheduledFilesystem> all{trimmedAt(kNow - std::chrono::days(30)),
                                          filesystem("/data", "uuid-data")};
-    NextDue next = nextDue(defaultSchedule(), kMachineA, all, true, clockAt(kNow));
+    NextDue next = nextDue(weeklySchedule(), kMachineA, all, true, clockAt(kNow));
     CHECK_FALSE(next.earliest);
     CHECK(next.dueNow.empty());
 }
 
-TEST_CASE("freed space since the last trim") {
+TEST_CASE("freed space since the last trim: free-space growth plus what was written") {
+    constexpr std::uint64_t MiB = std::uint64_t{1} << 20;
     FilesystemHistory history;
-    CHECK(freedSinceLastTrim(history, 10 * GiB) == 0);
+    CHECK(freedSinceLastTrim(history, 10 * GiB, 0) == 0);
+    CHECK(freedSinceLastTrim(history, 10 * GiB, GiB) == 0); // no trim to count from
     history.freeBytesAtLastTrim = 10 * GiB;
-    CHECK(freedSinceLastTrim(history, 13 * GiB) == 3 * GiB);
-    CHECK(freedSinceLastTrim(history, 9 * GiB) == 0);
+    CHECK(freedSinceLastTrim(history, 13 * GiB, 0) == 3 * GiB);
+    CHECK(freedSinceLastTrim(history, 9 * GiB, 0) == 0);
+    // A file written and another as large deleted: free space as before.
+    CHECK(freedSinceLastTrim(history, 10 * GiB, 256 * MiB) == 256 * MiB);
+    // Only written: it all went into the new file, nothing freed.
+    CHECK(freedSinceLastTrim(history, 10 * GiB - 256 * MiB, 256 * MiB) == 0);
+    // Written, then that and 1 GiB more deleted.
+    CHECK(freedSinceLastTrim(history, 11 * GiB, 256 * MiB) == GiB + 256 * MiB);
+    CHECK(freedSinceLastTrim(history, UINT64_MAX, UINT64_MAX) == UINT64_MAX - 10 * GiB);
+}
+
+TEST_CASE("the freshness defaults: 128 MiB written and deleted is trimmed at the next sample") {
+    constexpr std::uint64_t MiB = std::uint64_t{1} << 20;
+    const ScheduleConfig config; // FreedSpaceThreshold=128M, EarlyTrimSpacing=1min
+    ScheduledFilesystem fs = trimmedAt(kNow - 2min);
+    fs.history.lastTrimDuration = 1s;
+    fs.writtenSinceLastTrim = 127 * MiB; // free space as at the last trim
+    CHECK(dueTime(config, kMachineA, fs, clockAt(kNow)).reason == DueReason::Interval);
+    fs.writtenSinceLastTrim = 128 * MiB;
+    DueTime due = dueTime(config, kMachineA, fs, clockAt(kNow));
+    CHECK(due.reason == DueReason::FreedSpace);
+    CHECK(due.at == kNow);
+
+    SECTION("not within a minute of the last trim") {
+        fs = trimmedAt(kNow - 30s);
+        fs.writtenSinceLastTrim = GiB;
+        due = dueTime(config, kMachineA, fs, clockAt(kNow));
+        CHECK(due.reason == DueReason::FreedSpace);
+        CHECK(due.at == kNow + 30s);
+    }
+    SECTION("a slow trim waits 20 times its duration: trimming takes at most 1/20 of the time") {
+        fs.history.lastTrimDuration = 30s; // xfs, discarding all its free space
+        due = dueTime(config, kMachineA, fs, clockAt(kNow));
+        CHECK(due.reason == DueReason::FreedSpace);
+        CHECK(due.at == kNow - 2min + 10min);
+    }
+    SECTION("a duration from a corrupt state file does not overflow the spacing") {
+        fs.history.lastTrimDuration = Microseconds::max();
+        due = dueTime(config, kMachineA, fs, clockAt(kNow));
+        CHECK(due.reason == DueReason::Interval); // 20 days: the weekly slot comes first
+    }
 }
 
 TEST_CASE("due reasons have log names") {
@@ -417,7 +464,7 @@ TEST_CASE("the real clocks and machine key are usable") {
 }
 
 TEST_CASE("early trims keep EarlyTrimSpacing after the last trim of any kind") {
-    ScheduleConfig config = defaultSchedule(); // 8 GiB, spacing 1d
+    ScheduleConfig config = weeklySchedule(); // 8 GiB, spacing 1d
     ScheduledFilesystem fs = trimmedAt(kNow - 2h);
     fs.freeBytes = 60 * GiB; // 20 GiB freed since
     DueTime due = dueTime(config, kMachineA, fs, clockAt(kNow));
@@ -437,7 +484,7 @@ TEST_CASE("early trims keep EarlyTrimSpacing after the last trim of any kind") {
 TEST_CASE("Window=: slots fall inside the windows, other due times wait for the opening") {
     ::setenv("TZ", "UTC0", 1);
     ::tzset();
-    ScheduleConfig config = defaultSchedule();
+    ScheduleConfig config = weeklySchedule();
     config.window = {parseTimeWindow("01:00-03:00", "w")};
     const Microseconds day = std::chrono::days(1);
     std::array<int, 7> perDay{};
@@ -466,8 +513,8 @@ TEST_CASE(
     ::tzset();
     const Microseconds day = std::chrono::days(1);
     const Microseconds midnight = (kNow / day) * day;
-    ScheduleConfig config = defaultSchedule(); // Interval 1w, 8 GiB threshold, spacing 1d
-    config.trimBefore = {{5 * 60 + 30}};       // 05:30
+    ScheduleConfig config = weeklySchedule(); // Interval 1w, 8 GiB threshold, spacing 1d
+    config.trimBefore = {{5 * 60 + 30}};      // 05:30
     // Trimmed yesterday at 10:00 in 5 minutes; 1 GiB freed since: far below
     // FreedSpaceThreshold, within EarlyTrimSpacing, days before the next slot.
     ScheduledFilesystem fs = trimmedAt(midnight - day + 10h);
@@ -538,7 +585,7 @@ TEST_CASE("TrimBefore= is local time and follows daylight saving time") {
     // Central Europe: UTC+1, UTC+2 from the last Sunday of March.
     ::setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3", 1);
     ::tzset();
-    ScheduleConfig config = defaultSchedule();
+    ScheduleConfig config = weeklySchedule();
     config.trimBefore = {{5 * 60 + 30}};
     // Friday 2023-03-24 12:00 UTC; clocks go forward on Sunday the 26th.
     const Microseconds fridayNoon = 1'679'659'200'000'000us;

@@ -153,7 +153,7 @@ TEST_CASE("the schedule sees each trimmable filesystem with its history and fres
     catalog.replace({syntheticEntry("/", {.minor = 1}), syntheticEntry("/home", {.minor = 2}),
                      syntheticEntry("/nodiscard", {.eligible = false, .minor = 3}),
                      syntheticEntry("/proc", {.managed = false, .minor = 4})},
-                    {{"/", {100, 40}}, {"/home", {200, 50}}}, {});
+                    {{"/", {100, 40, {}}}, {"/home", {200, 50, {}}}}, {});
     State state;
     state.filesystems["uuid/home"].trimCount = 3;
     ScheduleInputs inputs;
@@ -186,7 +186,7 @@ TEST_CASE("the metrics file's stranded-space estimate: free space grown since th
     catalog.replace({syntheticEntry("/", {.minor = 1}), syntheticEntry("/home", {.minor = 2}),
                      syntheticEntry("/srv", {.minor = 3}),
                      syntheticEntry("/proc", {.managed = false, .minor = 4})},
-                    {{"/", {100, 40}}, {"/home", {200, 50}}, {"/proc", {10, 10}}}, {});
+                    {{"/", {100, 40, {}}}, {"/home", {200, 50, {}}}, {"/proc", {10, 10, {}}}}, {});
     State state;
     state.filesystems["uuid/"].freeBytesAtLastTrim = 25;    // 15 freed since
     state.filesystems["uuid/srv"].freeBytesAtLastTrim = 10; // trimmed, but no sample

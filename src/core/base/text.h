@@ -3,7 +3,9 @@
 
 #include <charconv>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
@@ -39,5 +41,19 @@ template <typename Number = std::uint64_t>
     }
     return fields;
 }
+
+// Calls `each` with every line of `text`, without its newline.
+template <typename Each>
+void forEachLine(std::string_view text, Each each) {
+    while (!text.empty()) {
+        const std::size_t end = text.find('\n');
+        each(text.substr(0, end));
+        text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    }
+}
+
+// The first MiB of a kernel table or small text file (more is not what such
+// a file holds); nullopt when it cannot be opened.
+[[nodiscard]] std::optional<std::string> readSmallFile(const std::filesystem::path& path);
 
 } // namespace thintrim

@@ -36,11 +36,13 @@ struct ScheduleConfig {
     Microseconds randomizedDelay = kWholeInterval;
     Microseconds bootDelay = std::chrono::minutes(5);
     // Zero bytes turns early trims off; a Percent is of the filesystem's size.
-    SizeOrPercent freedSpaceThreshold = std::uint64_t{8} << 30;
-    Microseconds checkInterval = std::chrono::minutes(15); // never 0: loading rejects it
+    // Small and CheckInterval short, so that freed space is back on the host
+    // within seconds to minutes (thintrim.conf(5), FRESHNESS).
+    SizeOrPercent freedSpaceThreshold = std::uint64_t{128} << 20;
+    Microseconds checkInterval = std::chrono::seconds(10); // never 0: loading rejects it
     // Early (freed-space) trims wait at least this long after the last
-    // completed trim of any kind.
-    Microseconds earlyTrimSpacing = std::chrono::days(1);
+    // completed trim of any kind (and kEarlyTrimDutyFactor x its duration).
+    Microseconds earlyTrimSpacing = std::chrono::minutes(1);
     // Scheduled trims start and run only inside these; empty = always.
     std::vector<TimeWindow> window;
     // Every filesystem with space freed since its last trim is trimmed before

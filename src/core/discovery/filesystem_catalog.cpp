@@ -15,6 +15,63 @@ void FilesystemCatalog::replace(
         if (!entries_[index].mount.hidden)
             visible_[entries_[index].mount.mountPoint] = index;
     }
+    // Baselines of filesystems no longer mounted go: mounted again, they
+    // count from their first sample.
+    std::set<std::string, std::less<>> identities;
+    for (const CatalogEntry& entry : entries_)
+        identities.insert(entry.mount.identity());
+    std::erase_if(writtenAtLastTrim_,
+                  [&](const auto& baseline) { return !identities.contains(baseline.first); });
+    for (const auto& [mountPoint, sample] : freeSpace_)
+        noteWritten(mountPoint, sample);
+}
+
+void FilesystemCatalog::updateFreeSpace(std::map<std::string, FreeSpace, std::less<>> samples) {
+    for (auto& [mountPoint, sample] : samples) {
+        if (visible(mountPoint) == nullptr)
+            continue; // unmounted since the scan the sampler worked from
+        noteWritten(mountPoint, sample);
+        staleFreeSpace_.erase(mountPoint);
+        freeSpace_[mountPoint] = sample;
+    }
+}
+
+void FilesystemCatalog::noteWritten(const std::string& mountPoint, const FreeSpace& sample) {
+    const CatalogEntry* entry = visible(mountPoint);
+    if (entry == nullptr || !sample.written)
+        return;
+    auto [baseline, first] =
+        writtenAtLastTrim_.try_emplace(entry->mount.identity(), *sample.written);
+    // A counter below its baseline restarted (the device was re-created):
+    // everything it counts came after.
+    if (!first && *sample.written < baseline->second)
+        baseline->second = 0;
+}
+
+std::uint64_t FilesystemCatalog::writtenSinceLastTrim(std::string_view mountPoint) const {
+    const CatalogEntry* entry = visible(mountPoint);
+    const auto sample = freeSpace_.find(mountPoint);
+    if (entry == nullptr || sample == freeSpace_.end() || !sample->second.written)
+        return 0;
+    const auto baseline = writtenAtLastTrim_.find(entry->mount.identity());
+    if (baseline == writtenAtLastTrim_.end() || *sample->second.written < baseline->second)
+        return 0;
+    return *sample->second.written - baseline->second;
+}
+
+void FilesystemCatalog::trimStarting(const Mount& mount) {
+    const auto sample = freeSpace_.find(mount.mountPoint);
+    if (sample != freeSpace_.end() && sample->second.written && entryOf(mount) != nullptr)
+        writtenAtTrimStart_[mount.identity()] = *sample->second.written;
+}
+
+void FilesystemCatalog::trimEnded(const Mount& mount, bool completed) {
+    const auto start = writtenAtTrimStart_.find(mount.identity());
+    if (start == writtenAtTrimStart_.end())
+        return;
+    if (completed)
+        writtenAtLastTrim_[mount.identity()] = start->second;
+    writtenAtTrimStart_.erase(start);
 }
 
 bool FilesystemCatalog::isManagedHere(const CatalogEntry& entry) const {

@@ -16,10 +16,13 @@
 
 namespace thintrim {
 
-// Free space of a mounted filesystem (statvfs).
+// Free space of a mounted filesystem (statvfs), and what was written to it.
 struct FreeSpace {
     std::uint64_t size = 0;
     std::uint64_t free = 0;
+    // Bytes written to the filesystem's own device(s) since they appeared
+    // (diskstats of the stack's top layers); nullopt when not readable.
+    std::optional<std::uint64_t> written;
     bool operator==(const FreeSpace&) const = default;
 };
 
@@ -74,6 +77,21 @@ public:
     // space by a sample older than the trim.
     [[nodiscard]] std::optional<FreeSpace> freshFreeSpace(std::string_view mountPoint) const;
     void markFreeSpaceStale(std::string_view mountPoint);
+    // Samples taken between scans (MountScanner's Scope::Samples), of the
+    // filesystems whose devices wrote something: they replace those mount
+    // points' samples and are fresh.
+    void updateFreeSpace(std::map<std::string, FreeSpace, std::less<>> samples);
+
+    // Bytes written to `mountPoint`'s filesystem since its last completed
+    // trim started, or since this daemon first sampled it: written and freed
+    // again, this is space free-space growth does not show (schedule.h,
+    // freedSinceLastTrim). 0 when unknown.
+    [[nodiscard]] std::uint64_t writtenSinceLastTrim(std::string_view mountPoint) const;
+    // A trim of `mount` starts: its last sample's write counter becomes the
+    // baseline if the trim completes (trimEnded()). The writes since that
+    // sample count again after the trim: the estimate errs towards trimming.
+    void trimStarting(const Mount& mount);
+    void trimEnded(const Mount& mount, bool completed);
     // The btrfs discard=async state of `mountPoint`, nullopt when it has none.
     [[nodiscard]] std::optional<BtrfsAsyncDiscard> asyncDiscard(std::string_view mountPoint) const;
     // The discard=async backlogs of the managed filesystems that show one,
@@ -88,6 +106,12 @@ private:
     std::map<std::string, FreeSpace, std::less<>> freeSpace_;
     std::map<std::string, BtrfsAsyncDiscard, std::less<>> asyncDiscard_;
     std::set<std::string, std::less<>> staleFreeSpace_;
+    // Write counters by identity (Mount::identity()): at the start of the
+    // last completed trim, or at the first sample; kept across scans.
+    std::map<std::string, std::uint64_t, std::less<>> writtenAtLastTrim_;
+    std::map<std::string, std::uint64_t, std::less<>> writtenAtTrimStart_;
+
+    void noteWritten(const std::string& mountPoint, const FreeSpace& sample);
 };
 
 } // namespace thintrim

@@ -60,6 +60,7 @@ std::vector<ScheduledFilesystem> ScheduleInputs::eligible(const FilesystemCatalo
         if (std::optional<FreeSpace> sample = catalog.freshFreeSpace(filesystem.mountPoint)) {
             filesystem.sizeBytes = sample->size;
             filesystem.freeBytes = sample->free;
+            filesystem.writtenSinceLastTrim = catalog.writtenSinceLastTrim(filesystem.mountPoint);
         }
         eligible.push_back(std::move(filesystem));
     }
@@ -82,11 +83,23 @@ freedSinceLastTrimByIdentity(const FilesystemCatalog& catalog, const State& stat
     std::map<std::string, std::uint64_t, std::less<>> freed;
     for (const CatalogEntry* entry : catalog.managedEntries()) {
         const auto history = state.filesystems.find(entry->mount.identity());
-        const std::optional<FreeSpace> sample = catalog.freeSpace(entry->mount.mountPoint);
-        if (history != state.filesystems.end() && history->second.freeBytesAtLastTrim && sample)
-            freed[entry->mount.identity()] = freedSinceLastTrim(history->second, sample->free);
+        if (history == state.filesystems.end())
+            continue;
+        if (std::optional<std::uint64_t> bytes =
+                freedSinceLastTrimOf(catalog, *entry, history->second))
+            freed[entry->mount.identity()] = *bytes;
     }
     return freed;
+}
+
+std::optional<std::uint64_t> freedSinceLastTrimOf(const FilesystemCatalog& catalog,
+                                                  const CatalogEntry& entry,
+                                                  const FilesystemHistory& history) {
+    const std::optional<FreeSpace> sample = catalog.freeSpace(entry.mount.mountPoint);
+    if (!sample || !history.freeBytesAtLastTrim)
+        return std::nullopt;
+    return freedSinceLastTrim(history, sample->free,
+                              catalog.writtenSinceLastTrim(entry.mount.mountPoint));
 }
 
 } // namespace thintrim

@@ -72,4 +72,10 @@ private:
 [[nodiscard]] std::map<std::string, std::uint64_t, std::less<>>
 freedSinceLastTrimByIdentity(const FilesystemCatalog& catalog, const State& state);
 
+// freedSinceLastTrim() of `entry` from the catalog's last sample and write
+// counter; nullopt without a sample or a completed trim to count from.
+[[nodiscard]] std::optional<std::uint64_t> freedSinceLastTrimOf(const FilesystemCatalog& catalog,
+                                                                const CatalogEntry& entry,
+                                                                const FilesystemHistory& history);
+
 } // namespace thintrim

@@ -89,7 +89,8 @@ bool reachedFreedSpaceThreshold(const ScheduleConfig& config,
     // sample a trigger.
     if (threshold == 0 || !filesystem.history.freeBytesAtLastTrim)
         return false;
-    return freedSinceLastTrim(filesystem.history, filesystem.freeBytes) >= threshold;
+    return freedSinceLastTrim(filesystem.history, filesystem.freeBytes,
+                              filesystem.writtenSinceLastTrim) >= threshold;
 }
 
 // Longest lead before a deadline: twice a trim that took a day must not
@@ -229,8 +230,12 @@ DueTime dueTime(const ScheduleConfig& config, const sd_id128_t& machineKey,
         due = {firstSlotFrom(config, machineKey, filesystem.identity,
                              saturatingAdd(history.lastCompleted, config.interval / 2)),
                DueReason::Interval};
+        const Microseconds spacing = std::max(
+            config.earlyTrimSpacing, history.lastTrimDuration > std::chrono::days(1)
+                                         ? Microseconds{std::chrono::days(kEarlyTrimDutyFactor)}
+                                         : kEarlyTrimDutyFactor * history.lastTrimDuration);
         const Microseconds early =
-            std::max(now.realtime, saturatingAdd(history.lastCompleted, config.earlyTrimSpacing));
+            std::max(now.realtime, saturatingAdd(history.lastCompleted, spacing));
         if (reachedFreedSpaceThreshold(config, filesystem) && early < due.at)
             due = {early, DueReason::FreedSpace};
     } else {
@@ -276,10 +281,12 @@ NextDue nextDue(const ScheduleConfig& config, const sd_id128_t& machineKey,
     return next;
 }
 
-std::uint64_t freedSinceLastTrim(const FilesystemHistory& history, std::uint64_t freeBytes) {
-    if (!history.freeBytesAtLastTrim || freeBytes <= *history.freeBytesAtLastTrim)
+std::uint64_t freedSinceLastTrim(const FilesystemHistory& history, std::uint64_t freeBytes,
+                                 std::uint64_t writtenSinceLastTrim) {
+    if (!history.freeBytesAtLastTrim)
         return 0;
-    return freeBytes - *history.freeBytesAtLastTrim;
+    const std::uint64_t gained = saturatingAdd(freeBytes, writtenSinceLastTrim);
+    return gained > *history.freeBytesAtLastTrim ? gained - *history.freeBytesAtLastTrim : 0;
 }
 
 } // namespace thintrim

@@ -38,9 +38,13 @@ namespace thintrim {
 //   that was wrong): the first slot after the daemon first saw the filesystem
 //   (and after boot + BootDelay), never at once: installing thintrim on a
 //   fleet does not make every guest trim within minutes.
-// - Early: free space grew by at least FreedSpaceThreshold (bytes, or percent
-//   of the filesystem's size) since the last completed trim: due now, but not
-//   before EarlyTrimSpacing after the last completed trim of any kind.
+// - Early: the space freed since the last completed trim (estimated by
+//   freedSinceLastTrim()) reached FreedSpaceThreshold (bytes, or percent of
+//   the filesystem's size): due now, but not before EarlyTrimSpacing, nor
+//   before kEarlyTrimDutyFactor times the last trim's duration, after the
+//   last completed trim of any kind (so trims take at most 1/20 of the time
+//   however fast space is freed, on xfs too, which discards all its free
+//   space each time).
 // - Deadline (TrimBefore=): for each upcoming deadline D (local time), every
 //   filesystem is due at D - lead, lead = TrimBeforeLead +
 //   2 x its last trim's duration (at most 12 h), unless a trim completed at
@@ -101,6 +105,9 @@ struct ScheduledFilesystem {
     FilesystemHistory history; // default-constructed: never trimmed
     std::uint64_t sizeBytes = 0;
     std::uint64_t freeBytes = 0; // sampled now
+    // Written to its device(s) since its last completed trim started
+    // (FilesystemCatalog::writtenSinceLastTrim).
+    std::uint64_t writtenSinceLastTrim = 0;
     // When this daemon first saw the filesystem mounted (realtime); the first
     // trim of a never-trimmed filesystem is its first slot after this. 0:
     // unknown, counted from boot + BootDelay.
@@ -164,9 +171,17 @@ struct NextDue {
                               const std::vector<ScheduledFilesystem>& filesystems, bool suspended,
                               ClockReading now);
 
-// Free space gained since the last completed trim: an estimate of what the
-// next trim will hand back (FreedSinceLastTrim on D-Bus); 0 when unknown.
+// Early trims wait at least this many times the last trim's duration.
+inline constexpr int kEarlyTrimDutyFactor = 20;
+
+// An estimate of the space freed since the last completed trim, what the
+// next trim hands back (FreedSinceLastTrim on D-Bus): free-space growth plus
+// what was written since. A filesystem that writes a file and deletes
+// another as large frees space without growing free space; what it frees it
+// first wrote. An upper bound: rewrites in place and the journal count too.
+// 0 when unknown (no trim to count from).
 [[nodiscard]] std::uint64_t freedSinceLastTrim(const FilesystemHistory& history,
-                                               std::uint64_t freeBytes);
+                                               std::uint64_t freeBytes,
+                                               std::uint64_t writtenSinceLastTrim);
 
 } // namespace thintrim

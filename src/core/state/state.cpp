@@ -326,9 +326,7 @@ void State::recordTrim(const std::string& identity, const std::string& mountPoin
     history.totalTrimmedBytes = saturatingAdd(history.totalTrimmedBytes, report.trimmedBytes);
     totalTrimmedBytes = saturatingAdd(totalTrimmedBytes, report.trimmedBytes);
 
-    bool completed =
-        report.outcome == TrimOutcome::Success || report.outcome == TrimOutcome::Unsupported;
-    if (completed) {
+    if (completedTrim(report.outcome)) {
         history.lastCompleted = history.lastTrimFinished;
         history.freeBytesAtLastTrim = report.freeBytes;
         history.resumeFrom = 0;

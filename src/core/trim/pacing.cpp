@@ -4,8 +4,6 @@
 #include "base/text.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -17,28 +15,6 @@ namespace {
 constexpr std::uint64_t kMinIosForLatency = 8;
 // How fast the usual latency and the quiet pressure follow new readings.
 constexpr double kUsualLatencyWeight = 0.3;
-// Files read here are a few lines; a larger one is not what we expect.
-constexpr std::size_t kMaxFileBytes = 1 << 20;
-
-std::optional<std::string> readSmallFile(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        return std::nullopt;
-    std::string text(kMaxFileBytes, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<std::size_t>(in.gcount()));
-    return text;
-}
-
-template <typename Each>
-void forEachLine(std::string_view text, Each each) {
-    while (!text.empty()) {
-        const std::size_t end = text.find('\n');
-        each(text.substr(0, end));
-        text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
-    }
-}
-
 // A counter difference; nullopt when it went backwards or either is unknown.
 std::optional<std::uint64_t> delta(const std::optional<std::uint64_t>& from,
                                    const std::optional<std::uint64_t>& to) {
@@ -76,25 +52,16 @@ std::optional<std::uint64_t> parsePressureTotal(std::string_view text) {
     return total;
 }
 
-DiskCounters parseDiskstats(std::string_view text, const std::vector<std::string>& devices) {
+DiskCounters sumDiskCounters(const Diskstats& diskstats, const std::vector<std::string>& devices) {
     DiskCounters counters;
-    forEachLine(text, [&](std::string_view line) {
-        const std::vector<std::string_view> words = splitFields(line);
-        // major minor name, then reads: completed merged sectors ms, writes:
-        // completed merged sectors ms, ...
-        if (words.size() < 11 ||
-            std::find(devices.begin(), devices.end(), words[2]) == devices.end())
-            return;
-        auto reads = parseDecimal(words[3]);
-        auto readMs = parseDecimal(words[6]);
-        auto writes = parseDecimal(words[7]);
-        auto writeMs = parseDecimal(words[10]);
-        if (!reads || !readMs || !writes || !writeMs)
-            return;
-        counters.ios += *reads + *writes;
-        counters.ioMs += *readMs + *writeMs;
+    for (const std::string& device : devices) {
+        const auto row = diskstats.find(device);
+        if (row == diskstats.end())
+            continue;
+        counters.ios += row->second.reads + row->second.writes;
+        counters.ioMs += row->second.readMs + row->second.writeMs;
         ++counters.devices;
-    });
+    }
     return counters;
 }
 
@@ -104,8 +71,8 @@ IoSample sampleIo(const SystemPaths& paths, const std::vector<std::string>& leaf
     sample.at = now;
     if (auto text = readSmallFile(paths.ioPressure))
         sample.pressureStallUs = parsePressureTotal(*text);
-    if (auto text = readSmallFile(paths.diskstats)) {
-        const DiskCounters counters = parseDiskstats(*text, leafDisks);
+    if (auto diskstats = readDiskstats(paths.diskstats)) {
+        const DiskCounters counters = sumDiskCounters(*diskstats, leafDisks);
         if (counters.devices > 0) {
             sample.ios = counters.ios;
             sample.ioMs = counters.ioMs;

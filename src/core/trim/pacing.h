@@ -3,6 +3,7 @@
 
 #include "base/system_paths.h"
 #include "base/units.h"
+#include "stack/diskstats.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -51,15 +52,15 @@ struct IoInterval {
 // nullopt when the file is missing (no PSI: kernel without CONFIG_PSI or
 // psi=0) or unreadable.
 [[nodiscard]] std::optional<std::uint64_t> parsePressureTotal(std::string_view text);
-// /proc/diskstats lines of the named devices: reads + writes completed and
-// the milliseconds spent on them.
+// The named devices' reads + writes completed and the milliseconds spent on
+// them, summed.
 struct DiskCounters {
     std::uint64_t ios = 0;
     std::uint64_t ioMs = 0;
     unsigned devices = 0; // how many of the names were found
 };
-[[nodiscard]] DiskCounters parseDiskstats(std::string_view text,
-                                          const std::vector<std::string>& devices);
+[[nodiscard]] DiskCounters sumDiskCounters(const Diskstats& diskstats,
+                                           const std::vector<std::string>& devices);
 // Reads both files now (SystemPaths::ioPressure and ::diskstats).
 [[nodiscard]] IoSample sampleIo(const SystemPaths& paths, const std::vector<std::string>& leafDisks,
                                 Microseconds now);

@@ -89,6 +89,11 @@ inline constexpr auto kTrimOutcomes =
 [[nodiscard]] constexpr std::string_view trimOutcomeName(TrimOutcome outcome) {
     return kTrimOutcomes.name(outcome);
 }
+// The trim went through the whole filesystem (or cannot: "unsupported",
+// which trying again soon would not change): the schedule counts from it.
+[[nodiscard]] constexpr bool completedTrim(TrimOutcome outcome) {
+    return outcome == TrimOutcome::Success || outcome == TrimOutcome::Unsupported;
+}
 
 struct TrimProgress {
     std::uint64_t position = 0; // bytes of the range done
