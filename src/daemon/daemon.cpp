@@ -59,8 +59,8 @@ Daemon::Daemon(DaemonOptions options, Config config, sdbus::IConnection& bus)
           loop_, CLOCK_MONOTONIC, [this] { scanner_->request(MountScanner::Scope::Verdicts); },
           "walking every block stack again"),
       sampleTimer_(
-          loop_, CLOCK_MONOTONIC, [this] { scanner_->request(MountScanner::Scope::Samples); },
-          "sampling free space and writes"),
+          loop_, CLOCK_MONOTONIC, [this] { sampleWhereWritten(); },
+          "sampling free space where something was written"),
       scanWaitTimer_(
           loop_, CLOCK_BOOTTIME,
           [this] {
@@ -371,6 +371,15 @@ void Daemon::applyCatalog(MountScan& scan) {
     filesystems_.sync(catalog_, [this](const CatalogEntry& entry) { return propertiesOf(entry); });
     writeMetrics(); // with the new free space: thintrim_freed_since_last_trim_bytes
     reschedule();
+}
+
+void Daemon::sampleWhereWritten() {
+    // /proc/diskstats is read here, on the loop thread (it waits for no
+    // device): an idle machine wakes the daemon once per CheckInterval, and
+    // the scanning thread not at all.
+    const std::optional<Diskstats> diskstats = readDiskstats(options_.systemPaths.diskstats);
+    if (!diskstats || catalog_.writtenSinceSampled(*diskstats))
+        scanner_->request(MountScanner::Scope::Samples);
 }
 
 void Daemon::applySamples(MountScan& scan) {

@@ -103,6 +103,9 @@ private:
     void applyCatalog(MountScan& scan);
     // applyScan() of Scope::Samples: new free space of what was written to.
     void applySamples(MountScan& scan);
+    // Every CheckInterval: a Scope::Samples scan when a managed
+    // filesystem's devices wrote since its last sample.
+    void sampleWhereWritten();
     // Asks the scanner for a scan of `scope` (Verdicts: every stack walked
     // again, as layers change under a mount) and runs `then` on the loop
     // thread once a scan that began after this call has been applied, with

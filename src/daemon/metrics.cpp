@@ -107,8 +107,9 @@ std::string formatMetrics(const State& state, const DiscardBacklog& discardBackl
              "btrfs discard=async: bytes freed but not yet discarded (discardable_bytes)."},
             discardBacklog);
     sampled({"thintrim_freed_since_last_trim_bytes", "gauge",
-             "Free space gained since the last trim: freed in the guest, likely still allocated "
-             "on the host until the next trim (an estimate)."},
+             "Space freed since the last trim (free space gained plus bytes written since): "
+             "freed in the guest, likely still allocated on the host until the next trim "
+             "(an estimate, on the high side)."},
             freedSinceLastTrim);
 
     header({"thintrim_suspended", "gauge", "1 while thintrimd is suspended."});

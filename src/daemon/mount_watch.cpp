@@ -2,7 +2,6 @@
 #include "mount_watch.h"
 
 #include "base/error.h"
-#include "base/units.h"
 #include "stack/diskstats.h"
 
 #include <array>
@@ -149,20 +148,8 @@ struct MountScanner::Shared {
 
 namespace {
 
-// Bytes written to the tops of `stack` (the filesystem's own devices: not
-// its disk, which other filesystems share); nullopt when none is listed.
 std::optional<std::uint64_t> writtenTo(const BlockStack* stack, const Diskstats& diskstats) {
-    if (stack == nullptr)
-        return std::nullopt;
-    std::optional<std::uint64_t> written;
-    for (const Layer* top : stack->tops()) {
-        if (auto row = diskstats.find(top->name); row != diskstats.end())
-            written =
-                saturatingAdd(written.value_or(0), row->second.writtenSectors > UINT64_MAX / 512
-                                                       ? UINT64_MAX
-                                                       : row->second.writtenSectors * 512);
-    }
-    return written;
+    return stack != nullptr ? bytesWrittenTo(*stack, diskstats) : std::nullopt;
 }
 
 std::optional<FreeSpace> sampleFreeSpace(const std::string& mountPoint,

@@ -127,3 +127,21 @@ TEST_CASE("written since the last trim: from the first sample, then from each co
         CHECK_FALSE(catalog.freeSpace("/b"));
     }
 }
+
+TEST_CASE("a sample is worth taking only where the filesystem's own device wrote") {
+    FilesystemCatalog catalog;
+    catalog.replace({syntheticEntry("/a", {.leaf = "sda"}), syntheticEntry("/b", {.leaf = "sdb"})},
+                    {{"/a", {100, 40, 512 * 10}}, {"/b", {100, 40, 512 * 7}}}, {});
+    // Linux 6.1's layout: major minor name, reads (4 fields), writes (4:
+    // completed merged sectors ms), ...
+    const Diskstats same = parseDiskstats("8 0 sda 1 0 8 1 5 0 10 3 0 4 4\n"
+                                          "8 16 sdb 1 0 8 1 5 0 7 3 0 4 4\n");
+    CHECK_FALSE(catalog.writtenSinceSampled(same));
+    CHECK(catalog.writtenSinceSampled(parseDiskstats("8 0 sda 1 0 8 1 6 0 11 3 0 4 4\n"
+                                                     "8 16 sdb 1 0 8 1 5 0 7 3 0 4 4\n")));
+    // Another device's writes (the disk under a partition, another
+    // filesystem's) are not this one's.
+    CHECK_FALSE(catalog.writtenSinceSampled(parseDiskstats("8 0 sda 1 0 8 1 5 0 10 3 0 4 4\n"
+                                                           "8 16 sdb 1 0 8 1 5 0 7 3 0 4 4\n"
+                                                           "8 32 sdc 1 0 8 1 9 0 99 3 0 4 4\n")));
+}

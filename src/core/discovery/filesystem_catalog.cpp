@@ -36,6 +36,17 @@ void FilesystemCatalog::updateFreeSpace(std::map<std::string, FreeSpace, std::le
     }
 }
 
+bool FilesystemCatalog::writtenSinceSampled(const Diskstats& diskstats) const {
+    for (const auto& [mountPoint, sample] : freeSpace_) {
+        const CatalogEntry* entry = visible(mountPoint);
+        if (entry == nullptr || !entry->stack || !isManagedHere(*entry))
+            continue;
+        if (bytesWrittenTo(*entry->stack, diskstats) != sample.written)
+            return true;
+    }
+    return false;
+}
+
 void FilesystemCatalog::noteWritten(const std::string& mountPoint, const FreeSpace& sample) {
     const CatalogEntry* entry = visible(mountPoint);
     if (entry == nullptr || !sample.written)

@@ -4,6 +4,7 @@
 #include "config/config.h"
 #include "discovery/btrfs_discard.h"
 #include "discovery/catalog.h"
+#include "stack/diskstats.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -81,6 +82,9 @@ public:
     // filesystems whose devices wrote something: they replace those mount
     // points' samples and are fresh.
     void updateFreeSpace(std::map<std::string, FreeSpace, std::less<>> samples);
+    // Whether a managed filesystem's devices wrote since its last sample,
+    // by `diskstats`: only then is a sample worth taking.
+    [[nodiscard]] bool writtenSinceSampled(const Diskstats& diskstats) const;
 
     // Bytes written to `mountPoint`'s filesystem since its last completed
     // trim started, or since this daemon first sampled it: written and freed

@@ -2,6 +2,7 @@
 #include "stack/diskstats.h"
 
 #include "base/text.h"
+#include "base/units.h"
 
 namespace thintrim {
 
@@ -30,6 +31,21 @@ std::optional<Diskstats> readDiskstats(const std::filesystem::path& path) {
     if (!text)
         return std::nullopt;
     return parseDiskstats(*text);
+}
+
+std::optional<std::uint64_t> bytesWrittenTo(const BlockStack& stack, const Diskstats& diskstats) {
+    constexpr std::uint64_t kSectorBytes = 512;
+    std::optional<std::uint64_t> written;
+    for (const Layer* top : stack.tops()) {
+        const auto row = diskstats.find(top->name);
+        if (row == diskstats.end())
+            continue;
+        const std::uint64_t sectors = row->second.writtenSectors;
+        written = saturatingAdd(written.value_or(0), sectors > UINT64_MAX / kSectorBytes
+                                                         ? UINT64_MAX
+                                                         : sectors * kSectorBytes);
+    }
+    return written;
 }
 
 } // namespace thintrim

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #pragma once
 
+#include "stack/block_stack.h"
+
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -28,5 +30,11 @@ using Diskstats = std::map<std::string, DiskstatsRow, std::less<>>;
 [[nodiscard]] Diskstats parseDiskstats(std::string_view text);
 // nullopt when the file cannot be read.
 [[nodiscard]] std::optional<Diskstats> readDiskstats(const std::filesystem::path& path);
+
+// Bytes written to the top layers of `stack` (the filesystem's own devices:
+// the partition or dm device, not the disk other filesystems share) since
+// they appeared, summed; nullopt when none has a row.
+[[nodiscard]] std::optional<std::uint64_t> bytesWrittenTo(const BlockStack& stack,
+                                                          const Diskstats& diskstats);
 
 } // namespace thintrim
