@@ -61,7 +61,7 @@ TEST_CASE("defaults are the documented ones") {
     CHECK(config.schedule.trimBeforeLead == 30min);
     CHECK(config.trim.pacing == PacingMode::Auto);
 
-    CHECK(std::get<std::uint64_t>(config.schedule.freedSpaceThreshold) == 128 * MiB);
+    CHECK(std::get<std::uint64_t>(config.schedule.freedSpaceThreshold) == 64 * MiB);
     CHECK(config.schedule.checkInterval == 10s);
     CHECK(config.trim.minimumExtent == 0);
     CHECK(config.trim.chunkSize == GiB);

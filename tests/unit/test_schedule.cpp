@@ -409,14 +409,14 @@ TEST_CASE("freed space since the last trim: free-space growth plus what was writ
     CHECK(freedSinceLastTrim(history, UINT64_MAX, UINT64_MAX) == UINT64_MAX - 10 * GiB);
 }
 
-TEST_CASE("the freshness defaults: 128 MiB written and deleted is trimmed at the next sample") {
+TEST_CASE("the freshness defaults: 64 MiB written and deleted is trimmed at the next sample") {
     constexpr std::uint64_t MiB = std::uint64_t{1} << 20;
-    const ScheduleConfig config; // FreedSpaceThreshold=128M, EarlyTrimSpacing=1min
+    const ScheduleConfig config; // FreedSpaceThreshold=64M, EarlyTrimSpacing=1min
     ScheduledFilesystem fs = trimmedAt(kNow - 2min);
     fs.history.lastTrimDuration = 1s;
-    fs.writtenSinceLastTrim = 127 * MiB; // free space as at the last trim
+    fs.writtenSinceLastTrim = 63 * MiB; // free space as at the last trim
     CHECK(dueTime(config, kMachineA, fs, clockAt(kNow)).reason == DueReason::Interval);
-    fs.writtenSinceLastTrim = 128 * MiB;
+    fs.writtenSinceLastTrim = 64 * MiB;
     DueTime due = dueTime(config, kMachineA, fs, clockAt(kNow));
     CHECK(due.reason == DueReason::FreedSpace);
     CHECK(due.at == kNow);

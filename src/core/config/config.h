@@ -38,7 +38,7 @@ struct ScheduleConfig {
     // Zero bytes turns early trims off; a Percent is of the filesystem's size.
     // Small and CheckInterval short, so that freed space is back on the host
     // within seconds to minutes (thintrim.conf(5), FRESHNESS).
-    SizeOrPercent freedSpaceThreshold = std::uint64_t{128} << 20;
+    SizeOrPercent freedSpaceThreshold = std::uint64_t{64} << 20;
     Microseconds checkInterval = std::chrono::seconds(10); // never 0: loading rejects it
     // Early (freed-space) trims wait at least this long after the last
     // completed trim of any kind (and kEarlyTrimDutyFactor x its duration).
