@@ -17,7 +17,7 @@
 # bind mount + umount pairs of one filesystem (after 100 pairs to warm up),
 # the time from mount(2) returning to the new filesystem's object answering
 # GetFilesystem (worst of 5), and the daemon's context switches (wakeups)
-# over BENCH_IDLE (30) idle seconds.
+# over BENCH_IDLE (30) idle seconds (one per CheckInterval: its timer).
 set -euo pipefail
 
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -160,7 +160,10 @@ settle
 w0=$(switches "$pid")
 sleep "$IDLE"
 w1=$(switches "$pid")
-echo "  idle: $((w1 - w0)) wakeups (context switches of all its threads) in $IDLE s; target 0: $(verdict "$((w1 - w0)) == 0")"
+# The one timer an idle daemon keeps: CheckInterval (10 s) reads
+# /proc/diskstats on the loop thread; the scanning thread sleeps on.
+most=$((IDLE / 10))
+echo "  idle: $((w1 - w0)) wakeups (context switches of all its threads) in $IDLE s; target: one per CheckInterval (10 s), at most $most: $(verdict "$((w1 - w0)) <= $most")"
 daemon_stop || true
 
 echo

@@ -136,6 +136,9 @@ stranded_row() {
 		p99 = job["clat_ns"]["percentile"]["99.000000"] / 1e6
 		print(f"{fs}\t{cfg}\t{gib_min:.3f}\t{max(stranded) / gib:.3f}\t"
 		      f"{p99:.3f}\t{job['total_ios']}\t{trims}")
+		# The shape, for whoever tunes a trigger: MiB stranded at each sample.
+		print(f"# {fs} {cfg} stranded MiB per sample:",
+		      " ".join(str(s >> 20) for s in stranded), file=sys.stderr)
 	PY
 }
 

@@ -85,6 +85,8 @@ run_one() { # FSTYPE CONFIG
 	stranded_workload "$log" || loopfs_die "the $name run failed"
 	if [[ -n $DAEMON_PID ]]; then
 		trims=$(($(prop "$(fs_path "$STRANDED_BG")" "$TT_FS" TrimCount) - before))
+		# When each trim was due and how long it took: the reaction time.
+		grep -E "is due|trimmed" "$TT_LOG" | sed 's/^/#   /' || true
 		daemon_stop
 	fi
 	stranded_row "$fs" "$cfg" "$log" "$trims" >>"$results"

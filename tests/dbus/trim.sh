@@ -131,6 +131,20 @@ out=$(as_nobody "$THINTRIM" list)
 assert_match "thintrim list (as nobody) reads the daemon" "$mnt +ext4 " "$out"
 count=$(prop "$path" "$TT_FS" TrimCount)
 
+# expect_early_trim JOB BEFORE WHAT: WHAT makes job JOB start by itself on
+# $mnt (not before 20 times the last trim's duration, a second or so here,
+# even with EarlyTrimSpacing=0), and the image, BEFORE bytes, shrinks by
+# 100 MiB or more.
+expect_early_trim() {
+	local after
+	assert_true "$3 starts a trim by itself" wait_job "$1" 60
+	assert_match "the scheduled job $1 trimmed this filesystem" "^\[$1,\[\"$mnt\"\]\]$" \
+		"$(signal_data JobStarted | grep "^\[$1,")"
+	after=$(loopfs_alloc_bytes "$img")
+	assert_cmp "and the image shrank ($(loopfs_human "$2") -> $(loopfs_human "$after"))" \
+		$(($2 - after)) -ge $((100 * 1048576))
+}
+
 # --- early trim: free space grew by FreedSpaceThreshold ------------------------------
 printf '[Schedule]\nFreedSpaceThreshold=100M\nCheckInterval=1s\nEarlyTrimSpacing=0\n' >>"$TT_CONFIG"
 quiet call Reload
@@ -139,15 +153,7 @@ job=$(trim_job "$mnt")
 wait_job "$job"
 before=$(loopfs_alloc_bytes "$img")
 loopfs_delete "$mnt/blob"
-early=$((job + 1))
-# Not before 20 times the last trim's duration (a second or so here), even
-# with EarlyTrimSpacing=0.
-assert_true "freeing more than FreedSpaceThreshold starts a trim by itself" wait_job "$early" 60
-assert_match "the scheduled job trimmed this filesystem" "^\[$early,\[\"$mnt\"\]\]$" \
-	"$(signal_data JobStarted | grep "^\[$early,")"
-after=$(loopfs_alloc_bytes "$img")
-assert_cmp "and the image shrank ($(loopfs_human "$before") -> $(loopfs_human "$after"))" \
-	$((before - after)) -ge $((100 * 1048576))
+expect_early_trim $((job + 1)) "$before" "freeing more than FreedSpaceThreshold"
 
 # --- early trim: a file written and another as large deleted ----------------------
 # Free space does not grow; what was freed was written first, and the disk's
@@ -160,13 +166,7 @@ free_at_trim=$(stat -f -c '%a' "$mnt")
 loopfs_write_mib "$mnt/new" 150
 before=$(loopfs_alloc_bytes "$img")
 loopfs_delete "$mnt/old"
-churn=$((job + 1))
-assert_true "writing 150 MiB and deleting 150 MiB starts a trim by itself" wait_job "$churn" 60
-assert_match "that job trimmed this filesystem" "^\[$churn,\[\"$mnt\"\]\]$" \
-	"$(signal_data JobStarted | grep "^\[$churn,")"
-after=$(loopfs_alloc_bytes "$img")
-assert_cmp "and the image gave the deleted file back ($(loopfs_human "$before") -> $(loopfs_human "$after"))" \
-	$((before - after)) -ge $((100 * 1048576))
+expect_early_trim $((job + 1)) "$before" "writing 150 MiB and deleting 150 MiB"
 free_now=$(stat -f -c '%a' "$mnt")
 assert_cmp "though free space did not grow (blocks free: $free_at_trim at the trim, $free_now now)" \
 	"$free_now" -le $((free_at_trim + 10 * 1048576 / $(stat -f -c '%S' "$mnt")))
