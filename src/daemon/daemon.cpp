@@ -376,18 +376,19 @@ void Daemon::applyCatalog(MountScan& scan) {
 void Daemon::sampleWhereWritten() {
     // /proc/diskstats is read here, on the loop thread (it waits for no
     // device): an idle machine wakes the daemon once per CheckInterval, and
-    // the scanning thread not at all.
+    // the scanning thread, which runs statvfs, only where something was
+    // written.
     const std::optional<Diskstats> diskstats = readDiskstats(options_.systemPaths.diskstats);
-    if (!diskstats || catalog_.writtenSinceSampled(*diskstats))
-        scanner_->request(MountScanner::Scope::Samples);
+    if (!diskstats)
+        return;
+    if (WriteCounters written = catalog_.writtenSinceSampled(*diskstats); !written.empty())
+        scanner_->requestSamples(std::move(written));
 }
 
 void Daemon::applySamples(MountScan& scan) {
     if (scan.freeSpace.empty())
         return; // nothing was written: nothing changed
     catalog_.updateFreeSpace(std::move(scan.freeSpace));
-    filesystems_.publish(catalog_,
-                         [this](const CatalogEntry& entry) { return propertiesOf(entry); });
     // At most once per CheckInterval, and only when something was written.
     writeMetrics();
     reschedule();

@@ -112,18 +112,6 @@ void MountWatch::onReadable() {
 
 // --- MountScanner ---------------------------------------------------------------
 
-namespace {
-
-// What Scope::Samples looks at: the last full scan's visible managed mounts,
-// by mount point, with the write counter of their last sample.
-struct SampleTarget {
-    std::shared_ptr<const BlockStack> stack;
-    std::optional<std::uint64_t> written;
-};
-using SampleTargets = std::map<std::string, SampleTarget, std::less<>>;
-
-} // namespace
-
 struct MountScanner::Shared {
     explicit Shared(SystemPaths systemPaths) : paths(std::move(systemPaths)) {}
 
@@ -135,6 +123,9 @@ struct MountScanner::Shared {
     std::condition_variable finished; // a scan ended
     bool stop = false;
     std::optional<Scope> pending;
+    // requestSamples(): the mount points to sample, with their write
+    // counters; taken by the next scan (a wider one samples every mount).
+    WriteCounters pendingSamples;
     InventoryOptions options;
     std::uint64_t requests = 0;     // numbered, so that callers know their scan
     std::uint64_t done = 0;         // the number of the request the last scan served
@@ -143,14 +134,9 @@ struct MountScanner::Shared {
     // The scanning thread's alone.
     DeviceNameCache names;
     StackCache stacks;
-    SampleTargets targets;
 };
 
 namespace {
-
-std::optional<std::uint64_t> writtenTo(const BlockStack* stack, const Diskstats& diskstats) {
-    return stack != nullptr ? bytesWrittenTo(*stack, diskstats) : std::nullopt;
-}
 
 std::optional<FreeSpace> sampleFreeSpace(const std::string& mountPoint,
                                          std::optional<std::uint64_t> written) {
@@ -161,18 +147,11 @@ std::optional<FreeSpace> sampleFreeSpace(const std::string& mountPoint,
                      std::uint64_t{info.f_bavail} * info.f_frsize, written};
 }
 
-MountScan sampleChanged(const SystemPaths& paths, SampleTargets& targets) {
+MountScan sampleWritten(const WriteCounters& written) {
     MountScan scan;
     scan.samplesOnly = true;
-    const std::optional<Diskstats> diskstats = readDiskstats(paths.diskstats);
-    if (!diskstats)
-        return scan;
-    for (auto& [mountPoint, target] : targets) {
-        const std::optional<std::uint64_t> written = writtenTo(target.stack.get(), *diskstats);
-        if (!written || written == target.written)
-            continue;
-        target.written = written;
-        if (std::optional<FreeSpace> sample = sampleFreeSpace(mountPoint, written))
+    for (const auto& [mountPoint, counter] : written) {
+        if (std::optional<FreeSpace> sample = sampleFreeSpace(mountPoint, counter))
             scan.freeSpace[mountPoint] = *sample;
     }
     return scan;
@@ -180,9 +159,9 @@ MountScan sampleChanged(const SystemPaths& paths, SampleTargets& targets) {
 
 MountScan scanOnce(MountScanner::Scope scope, const SystemPaths& paths,
                    const InventoryOptions& options, DeviceNameCache& names, StackCache& stacks,
-                   SampleTargets& targets) {
+                   const WriteCounters& samples) {
     if (scope == MountScanner::Scope::Samples)
-        return sampleChanged(paths, targets);
+        return sampleWritten(samples);
     MountScan scan;
     if (scope >= MountScanner::Scope::Verdicts)
         stacks.walks.clear();
@@ -193,13 +172,11 @@ MountScan scanOnce(MountScanner::Scope scope, const SystemPaths& paths,
         return scan;
     }
     const Diskstats diskstats = readDiskstats(paths.diskstats).value_or(Diskstats{});
-    targets.clear();
     for (const CatalogEntry& entry : scan.catalog) {
         if (!entry.mount.isManaged())
             continue;
-        const std::optional<std::uint64_t> written = writtenTo(entry.stack.get(), diskstats);
-        if (!entry.mount.hidden)
-            targets[entry.mount.mountPoint] = {entry.stack, written};
+        const std::optional<std::uint64_t> written =
+            entry.stack ? bytesWrittenTo(*entry.stack, diskstats) : std::nullopt;
         if (std::optional<FreeSpace> sample = sampleFreeSpace(entry.mount.mountPoint, written))
             scan.freeSpace[entry.mount.mountPoint] = *sample;
         if (auto async = btrfsAsyncDiscard(paths, entry.mount))
@@ -216,6 +193,7 @@ void scanLoop(const std::shared_ptr<MountScanner::Shared>& shared) {
         MountScanner::Scope scope{};
         InventoryOptions options;
         std::uint64_t serving = 0;
+        WriteCounters samples;
         {
             std::unique_lock lock(s.mutex);
             s.wake.wait(lock, [&] { return s.stop || s.pending.has_value(); });
@@ -223,10 +201,11 @@ void scanLoop(const std::shared_ptr<MountScanner::Shared>& shared) {
                 return;
             scope = *s.pending;
             s.pending.reset();
+            samples.swap(s.pendingSamples);
             options = s.options;
             serving = s.requests;
         }
-        MountScan scan = scanOnce(scope, s.paths, options, s.names, s.stacks, s.targets);
+        MountScan scan = scanOnce(scope, s.paths, options, s.names, s.stacks, samples);
         scan.answers = serving;
         {
             std::lock_guard lock(s.mutex);
@@ -279,6 +258,15 @@ std::uint64_t MountScanner::request(Scope scope) {
     }
     shared_->wake.notify_one();
     return number;
+}
+
+std::uint64_t MountScanner::requestSamples(WriteCounters written) {
+    {
+        std::lock_guard lock(shared_->mutex);
+        for (auto& [mountPoint, counter] : written)
+            shared_->pendingSamples.insert_or_assign(mountPoint, counter);
+    }
+    return request(Scope::Samples);
 }
 
 std::optional<MountScan> MountScanner::scanAndWait(std::chrono::milliseconds timeout) {

@@ -102,9 +102,8 @@ class MountScanner {
 public:
     // Each scope includes the ones before it.
     enum class Scope {
-        // Free space and write counters of the last scan's managed mounts,
-        // statvfs only for those whose devices wrote since (one read of
-        // /proc/diskstats when nothing changed; CheckInterval)
+        // Free space of the mount points requestSamples() names, with the
+        // write counters it gives (CheckInterval, where something was written)
         Samples,
         Mounts,    // the mount table changed: new devices are read, known ones reused
         Verdicts,  // also walk every stack again (layers change under mounts)
@@ -123,6 +122,9 @@ public:
     // Returns the request's number: the first scan whose `answers` is at
     // least that began after it, with at least `scope`.
     std::uint64_t request(Scope scope);
+    // request(Scope::Samples) of `written`'s mount points: statvfs of each,
+    // its sample carrying the counter given.
+    std::uint64_t requestSamples(WriteCounters written);
     // For the start: the result of a scan requested now, if it ends within
     // `timeout` (it is then not passed to onScan).
     [[nodiscard]] std::optional<MountScan> scanAndWait(std::chrono::milliseconds timeout);

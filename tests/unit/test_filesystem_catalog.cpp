@@ -136,12 +136,15 @@ TEST_CASE("a sample is worth taking only where the filesystem's own device wrote
     // completed merged sectors ms), ...
     const Diskstats same = parseDiskstats("8 0 sda 1 0 8 1 5 0 10 3 0 4 4\n"
                                           "8 16 sdb 1 0 8 1 5 0 7 3 0 4 4\n");
-    CHECK_FALSE(catalog.writtenSinceSampled(same));
+    CHECK(catalog.writtenSinceSampled(same).empty());
     CHECK(catalog.writtenSinceSampled(parseDiskstats("8 0 sda 1 0 8 1 6 0 11 3 0 4 4\n"
-                                                     "8 16 sdb 1 0 8 1 5 0 7 3 0 4 4\n")));
+                                                     "8 16 sdb 1 0 8 1 5 0 7 3 0 4 4\n")) ==
+          WriteCounters{{"/a", 512 * 11}});
     // Another device's writes (the disk under a partition, another
     // filesystem's) are not this one's.
-    CHECK_FALSE(catalog.writtenSinceSampled(parseDiskstats("8 0 sda 1 0 8 1 5 0 10 3 0 4 4\n"
-                                                           "8 16 sdb 1 0 8 1 5 0 7 3 0 4 4\n"
-                                                           "8 32 sdc 1 0 8 1 9 0 99 3 0 4 4\n")));
+    CHECK(catalog
+              .writtenSinceSampled(parseDiskstats("8 0 sda 1 0 8 1 5 0 10 3 0 4 4\n"
+                                                  "8 16 sdb 1 0 8 1 5 0 7 3 0 4 4\n"
+                                                  "8 32 sdc 1 0 8 1 9 0 99 3 0 4 4\n"))
+              .empty());
 }

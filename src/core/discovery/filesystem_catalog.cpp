@@ -36,15 +36,17 @@ void FilesystemCatalog::updateFreeSpace(std::map<std::string, FreeSpace, std::le
     }
 }
 
-bool FilesystemCatalog::writtenSinceSampled(const Diskstats& diskstats) const {
+WriteCounters FilesystemCatalog::writtenSinceSampled(const Diskstats& diskstats) const {
+    WriteCounters written;
     for (const auto& [mountPoint, sample] : freeSpace_) {
         const CatalogEntry* entry = visible(mountPoint);
         if (entry == nullptr || !entry->stack || !isManagedHere(*entry))
             continue;
-        if (bytesWrittenTo(*entry->stack, diskstats) != sample.written)
-            return true;
+        const std::optional<std::uint64_t> now = bytesWrittenTo(*entry->stack, diskstats);
+        if (now && now != sample.written)
+            written.emplace(mountPoint, *now);
     }
-    return false;
+    return written;
 }
 
 void FilesystemCatalog::noteWritten(const std::string& mountPoint, const FreeSpace& sample) {

@@ -17,6 +17,9 @@
 
 namespace thintrim {
 
+// Write counters (FreeSpace::written) by mount point.
+using WriteCounters = std::map<std::string, std::uint64_t, std::less<>>;
+
 // Free space of a mounted filesystem (statvfs), and what was written to it.
 struct FreeSpace {
     std::uint64_t size = 0;
@@ -82,9 +85,10 @@ public:
     // filesystems whose devices wrote something: they replace those mount
     // points' samples and are fresh.
     void updateFreeSpace(std::map<std::string, FreeSpace, std::less<>> samples);
-    // Whether a managed filesystem's devices wrote since its last sample,
-    // by `diskstats`: only then is a sample worth taking.
-    [[nodiscard]] bool writtenSinceSampled(const Diskstats& diskstats) const;
+    // The managed filesystems whose devices wrote since their last sample,
+    // by `diskstats`, with their counters now: only those are worth a
+    // sample.
+    [[nodiscard]] WriteCounters writtenSinceSampled(const Diskstats& diskstats) const;
 
     // Bytes written to `mountPoint`'s filesystem since its last completed
     // trim started, or since this daemon first sampled it: written and freed
